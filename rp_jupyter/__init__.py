@@ -1,0 +1,116 @@
+"""rp_jupyter: Runpod Serverless endpoints in Jupyter and IPython.
+
+``%load_ext rp_jupyter`` registers the ``%runpod`` / ``%%runpod`` magics; the Python API
+(:class:`Endpoint`, :class:`Job`, ...) works anywhere.  Importing the package is cheap: the
+names below are loaded on first use, so no HTTP, widget, imaging or server library is
+imported until it is needed.
+
+Example::
+
+    import rp_jupyter
+    ep = rp_jupyter.Endpoint("my-endpoint")
+    job = ep.run({"prompt": "hello"})
+    print(job.result())
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rp_jupyter._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # engine and handles
+    "Endpoint": "rp_jupyter.jobs.endpoint",
+    "Job": "rp_jupyter.jobs.job",
+    "Health": "rp_jupyter.api.models",
+    "JobStatus": "rp_jupyter.api.models",
+    # journal read path
+    "result": "rp_jupyter.jobs.history",
+    # errors
+    "RunpodError": "rp_jupyter.api.errors",
+    "InvalidRequestError": "rp_jupyter.api.errors",
+    "APIStatusError": "rp_jupyter.api.errors",
+    "BadRequestError": "rp_jupyter.api.errors",
+    "AuthenticationError": "rp_jupyter.api.errors",
+    "NotFoundError": "rp_jupyter.api.errors",
+    "EndpointNotFoundError": "rp_jupyter.api.errors",
+    "JobNotFoundError": "rp_jupyter.api.errors",
+    "RateLimitError": "rp_jupyter.api.errors",
+    "ServerError": "rp_jupyter.api.errors",
+    "APIConnectionError": "rp_jupyter.api.errors",
+    "APITimeoutError": "rp_jupyter.api.errors",
+    "JobError": "rp_jupyter.api.errors",
+    "JobFailedError": "rp_jupyter.api.errors",
+    "JobCancelledError": "rp_jupyter.api.errors",
+    "JobTimedOutError": "rp_jupyter.api.errors",
+    # notebook helpers
+    "sweep": "rp_jupyter.notebook.sweep",
+    "playground": "rp_jupyter.notebook.playground",
+    "health_panel": "rp_jupyter.notebook.health_panel",
+    "renderers": "rp_jupyter.notebook.renderers",
+}
+
+__all__ = [
+    "__version__",
+    "jobs",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    *_EXPORTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "jobs":  # the subpackage is callable: rp_jupyter.jobs(...) lists the journal
+        return importlib.import_module("rp_jupyter.jobs")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rp_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%runpod`` and ``%%runpod`` (called by ``%load_ext rp_jupyter``)."""
+    from rp_jupyter.notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Undo :func:`load_ipython_extension` (called by ``%unload_ext rp_jupyter``)."""
+    from rp_jupyter.notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from rp_jupyter.api.errors import (  # noqa: F401
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        EndpointNotFoundError,
+        InvalidRequestError,
+        JobCancelledError,
+        JobError,
+        JobFailedError,
+        JobNotFoundError,
+        JobTimedOutError,
+        NotFoundError,
+        RateLimitError,
+        RunpodError,
+        ServerError,
+    )
+    from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
+    from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
+    from rp_jupyter.jobs.history import result  # noqa: F401
+    from rp_jupyter.jobs.job import Job  # noqa: F401

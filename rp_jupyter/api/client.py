@@ -1,0 +1,332 @@
+"""The async HTTP client for one Runpod endpoint.
+
+One :class:`Connection` (an ``httpx.AsyncClient``) per base URL and key, shared by every
+endpoint id on it; one :class:`EndpointClient` per endpoint id, with one method per
+operation of the job API.  Limits, retries and error mapping happen here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from rp_jupyter._version import __version__
+from rp_jupyter.api._constants import (
+    CONNECT_TIMEOUT,
+    JOB_OPERATIONS,
+    LIMIT_GROUP,
+    LONG_POLL_MARGIN,
+    LONG_POLL_MAX_MS,
+    RATE_LIMITS,
+    READ_TIMEOUT,
+    RUNSYNC_WAIT_MAX_MS,
+    RUNSYNC_WAIT_MIN_MS,
+    RateLimit,
+)
+from rp_jupyter.api.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    EndpointNotFoundError,
+    JobNotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from rp_jupyter.api.limiter import OperationLimiter
+from rp_jupyter.api.models import Health, StatusDocument, StreamBatch
+from rp_jupyter.api.redact import Secret, redact
+from rp_jupyter.api.retry import RetryPolicy, parse_retry_after
+
+__all__ = ["Connection", "EndpointClient"]
+
+log = logging.getLogger("rp_jupyter.api")
+
+
+class Connection:
+    """An ``httpx.AsyncClient`` for one base URL and API key, plus request counters."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Secret | None,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.retry = retry or RetryPolicy()
+        headers = {"User-Agent": f"rp_jupyter/{__version__}", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key.reveal()}"
+        self.http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+            limits=httpx.Limits(
+                max_connections=1000, max_keepalive_connections=200, keepalive_expiry=4.0
+            ),
+            transport=transport,
+        )
+        self.sent: Counter[str] = Counter()  # requests sent, by operation
+        self.answered: Counter[int] = Counter()  # responses, by HTTP status
+        self.retried = 0
+
+    def endpoint(
+        self, endpoint_id: str, rate_limits: dict[str, RateLimit] | None = None
+    ) -> EndpointClient:
+        return EndpointClient(self, endpoint_id, rate_limits)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class EndpointClient:
+    """The job API of one endpoint: ``run``, ``runsync``, ``status``, ``status_sync``,
+    ``stream``, ``cancel``, ``retry``, ``purge_queue``, ``health``.
+
+    Example::
+
+        client = Connection("http://127.0.0.1:8000/v2", None).endpoint("local")
+        doc = await client.run(build_request({"prompt": "hi"}))
+    """
+
+    def __init__(
+        self, connection: Connection, endpoint_id: str, rate_limits: dict[str, RateLimit] | None
+    ) -> None:
+        self.connection = connection
+        self.endpoint_id = endpoint_id
+        table = {**RATE_LIMITS, **(rate_limits or {})}
+        self.limiters = {op: OperationLimiter(limit) for op, limit in table.items()}
+
+    @property
+    def url(self) -> str:
+        return f"{self.connection.base_url}/{self.endpoint_id}"
+
+    async def run(self, encoded_body: bytes, *, priority: float = 0.0) -> StatusDocument:
+        doc = await self._request("run", "POST", "run", content=encoded_body, priority=priority)
+        return StatusDocument.parse(doc)
+
+    async def runsync(
+        self, encoded_body: bytes, *, wait_ms: int | None = None, priority: float = 0.0
+    ) -> StatusDocument:
+        params = {}
+        read = READ_TIMEOUT + 90.0  # the server's default wait
+        if wait_ms is not None:
+            wait_ms = max(RUNSYNC_WAIT_MIN_MS, min(RUNSYNC_WAIT_MAX_MS, int(wait_ms)))
+            params["wait"] = wait_ms
+            read = wait_ms / 1000 + LONG_POLL_MARGIN
+        doc = await self._request(
+            "runsync",
+            "POST",
+            "runsync",
+            content=encoded_body,
+            params=params,
+            read_timeout=read,
+            priority=priority,
+        )
+        return StatusDocument.parse(doc)
+
+    async def status(
+        self, job_id: str, *, ttl_ms: int | None = None, priority: float = 0.0
+    ) -> StatusDocument:
+        params = {"ttl": int(ttl_ms)} if ttl_ms is not None else {}
+        doc = await self._request(
+            "status", "GET", f"status/{job_id}", params=params, job_id=job_id, priority=priority
+        )
+        return StatusDocument.parse(doc, job_id)
+
+    async def status_sync(
+        self, job_id: str, *, wait_ms: int, priority: float = 0.0
+    ) -> StatusDocument:
+        wait_ms = max(0, min(LONG_POLL_MAX_MS, int(wait_ms)))
+        doc = await self._request(
+            "status-sync",
+            "GET",
+            f"status-sync/{job_id}",
+            params={"wait": wait_ms},
+            read_timeout=wait_ms / 1000 + LONG_POLL_MARGIN,
+            job_id=job_id,
+            priority=priority,
+        )
+        return StatusDocument.parse(doc, job_id)
+
+    async def stream(
+        self, job_id: str, *, wait_ms: int | None = None, priority: float = 0.0
+    ) -> StreamBatch:
+        params: dict[str, Any] = {}
+        read = READ_TIMEOUT
+        if wait_ms:
+            wait_ms = min(LONG_POLL_MAX_MS, int(wait_ms))
+            params["wait"] = wait_ms
+            read = wait_ms / 1000 + LONG_POLL_MARGIN
+        doc = await self._request(
+            "stream",
+            "GET",
+            f"stream/{job_id}",
+            params=params,
+            read_timeout=read,
+            job_id=job_id,
+            priority=priority,
+        )
+        return StreamBatch.parse(doc)
+
+    async def cancel(self, job_id: str) -> StatusDocument:
+        doc = await self._request("cancel", "POST", f"cancel/{job_id}", job_id=job_id)
+        return StatusDocument.parse(doc, job_id)
+
+    async def retry(self, job_id: str) -> StatusDocument:
+        doc = await self._request("retry", "POST", f"retry/{job_id}", job_id=job_id)
+        return StatusDocument.parse(doc, job_id)
+
+    async def purge_queue(self) -> int:
+        doc = await self._request("purge-queue", "POST", "purge-queue")
+        return int(doc.get("removed") or 0)
+
+    async def health(self) -> Health:
+        return Health.parse(await self._request("health", "GET", "health"))
+
+    # -- the one place a request is sent -------------------------------------------------
+
+    async def _request(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
+        job_id: str | None = None,
+        priority: float = 0.0,
+    ) -> Any:
+        conn = self.connection
+        policy = conn.retry
+        limiter = self.limiters.get(LIMIT_GROUP.get(op, op))
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        timeout = httpx.Timeout(read_timeout or READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        url = f"{self.url}/{path}"
+        attempt = 0
+        while True:
+            attempt += 1
+            if limiter is not None:
+                await limiter.acquire(priority)
+            try:
+                conn.sent[op] += 1
+                response = await conn.http.request(
+                    method, url, content=content, params=params, headers=headers, timeout=timeout
+                )
+            except httpx.TransportError as exc:
+                if attempt <= policy.max_retries and policy.should_retry_exception(op, exc):
+                    conn.retried += 1
+                    await asyncio.sleep(policy.delay(attempt))
+                    continue
+                raise self._transport_error(op, exc) from None
+            finally:
+                if limiter is not None:
+                    limiter.release()
+            conn.answered[response.status_code] += 1
+            if response.is_success:
+                return self._json(op, response)
+            if attempt <= policy.max_retries and policy.should_retry_status(
+                op, response.status_code
+            ):
+                conn.retried += 1
+                await asyncio.sleep(policy.delay(attempt, parse_retry_after(response.headers)))
+                continue
+            raise self._status_error(op, response, job_id)
+
+    def _json(self, op: str, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(
+                f"{op}: the server answered {response.status_code} with a body that is not JSON",
+                status_code=response.status_code,
+                operation=op,
+                body=self._text(response),
+            ) from None
+
+    def _text(self, response: httpx.Response) -> str:
+        return redact(response.text[:500], self.connection.api_key)
+
+    def _transport_error(self, op: str, exc: httpx.TransportError) -> APIConnectionError:
+        where = self.connection.base_url
+        maybe_sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout,
+                                          httpx.PoolTimeout))
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(
+                f"{op}: no answer from {where} in time ({type(exc).__name__})",
+                operation=op,
+                maybe_sent=maybe_sent,
+                hint="the server is slow or unreachable; the job (if any) is still tracked",
+            )
+        detail = redact(str(exc) or type(exc).__name__, self.connection.api_key)
+        hint = "check the base URL and that the endpoint is running"
+        if op in ("run", "runsync", "retry") and not isinstance(exc, httpx.ConnectError):
+            hint = (
+                "the connection dropped after the request was sent, so it was not sent "
+                "again (that could start a second job); check `rp_jupyter.jobs()`"
+            )
+        return APIConnectionError(
+            f"{op}: cannot reach {where}: {detail}", operation=op, maybe_sent=maybe_sent, hint=hint
+        )
+
+    def _status_error(
+        self, op: str, response: httpx.Response, job_id: str | None
+    ) -> APIStatusError:
+        code = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = self._text(response)
+        detail = _detail(body)
+        detail = redact(detail, self.connection.api_key) if detail else ""
+        common = {"status_code": code, "operation": op, "body": body}
+        suffix = f": {detail}" if detail else ""
+        if code == 400:
+            return BadRequestError(f"{op}: the server rejected the request (400){suffix}", **common)
+        if code in (401, 403):
+            return AuthenticationError(
+                f"{op}: the API key was not accepted ({code}){suffix}",
+                **common,
+                hint="set RUNPOD_API_KEY, pass api_key=..., or run %runpod login",
+            )
+        if code == 404:
+            if op in JOB_OPERATIONS and "endpoint" not in detail.lower():
+                return JobNotFoundError(
+                    f"{op}: job {job_id} is not known to {self.url} (404){suffix}",
+                    **common,
+                    hint="results are kept 30 min after /run and 1 min after /runsync; "
+                    "rp_jupyter.result(job_id) reads the local journal",
+                )
+            return EndpointNotFoundError(
+                f"{op}: endpoint {self.endpoint_id!r} not found at "
+                f"{self.connection.base_url} (404)",
+                **common,
+                hint="check the endpoint id (and the base URL)",
+            )
+        if code == 429:
+            return RateLimitError(
+                f"{op}: rate limited (429) after {self.connection.retry.max_retries} retries",
+                retry_after=parse_retry_after(response.headers),
+                **common,
+                hint="send fewer requests at once, or lower the client's rate_limits",
+            )
+        if code >= 500:
+            return ServerError(f"{op}: server error ({code}){suffix}", **common)
+        return APIStatusError(f"{op}: unexpected HTTP {code}{suffix}", **common)
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message", "title"):
+            if body.get(key):
+                return str(body[key])
+        return ""
+    return str(body or "")

@@ -1,0 +1,28 @@
+"""The engine's tracking policy, in one place."""
+
+from __future__ import annotations
+
+# Adaptive polling (when the server does not long-poll): fast at first, backing off while a
+# job is quiet, reset on any activity.
+POLL_INITIAL = 0.05
+POLL_FACTOR = 1.5
+POLL_MAX = 2.0
+
+# Long-polls: how long one waits on the server, and how many one endpoint may hold at once
+# (each holds one of the operation's concurrent slots; the documented cap is 400).
+LONG_POLL_WAIT_MS = 60_000
+LONG_POLL_SLOTS = 256
+# A long-poll that comes back sooner than this with nothing new means the server ignored
+# ``?wait=``; after LONG_POLL_MISSES such answers the endpoint is polled instead.
+LONG_POLL_EARLY = 0.5
+LONG_POLL_MISSES = 2
+
+# While the server cannot be reached, keep trying, backing off up to this (seconds).
+TRACKING_BACKOFF_MAX = 30.0
+
+# Ownership leases in the journal are renewed this often (seconds).
+LEASE_RENEW_EVERY = 10.0
+
+# How long the server keeps a result after the job is final (seconds), for priorities.
+RUN_RETENTION = 30 * 60
+RUNSYNC_RETENTION = 60

@@ -1,0 +1,208 @@
+"""``Endpoint``: the public entry point for one Runpod Serverless endpoint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, RateLimit
+from rp_jupyter.api.errors import AuthenticationError, InvalidRequestError
+from rp_jupyter.api.models import Health
+from rp_jupyter.api.redact import Secret
+from rp_jupyter.api.request import JobRequest, build_request, to_ms
+from rp_jupyter.api.retry import RetryPolicy
+from rp_jupyter.jobs.engine import Engine
+from rp_jupyter.jobs.job import Job
+from rp_jupyter.jobs.runtime import EndpointRuntime
+
+__all__ = ["CACHE_MODES", "Endpoint"]
+
+CACHE_MODES = ("off", "use", "refresh")
+Seconds = float | timedelta
+
+
+class Endpoint:
+    """A Runpod Serverless endpoint.
+
+    The key comes from ``api_key`` or ``RUNPOD_API_KEY``; the base URL from ``base_url``,
+    ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  Every call has an async
+    twin named with an ``a`` prefix (``arun``, ``arun_sync``, ``ajob``, ``ahealth``,
+    ``apurge_queue``); :class:`Job` follows the same scheme.
+
+    Example::
+
+        ep = Endpoint("my-endpoint")                      # key from RUNPOD_API_KEY
+        job = ep.run({"prompt": "hello"}, execution_timeout=120)
+        print(job.result())
+        print(ep.run_sync({"prompt": "hi"}).output)
+        print(ep.health().running)
+    """
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        rate_limits: Mapping[str, RateLimit | tuple[int, float, int | None]] | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        if not isinstance(endpoint_id, str) or not endpoint_id.strip() or "/" in endpoint_id:
+            raise InvalidRequestError(
+                f"endpoint id must be a non-empty string without '/', got {endpoint_id!r}",
+                hint="copy the id from the Runpod console, e.g. Endpoint('abc123xyz')",
+            )
+        self.endpoint_id = endpoint_id.strip()
+        self.base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._api_key = Secret(key) if key else None
+        self._rate_limits = {op: RateLimit(*v) if isinstance(v, tuple) else v
+                             for op, v in (rate_limits or {}).items()} or None
+        self._retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
+        self._runtime: EndpointRuntime | None = None
+
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{self.endpoint_id}"
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "not set"
+        return f"Endpoint({self.endpoint_id!r}, base_url={self.base_url!r}, api_key={key})"
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        input: Mapping[str, Any],
+        *,
+        webhook: str | None = None,
+        execution_timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        low_priority: bool | None = None,
+        s3_config: Mapping[str, Any] | None = None,
+        cache: str = "off",
+    ) -> Job:
+        """Submit a job (``/run``) and return its handle at once.
+
+        ``execution_timeout`` and ``ttl`` are in seconds (5 s..7 days and 10 s..7 days).
+        ``cache="use"`` answers an identical earlier request from the journal without any
+        request; ``"refresh"`` runs it again.
+        """
+        request = self._request(input, webhook, execution_timeout, ttl, low_priority,
+                                s3_config, sync=False)
+        return self._engine().call(self.runtime.submit(request, mode="run",
+                                                       cache=_cache(cache)))
+
+    async def arun(self, input: Mapping[str, Any], **options: Any) -> Job:
+        cache = _cache(options.pop("cache", "off"))
+        request = self._request(input, sync=False, **_policy(options))
+        return await self._engine().acall(self.runtime.submit(request, mode="run", cache=cache))
+
+    def run_sync(
+        self,
+        input: Mapping[str, Any],
+        *,
+        webhook: str | None = None,
+        execution_timeout: Seconds | None = None,
+        ttl: Seconds | None = None,
+        low_priority: bool | None = None,
+        s3_config: Mapping[str, Any] | None = None,
+        wait: Seconds | None = None,
+        cache: str = "off",
+    ) -> Job:
+        """Submit through ``/runsync``; the job is final, or still followed if the server's
+        wait (``wait`` seconds, 1..300, default the server's 90) ran out first."""
+        request = self._request(input, webhook, execution_timeout, ttl, low_priority,
+                                s3_config, sync=True)
+        return self._engine().call(self.runtime.submit(
+            request, mode="runsync", wait_ms=_wait_ms(wait), cache=_cache(cache)))
+
+    async def arun_sync(self, input: Mapping[str, Any], **options: Any) -> Job:
+        cache = _cache(options.pop("cache", "off"))
+        wait_ms = _wait_ms(options.pop("wait", None))
+        request = self._request(input, sync=True, **_policy(options))
+        return await self._engine().acall(self.runtime.submit(
+            request, mode="runsync", wait_ms=wait_ms, cache=cache))
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job: read from the journal when it is final there (even
+        after the server has forgotten it), else attached and followed to the end."""
+        return self._engine().call(self.runtime.attach(job_id))
+
+    async def ajob(self, job_id: str) -> Job:
+        return await self._engine().acall(self.runtime.attach(job_id))
+
+    def health(self) -> Health:
+        """Worker and job counters (``/health``)."""
+        return self._engine().call(self.runtime.health())
+
+    async def ahealth(self) -> Health:
+        return await self._engine().acall(self.runtime.health())
+
+    def purge_queue(self) -> int:
+        """Remove every queued job (running ones go on); returns how many were removed."""
+        return self._engine().call(self.runtime.purge_queue())
+
+    async def apurge_queue(self) -> int:
+        return await self._engine().acall(self.runtime.purge_queue())
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> EndpointRuntime:
+        """The engine-side half of this endpoint (created on first use)."""
+        if self._runtime is None:
+            self._check_key()
+            engine = Engine.get()
+            self._runtime = engine.runtime(self.base_url, self.endpoint_id, self._api_key,
+                                           rate_limits=self._rate_limits, retry=self._retry)
+            engine.spawn_threadsafe(self._runtime.adopt_orphans())
+        return self._runtime
+
+    def _engine(self) -> Engine:
+        return self.runtime.engine
+
+    def _check_key(self) -> None:
+        if self._api_key is None and self.base_url == DEFAULT_BASE_URL:
+            raise AuthenticationError(
+                "no Runpod API key: the hosted API needs one",
+                status_code=None, operation="setup",
+                hint="set RUNPOD_API_KEY, pass Endpoint(..., api_key=...), or run %runpod login",
+            )
+
+    def _request(
+        self, input: Any, webhook: str | None = None, execution_timeout: Seconds | None = None,
+        ttl: Seconds | None = None, low_priority: bool | None = None,
+        s3_config: Mapping[str, Any] | None = None, *, sync: bool,
+    ) -> JobRequest:
+        return build_request(input, webhook=webhook, execution_timeout=execution_timeout,
+                             ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync)
+
+
+def _cache(mode: str) -> str:
+    if mode not in CACHE_MODES:
+        raise InvalidRequestError(f"cache must be one of {', '.join(CACHE_MODES)}, not {mode!r}")
+    return mode
+
+
+def _wait_ms(wait: Seconds | None) -> int | None:
+    if wait is None:
+        return None
+    ms = to_ms(wait)
+    if not 1_000 <= ms <= 300_000:
+        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {ms / 1000:g}")
+    return ms
+
+
+def _policy(options: dict[str, Any]) -> dict[str, Any]:
+    allowed = {"webhook", "execution_timeout", "ttl", "low_priority", "s3_config"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise TypeError(f"unexpected option(s): {', '.join(unknown)}")
+    return options

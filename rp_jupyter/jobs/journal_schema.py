@@ -1,0 +1,111 @@
+"""The journal's SQLite schema and its migrations.
+
+``MIGRATIONS[n]`` takes a journal from schema version ``n - 1`` to ``n``; ``PRAGMA user_version``
+records where a file is.  Add a new entry for every change; never edit an old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE jobs (
+        key            INTEGER PRIMARY KEY,  -- the journal's own id for a submission
+        job_id         TEXT,                 -- the server's id; NULL while submitting
+        endpoint_id    TEXT NOT NULL,
+        base_url       TEXT NOT NULL,
+        mode           TEXT NOT NULL,        -- run | runsync
+        status         TEXT NOT NULL,
+        final          INTEGER NOT NULL DEFAULT 0,
+        request        TEXT NOT NULL,        -- the body sent, s3Config.accessSecret masked
+        input_hash     TEXT NOT NULL,
+        request_hash   TEXT NOT NULL,
+        created_at     REAL NOT NULL,
+        submitted_at   REAL,
+        started_at     REAL,
+        finished_at    REAL,
+        updated_at     REAL NOT NULL,
+        delay_ms       INTEGER,
+        execution_ms   INTEGER,
+        worker_id      TEXT,
+        error          TEXT,                 -- JSON of the server's error value
+        attempt        INTEGER NOT NULL DEFAULT 1,
+        chunk_count    INTEGER NOT NULL DEFAULT 0,
+        output_bytes   INTEGER,              -- NULL: no output stored
+        output_preview TEXT,
+        note           TEXT,
+        owner          TEXT,                 -- the process following it
+        owner_pid      INTEGER,
+        owner_host     TEXT,
+        lease_until    REAL
+    );
+    CREATE UNIQUE INDEX jobs_by_server_id ON jobs(base_url, endpoint_id, job_id)
+        WHERE job_id IS NOT NULL;
+    CREATE INDEX jobs_by_job_id ON jobs(job_id);
+    CREATE INDEX jobs_for_reuse ON jobs(request_hash, endpoint_id, base_url, status);
+    CREATE INDEX jobs_by_created ON jobs(created_at);
+    CREATE INDEX jobs_unfinished ON jobs(final) WHERE final = 0;
+
+    CREATE TABLE outputs (
+        key    INTEGER PRIMARY KEY REFERENCES jobs(key) ON DELETE CASCADE,
+        output TEXT NOT NULL                 -- JSON, exactly as the server sent it
+    );
+
+    CREATE TABLE chunks (
+        key     INTEGER NOT NULL REFERENCES jobs(key) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        seq     INTEGER NOT NULL,
+        data    TEXT NOT NULL,               -- JSON of one chunk's output
+        at      REAL NOT NULL,
+        PRIMARY KEY (key, attempt, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (                    -- status history
+        key    INTEGER NOT NULL REFERENCES jobs(key) ON DELETE CASCADE,
+        at     REAL NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX events_by_key ON events(key);
+    """,
+}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the file at ``conn`` up to :data:`SCHEMA_VERSION` (one transaction per step)."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the journal was written by a newer rp_jupyter (schema {current}, this one knows "
+            f"{SCHEMA_VERSION}); upgrade rp_jupyter or set RP_JUPYTER_HOME to another folder"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have migrated while we waited for the lock
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+                conn.execute("COMMIT")
+                continue
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into complete statements (semicolons inside comments are fine)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        statements.append(pending)
+    return statements

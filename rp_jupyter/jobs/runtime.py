@@ -1,0 +1,371 @@
+"""``EndpointRuntime``: the engine-side half of one endpoint (engine thread only).
+
+It submits, attaches, cancels and retries; it owns what the engine has learnt about the
+server (does it long-poll?), and it is the one place where a job's state is journaled and
+then published, in that order, so nothing is shown that is not already on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rp_jupyter.api.errors import APIConnectionError, InvalidRequestError, JobNotFoundError
+from rp_jupyter.api.models import MISSING, Health, JobStatus, StatusDocument
+from rp_jupyter.api.request import JobRequest, build_request
+from rp_jupyter.jobs._constants import (
+    LONG_POLL_EARLY,
+    LONG_POLL_MISSES,
+    LONG_POLL_SLOTS,
+    RUN_RETENTION,
+    RUNSYNC_RETENTION,
+)
+from rp_jupyter.jobs.job import Job
+from rp_jupyter.jobs.journal_records import JobRecord
+from rp_jupyter.jobs.tracker import follow, watch_queue
+
+if TYPE_CHECKING:
+    from rp_jupyter.api._constants import RateLimit
+    from rp_jupyter.api.client import EndpointClient
+    from rp_jupyter.jobs.engine import Engine
+
+__all__ = ["EndpointRuntime", "job_from_record"]
+
+log = logging.getLogger("rp_jupyter.jobs")
+T = TypeVar("T")
+
+
+async def _done(future: Future[T]) -> T:
+    return await asyncio.wrap_future(future)
+
+
+class EndpointRuntime:
+    """Engine-side state and operations for one endpoint (see the module docstring)."""
+
+    def __init__(
+        self, engine: Engine, client: EndpointClient, rate_limits: dict[str, RateLimit] | None
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.journal = engine.journal
+        self.rate_limits = rate_limits
+        self.endpoint_id = client.endpoint_id
+        self.base_url = client.connection.base_url
+        self.stream_supported = True
+        self.status_sync_supported = True
+        self.long_poll: bool | None = None  # None until the server has shown which
+        self._long_poll_misses = 0
+        self._long_poll_free = LONG_POLL_SLOTS
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._queue_watchers: dict[str, asyncio.Task[None]] = {}
+
+    # -- the bridge used by Job ----------------------------------------------------------
+
+    def call(self, fn: Callable[[EndpointRuntime], Awaitable[T]]) -> T:
+        return self.engine.call(_as_coro(fn(self)))
+
+    async def acall(self, fn: Callable[[EndpointRuntime], Awaitable[T]]) -> T:
+        return await self.engine.acall(_as_coro(fn(self)))
+
+    # -- submitting and attaching --------------------------------------------------------
+
+    async def submit(
+        self, request: JobRequest, *, mode: str = "run", wait_ms: int | None = None,
+        cache: str = "off",
+    ) -> Job:
+        """Journal the request, send it, and start following the job."""
+        if cache == "use":
+            record = self.journal.find_reusable(self.base_url, self.endpoint_id,
+                                                request.request_hash)
+            if record is not None:
+                job = job_from_record(record, self)
+                job.cached = True
+                return job
+        key = await _done(self.journal.record_submitting(
+            base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
+            request=request.redacted, input_hash=request.input_hash,
+            request_hash=request.request_hash,
+        ))
+        try:
+            if mode == "runsync":
+                doc = await self.client.runsync(request.encoded, wait_ms=wait_ms)
+            else:
+                doc = await self.client.run(request.encoded)
+        except BaseException as exc:
+            maybe_sent = isinstance(exc, asyncio.CancelledError) or (
+                isinstance(exc, APIConnectionError) and exc.maybe_sent
+            )
+            self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
+                                              maybe_sent=maybe_sent)
+            raise
+        await _done(self.journal.record_submitted(key, doc.id, doc.status.value))
+        job = Job(self, job_id=doc.id, endpoint_id=self.endpoint_id, base_url=self.base_url,
+                  mode=mode, input=request.body["input"], request=request, journal_key=key,
+                  status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS)
+        self._register(job)
+        if doc.status.is_final:
+            await self.complete(job, doc)
+        else:
+            job._apply_status(doc.status, doc)
+            self.follow(job)
+        return job
+
+    async def attach(self, job_id: str) -> Job:
+        """A handle on an existing job: from memory, from the journal, or from the server."""
+        existing = self.engine.jobs.get((self.base_url, self.endpoint_id, job_id))
+        if existing is not None:
+            return existing
+        record = self.journal.find(job_id, endpoint_id=self.endpoint_id, base_url=self.base_url)
+        if record is not None and record.final:
+            return job_from_record(record, self)
+        if record is not None:
+            claimed = await _done(self.journal.claim_orphans(
+                base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id))
+            job = job_from_record(record, self)
+            self._register(job)
+            if claimed or record.job_id is None:
+                self.follow(job)
+            else:  # another live process follows it: watch the status only
+                self.engine.spawn(self._watch_status(job))
+            return job
+        doc = await self.client.status(job_id)
+        key = await _done(self.journal.record_attached(
+            base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id,
+            status=doc.status.value))
+        job = Job(self, job_id=job_id, endpoint_id=self.endpoint_id, base_url=self.base_url,
+                  mode="run", input=None, journal_key=key, status=JobStatus.IN_QUEUE)
+        self._register(job)
+        if doc.status.is_final:
+            await self.complete(job, doc)
+        else:
+            job._apply_status(doc.status, doc)
+            self.follow(job)
+        return job
+
+    async def adopt_orphans(self) -> None:
+        """Claim and follow this endpoint's jobs left unfinished by stopped processes."""
+        keys = await _done(self.journal.claim_orphans(base_url=self.base_url,
+                                                      endpoint_id=self.endpoint_id))
+        for key in keys:
+            record = self.journal.get(key)
+            if record is not None and record.job_id is not None:
+                self.adopt(record)
+
+    def adopt(self, record: JobRecord) -> Job:
+        """Follow a journaled job that this process has just claimed (engine thread)."""
+        job = self.engine.jobs.get((self.base_url, self.endpoint_id, record.job_id or ""))
+        if job is None:
+            job = job_from_record(record, self)
+            self._register(job)
+        self.follow(job)
+        return job
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def refresh(self, job: Job) -> None:
+        doc = await self.client.status(job.id)
+        if doc.status.is_final:
+            await self.complete(job, doc)
+        else:
+            self.note_status(job, doc.status, doc)
+
+    async def cancel(self, job: Job) -> None:
+        doc = await self.client.cancel(job.id)
+        if doc.status is JobStatus.CANCELLED:
+            await self.complete(job, doc)
+
+    async def retry(self, job: Job) -> None:
+        doc = await self.client.retry(job.id)
+        attempt = job.attempt + 1
+        if job.journal_key is not None:
+            attempt = await _done(self.journal.record_retry(job.journal_key, doc.status.value))
+        job._restart(attempt)
+        job._apply_status(doc.status, doc)
+        self.follow(job)
+
+    async def rerun(self, job: Job) -> Job:
+        request = job.request or _rebuild_request(job)
+        return await self.submit(request, mode=job.mode)
+
+    async def health(self) -> Health:
+        return await self.client.health()
+
+    async def purge_queue(self) -> int:
+        return await self.client.purge_queue()
+
+    # -- following (engine thread) -------------------------------------------------------
+
+    def follow(self, job: Job) -> None:
+        task = self._followers.get(job.id)
+        if task is not None and not task.done():
+            return
+        self._followers[job.id] = self.engine.spawn(follow(self, job))
+        if job.watched:
+            self._watch_queue(job)
+
+    def on_watched(self, job: Job) -> None:
+        """Someone is looking (any thread): make sure the queue→running change is seen."""
+        self.engine.loop.call_soon_threadsafe(self._watch_queue, job)
+
+    def _watch_queue(self, job: Job) -> None:
+        if job.status is not JobStatus.IN_QUEUE or not self.status_sync_supported:
+            return
+        task = self._queue_watchers.get(job.id)
+        if task is None or task.done():
+            self._queue_watchers[job.id] = self.engine.spawn(watch_queue(self, job))
+
+    async def _watch_status(self, job: Job) -> None:
+        while not job.is_final:
+            doc = await self.client.status_sync(job.id, wait_ms=30_000)
+            if doc.status.is_final:
+                await self.complete(job, doc)
+            else:
+                self.note_status(job, doc.status, doc)
+
+    def take_long_poll_slot(self) -> bool:
+        if self.long_poll is False or self._long_poll_free <= 0:
+            return False
+        self._long_poll_free -= 1
+        return True
+
+    def release_long_poll_slot(self) -> None:
+        self._long_poll_free += 1
+
+    def observe_long_poll(self, elapsed: float, eventful: bool) -> None:
+        """Learn whether the server honours ``?wait=`` from how long quiet answers took."""
+        if eventful:
+            return
+        if elapsed >= LONG_POLL_EARLY:
+            self.long_poll, self._long_poll_misses = True, 0
+        elif self.long_poll is None:
+            self._long_poll_misses += 1
+            if self._long_poll_misses >= LONG_POLL_MISSES:
+                self.long_poll = False
+                log.info("%s does not long-poll /stream; polling instead", self.client.url)
+
+    def priority(self, job: Job) -> float:
+        """Lower goes first: the time by which the server may forget the job."""
+        window = RUNSYNC_RETENTION if job.mode == "runsync" else RUN_RETENTION
+        ttl = ((job.request.body.get("policy") or {}).get("ttl") if job.request else None)
+        if ttl:
+            window = min(window, ttl / 1000)
+        return job.submitted_at + window
+
+    def release(self, job: Job) -> None:
+        if job.journal_key is not None:
+            self.journal.release(job.journal_key)
+
+    # -- journal first, then publish -----------------------------------------------------
+
+    async def store_chunks(self, job: Job, chunks: list[Any]) -> None:
+        if job.journal_key is not None:
+            try:
+                await _done(self.journal.append_chunks(job.journal_key, job.attempt,
+                                                       job.chunk_count, chunks))
+            except Exception:
+                log.exception("could not journal chunks of job %s", job.id)
+        job._add_chunks(chunks)
+
+    def note_status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> None:
+        if job._apply_status(status, doc) and job.journal_key is not None:
+            self.journal.record_status(job.journal_key, status.value, {
+                "started_at": job.started_at, "delay_ms": job.delay_ms,
+                "worker_id": job.worker_id})
+
+    async def finish_from_status(self, job: Job, seen: JobStatus) -> None:
+        """``/stream`` said final: read the final document (output, timings) from ``/status``."""
+        try:
+            doc = await self.client.status(job.id, priority=self.priority(job))
+        except JobNotFoundError:
+            doc = StatusDocument(id=job.id, status=seen)
+        if doc.status.is_final:
+            await self.complete(job, doc)
+        else:
+            self.note_status(job, doc.status, doc)
+
+    async def complete(self, job: Job, doc: StatusDocument) -> None:
+        """Journal the final document, then publish it."""
+        if job.is_final:
+            return
+        if (doc.status is JobStatus.COMPLETED and job.mode == "runsync"
+                and doc.output in (MISSING, []) and job.chunk_count == 0):
+            await self._drain_stream(job)
+        if job.journal_key is not None:
+            output_json = None if doc.output is MISSING else json.dumps(doc.output)
+            delay = doc.delay_ms
+            fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
+                      "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
+                      "finished_at": time.time(), "started_at": job.started_at}
+            await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
+                                                  output_json))
+        job._finish(doc.status, doc)
+
+    async def expire(self, job: Job) -> None:
+        if job.journal_key is not None:
+            await _done(self.journal.record_final(
+                job.journal_key, JobStatus.EXPIRED.value,
+                {"note": "the server no longer knows this job; its result was never fetched",
+                 "finished_at": time.time()}, None))
+        job._finish(JobStatus.EXPIRED)
+
+    async def _drain_stream(self, job: Job) -> None:
+        try:
+            batch = await self.client.stream(job.id)
+        except Exception:
+            return
+        if batch.chunks:
+            await self.store_chunks(job, batch.chunks)
+
+    def _register(self, job: Job) -> None:
+        self.engine.jobs[(self.base_url, self.endpoint_id, job.id)] = job
+
+
+def job_from_record(record: JobRecord, runtime: EndpointRuntime | None) -> Job:
+    """A :class:`Job` rebuilt from the journal: final ones need no request at all."""
+    job = Job(runtime, job_id=record.job_id or f"(unsent #{record.key})",
+              endpoint_id=record.endpoint_id, base_url=record.base_url, mode=record.mode,
+              input=record.input, journal_key=record.key, attempt=record.attempt,
+              status=JobStatus.IN_QUEUE, submitted_at=record.submitted_at or record.created_at,
+              source="journal" if record.final else "server")
+    job._chunks = record.chunks()
+    job.delay_ms, job.execution_ms, job.worker_id = (record.delay_ms, record.execution_ms,
+                                                     record.worker_id)
+    job.started_at = record.started_at
+    status = JobStatus.parse(record.status)
+    if record.final:
+        job.output = record.output()
+        job.error = record.error
+        job.status = status if status.is_final else JobStatus.EXPIRED
+        job.finished_at = record.finished_at or record.updated_at
+    else:
+        job.status = status if status in (JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS) else (
+            JobStatus.IN_QUEUE)
+    return job
+
+
+def _rebuild_request(job: Job) -> JobRequest:
+    record = job.journal_key is not None and job._runtime and job._runtime.journal.get(
+        job.journal_key)
+    body = record.request if record else {"input": job.input}
+    if "s3Config" in body:
+        raise InvalidRequestError(
+            f"job {job.id} was sent with s3_config, whose secret is not kept",
+            hint="submit it again with endpoint.run(..., s3_config=...)",
+        )
+    policy = body.get("policy") or {}
+    return build_request(
+        body.get("input"), webhook=body.get("webhook"),
+        execution_timeout=policy["executionTimeout"] / 1000 if "executionTimeout" in policy
+        else None,
+        ttl=policy["ttl"] / 1000 if "ttl" in policy else None,
+        low_priority=policy.get("lowPriority"), sync=job.mode == "runsync",
+    )
+
+
+async def _as_coro(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,134 @@
+"""Following one job to its end: chunks as they are made, the final document at once.
+
+The follower long-polls ``/stream?wait=`` (one request per burst of chunks, and one that
+returns the moment the job is final), then reads the final document from ``/status``.  When
+the server ignores ``?wait=`` (found out once per endpoint) it polls instead: fast at first,
+backing off while the job is quiet, reset on activity.  A watched job still in the queue also
+long-polls ``/status-sync`` so the panel sees it start.  Network trouble never drops a job:
+the follower keeps trying with backoff; only a 404 (the server forgot it) ends it early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import TYPE_CHECKING
+
+from rp_jupyter.api.errors import (
+    AuthenticationError,
+    BadRequestError,
+    EndpointNotFoundError,
+    JobNotFoundError,
+    RunpodError,
+)
+from rp_jupyter.api.models import JobStatus, StatusDocument
+from rp_jupyter.jobs._constants import (
+    LONG_POLL_WAIT_MS,
+    POLL_FACTOR,
+    POLL_INITIAL,
+    POLL_MAX,
+    TRACKING_BACKOFF_MAX,
+)
+
+if TYPE_CHECKING:
+    from rp_jupyter.jobs.job import Job
+    from rp_jupyter.jobs.runtime import EndpointRuntime
+
+__all__ = ["follow", "watch_queue"]
+
+
+async def follow(runtime: EndpointRuntime, job: Job) -> None:
+    """Track ``job`` until it is final, journaling every chunk and the final document."""
+    interval, failures = POLL_INITIAL, 0
+    while not job.is_final:
+        try:
+            if runtime.stream_supported:
+                active = await _stream_step(runtime, job, interval)
+            else:
+                active = await _status_step(runtime, job, interval)
+        except JobNotFoundError:
+            await runtime.expire(job)
+            return
+        except BadRequestError:
+            if not runtime.stream_supported:
+                raise
+            runtime.stream_supported = False  # e.g. "Stream not supported" for plain handlers
+            continue
+        except (AuthenticationError, EndpointNotFoundError) as exc:
+            job._set_tracking_error(exc, fatal=True)
+            runtime.release(job)
+            return
+        except RunpodError as exc:  # unreachable, 5xx, 429 after retries: keep the job
+            failures += 1
+            job._set_tracking_error(exc)
+            await asyncio.sleep(_backoff(failures))
+            continue
+        if failures:
+            failures = 0
+            job._set_tracking_error(None)
+        interval = POLL_INITIAL if active else min(interval * POLL_FACTOR, POLL_MAX)
+
+
+async def _stream_step(runtime: EndpointRuntime, job: Job, interval: float) -> bool:
+    long_poll = runtime.take_long_poll_slot()
+    try:
+        if not long_poll:
+            await asyncio.sleep(interval)
+        started = time.monotonic()
+        batch = await runtime.client.stream(
+            job.id, wait_ms=LONG_POLL_WAIT_MS if long_poll else None, priority=runtime.priority(job)
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        if long_poll:
+            runtime.release_long_poll_slot()
+    changed = batch.status != job.status and batch.status is not JobStatus.IN_QUEUE
+    if long_poll:
+        runtime.observe_long_poll(elapsed, bool(batch.chunks) or changed or batch.status.is_final)
+    if batch.chunks:
+        await runtime.store_chunks(job, batch.chunks)
+    if batch.status.is_final:
+        if not batch.chunks:  # drained: now the final document
+            await runtime.finish_from_status(job, batch.status)
+        return True
+    if changed:
+        runtime.note_status(job, batch.status)
+    return bool(batch.chunks) or changed
+
+
+async def _status_step(runtime: EndpointRuntime, job: Job, interval: float) -> bool:
+    await asyncio.sleep(interval)
+    doc = await runtime.client.status(job.id, priority=runtime.priority(job))
+    if doc.status.is_final:
+        await runtime.complete(job, doc)
+        return True
+    changed = doc.status != job.status
+    if changed:
+        runtime.note_status(job, doc.status, doc)
+    return changed
+
+
+async def watch_queue(runtime: EndpointRuntime, job: Job) -> None:
+    """While a watched job waits in the queue, long-poll ``/status-sync`` to see it start."""
+    while job.status is JobStatus.IN_QUEUE and not job.is_final and runtime.status_sync_supported:
+        started = time.monotonic()
+        try:
+            doc: StatusDocument = await runtime.client.status_sync(
+                job.id, wait_ms=LONG_POLL_WAIT_MS, priority=runtime.priority(job)
+            )
+        except RunpodError:
+            return  # the follower has it covered
+        if doc.status.is_final or job.is_final:
+            return
+        if doc.status is not JobStatus.IN_QUEUE:
+            runtime.note_status(job, doc.status, doc)
+            return
+        if time.monotonic() - started < 0.5:  # no long-poll here; the follower will see it
+            runtime.status_sync_supported = False
+            return
+
+
+def _backoff(failures: int) -> float:
+    ceiling = min(TRACKING_BACKOFF_MAX, 0.5 * 2 ** (failures - 1))
+    return random.uniform(ceiling / 2, ceiling)

@@ -139,6 +139,8 @@ class JobJournal:
         conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Write, Future[Any]]]) -> None:
+        # from here on a waiter can no longer cancel; a cancelled one still gets its write
+        wanted = [future.set_running_or_notify_cancel() for _, future in batch]
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -155,11 +157,13 @@ class JobJournal:
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for _, future in batch:
-                if not future.done():
+            for (_, future), want in zip(batch, wanted, strict=True):
+                if want:
                     future.set_exception(exc)
             return
-        for future, value, error in results:
+        for (future, value, error), want in zip(results, wanted, strict=True):
+            if not want:
+                continue
             if error is not None:
                 future.set_exception(error)
             else:

@@ -1,0 +1,1 @@
+"""Everything IPython-facing: magics, cell-input parsing, widgets, renderers, static reprs."""

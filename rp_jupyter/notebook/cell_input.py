@@ -1,0 +1,239 @@
+"""How a ``%%runpod run`` cell body becomes a job's ``input``.
+
+Rules (``--format auto``, the default):
+
+1. A body starting with ``{`` or ``[`` is JSON if it parses as JSON, else a Python
+   expression (a dict literal that may use notebook variables).  If it is neither, that is
+   an error showing where the JSON broke; it is never sent as text.
+2. Any other body is text, sent as ``{"prompt": TEXT}`` (the key is set by ``--text-key``).
+3. The input must be a JSON object (a dict).
+
+``--format json|python|text`` forces one reading (``python`` accepts any expression that
+evaluates to a dict, e.g. ``dict(prompt=p)`` or a variable).
+
+Placeholders ``{{ expr }}`` are filled from the notebook namespace before parsing: inside a
+JSON string with the value's text, JSON-escaped; as a JSON value with the value's JSON
+encoding; in Python with the value itself; in text with ``str(value)``.  So a variable
+holding quotes or newlines cannot break the request.  ``--no-expand`` turns them off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["FORMATS", "CellInput", "CellInputError", "parse_cell"]
+
+Format = Literal["auto", "json", "python", "text"]
+FORMATS = ("auto", "json", "python", "text")
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+
+
+class CellInputError(ValueError):
+    """The cell body cannot be read; ``hint`` says what to change."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class CellInput:
+    """The parsed input and how it was read (shown in the panel)."""
+
+    value: dict[str, Any]
+    format: str  # "json", "python" or "text"
+    read_as: str  # one line for people, e.g. 'JSON object (3 keys)'
+
+
+def parse_cell(
+    body: str,
+    namespace: Mapping[str, Any],
+    *,
+    format: Format = "auto",
+    text_key: str = "prompt",
+    expand: bool = True,
+    first_line: int = 2,
+) -> CellInput:
+    """Read a cell body into a job input; see the module docstring for the rules.
+
+    ``first_line`` is the cell line the body starts on (the magic line is line 1), so
+    error positions match what the user sees.
+
+    Example::
+
+        >>> parse_cell('{"n": {{ n }}}', {"n": 3}).value
+        {'n': 3}
+        >>> parse_cell("Tell me a joke", {}).value
+        {'prompt': 'Tell me a joke'}
+    """
+    if format not in FORMATS:
+        raise CellInputError(f"unknown format {format!r}", hint="use auto, json, python or text")
+    text = body.strip("\n").rstrip()
+    if not text.strip():
+        raise CellInputError(
+            "the cell has no input",
+            hint='write the input below the magic line: JSON ({"prompt": "..."}), '
+            "a Python dict, or plain text",
+        )
+    offset = first_line + (len(body) - len(body.lstrip("\n"))) - 1
+    stripped = text.lstrip()
+    if format == "text" or (format == "auto" and stripped[:1] not in ("{", "[")):
+        return _as_text(text, namespace, text_key, expand)
+    if format == "python":
+        return _as_python(text, namespace, expand, strict=True)
+    try:
+        return _as_json(text, namespace, expand)
+    except json.JSONDecodeError as json_error:
+        if format == "json":
+            raise _json_error(text, json_error, offset, expanded=expand) from None
+        try:
+            return _as_python(text, namespace, expand, strict=False)
+        except SyntaxError:
+            raise _json_error(text, json_error, offset, expanded=expand,
+                              also="nor a Python expression") from None
+
+
+def _as_text(text: str, namespace: Mapping[str, Any], key: str, expand: bool) -> CellInput:
+    if expand:
+        text = PLACEHOLDER.sub(lambda m: str(_evaluate(m.group(1), namespace)), text)
+    return CellInput({key: text}, "text", f'text, sent as {{"{key}": ...}} ({len(text)} chars)')
+
+
+def _as_json(text: str, namespace: Mapping[str, Any], expand: bool) -> CellInput:
+    filled = _fill(text, namespace, _json_literal, _json_in_string) if expand else text
+    value = json.loads(filled)
+    return CellInput(_require_object(value, "JSON"), "json", _describe("JSON object", value))
+
+
+def _as_python(text: str, namespace: Mapping[str, Any], expand: bool, *, strict: bool) -> CellInput:
+    bindings: dict[str, Any] = {}
+
+    def bind(value: Any) -> str:
+        name = f"__rp_value_{len(bindings)}"
+        bindings[name] = value
+        return name
+
+    filled = _fill(text, namespace, bind, _python_in_string) if expand else text
+    try:
+        code = compile(filled.strip(), "<runpod cell>", "eval")
+    except SyntaxError as exc:
+        if not strict:
+            raise
+        raise CellInputError(
+            f"not a Python expression: {exc.msg} (line {exc.lineno}, column {exc.offset})",
+            hint="--format python takes one expression that evaluates to a dict",
+        ) from None
+    scope = {**namespace, **bindings} if bindings else namespace
+    try:
+        value = eval(code, dict(scope))  # the user's own notebook namespace
+    except Exception as exc:
+        raise CellInputError(
+            f"evaluating the cell as Python failed: {type(exc).__name__}: {exc}",
+            hint="define the variables the cell uses, or send it as --format text",
+        ) from None
+    return CellInput(_require_object(value, "Python"), "python",
+                     _describe("Python dict", value))
+
+
+def _require_object(value: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise CellInputError(
+            f"the cell is a {kind} {type(value).__name__}, but a job's input must be an object",
+            hint='wrap it, e.g. {"items": [...]}',
+        )
+    return dict(value)
+
+
+def _describe(kind: str, value: Mapping[str, Any]) -> str:
+    keys = list(value)
+    shown = ", ".join(keys[:4]) + (", …" if len(keys) > 4 else "")
+    return f"{kind} ({len(keys)} key{'s' if len(keys) != 1 else ''}: {shown})"
+
+
+# -- placeholders ---------------------------------------------------------------------------
+
+
+def _fill(text: str, namespace: Mapping[str, Any], outside, inside) -> str:
+    """Replace each ``{{ expr }}`` depending on whether it sits inside a string literal."""
+    pieces, last = [], 0
+    for match in PLACEHOLDER.finditer(text):
+        value = _evaluate(match.group(1), namespace)
+        quote = _open_quote(text, match.start())
+        pieces.append(text[last:match.start()])
+        pieces.append(inside(value, quote) if quote else outside(value))
+        last = match.end()
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
+    expr = expr.strip()
+    try:
+        return eval(compile(expr, "<runpod placeholder>", "eval"), dict(namespace))
+    except NameError as exc:
+        name = getattr(exc, "name", None) or expr
+        raise CellInputError(
+            f"{{{{ {expr} }}}}: {name!r} is not defined in the notebook",
+            hint=f"define {name} in a cell above, or remove the placeholder",
+        ) from None
+    except Exception as exc:
+        raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}") from None
+
+
+def _open_quote(text: str, position: int) -> str | None:
+    """The quote character of the string literal open at ``position``, if any."""
+    quote, escaped = None, False
+    for char in text[:position]:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote:
+            escaped = True
+        elif quote and char == quote:
+            quote = None
+        elif not quote and char in "\"'":
+            quote = char
+    return quote
+
+
+def _json_literal(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except TypeError:
+        raise CellInputError(
+            f"a placeholder's value ({type(value).__name__}) is not JSON-serialisable",
+            hint="convert it first, e.g. {{ str(x) }} or {{ x.tolist() }}",
+        ) from None
+
+
+def _json_in_string(value: Any, quote: str) -> str:
+    return json.dumps(str(value))[1:-1]
+
+
+def _python_in_string(value: Any, quote: str) -> str:
+    text = str(value).replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def _json_error(
+    text: str, error: json.JSONDecodeError, offset: int, *, expanded: bool, also: str = ""
+) -> CellInputError:
+    lines = text.splitlines() or [""]
+    line_text = lines[min(error.lineno, len(lines)) - 1]
+    caret = " " * (error.colno - 1) + "^"
+    where = f"line {error.lineno + offset} of the cell, column {error.colno}"
+    nor = f", {also}" if also else ""
+    after = " (after filling {{ }} placeholders)" if expanded and PLACEHOLDER.search(text) else ""
+    message = (f"the cell starts like JSON but is not valid JSON{nor}: {error.msg} at "
+               f"{where}{after}\n    {line_text}\n    {caret}")
+    return CellInputError(
+        message,
+        hint="fix the JSON (double quotes around keys and strings, commas between items), "
+        "or add --format text to send the cell as text",
+    )

@@ -1,0 +1,250 @@
+"""The one-line ``%runpod`` commands (everything but ``run``, which is in :mod:`run_cell`).
+
+Each ``cmd_*`` takes the magics object, the parsed arguments and the cell (unused here),
+and returns what the cell should show.  User mistakes raise ``UsageError`` before anything
+is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from rp_jupyter.notebook.context import display_mode, should_block
+from rp_jupyter.notebook.durations import parse_duration
+from rp_jupyter.notebook.magic_args import HELP, command_help
+from rp_jupyter.notebook.settings import SettingsReport, effective_settings
+from rp_jupyter.notebook.usage import usage_error
+
+if TYPE_CHECKING:
+    from rp_jupyter.jobs.job import Job
+    from rp_jupyter.notebook.magics import RunpodMagics
+
+__all__ = [
+    "cmd_cancel", "cmd_config", "cmd_endpoint", "cmd_health", "cmd_help", "cmd_jobs",
+    "cmd_local", "cmd_login", "cmd_logout", "cmd_purge", "cmd_result", "cmd_retry",
+    "cmd_status", "resolve_job",
+]
+
+Args = argparse.Namespace
+
+
+# -- finding the job a command is about --------------------------------------------------------
+
+
+def resolve_job(magics: RunpodMagics, token: str | None) -> Job:
+    """The job named by ``token``: a variable holding a Job, a job id (or a unique prefix
+    of one started here), or — when ``token`` is None — the notebook's last job."""
+    from rp_jupyter.jobs.job import Job
+    from rp_jupyter.jobs.journal import JobJournal
+
+    if token is None:
+        if not magics.session_jobs:
+            raise usage_error("no job has been started from this notebook yet",
+                              "name a job: a variable holding one, or its id")
+        return magics.session_jobs[-1]
+    value = magics.shell.user_ns.get(token)
+    if isinstance(value, Job):
+        return value
+    matches = [j for j in magics.session_jobs if j.id == token]
+    if not matches and len(token) >= 6:
+        matches = list({j.id: j for j in magics.session_jobs if j.id.startswith(token)}.values())
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise usage_error(f"{token!r} matches several jobs", "give more of the job id")
+    record = JobJournal.open().find(token)
+    if record is None:
+        return magics.endpoint().job(token)
+    try:
+        endpoint = magics.endpoint(record.endpoint_id, record.base_url)
+    except UsageError:
+        if not record.final:
+            raise
+        from rp_jupyter.jobs.runtime import job_from_record
+
+        return job_from_record(record, None)  # readable from the journal without a key
+    return endpoint.job(token)
+
+
+def _say(message: str) -> None:
+    print(message)
+
+
+# -- job commands ----------------------------------------------------------------------------
+
+
+def cmd_status(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    job = resolve_job(magics, args.job)
+    if not job.is_final and job.source == "server":
+        job.refresh()
+    return job
+
+
+def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    if args.all:
+        if args.job:
+            raise usage_error("give a job or --all, not both")
+        pending = [j for j in magics.session_jobs if not j.is_final]
+        for job in pending:
+            job.cancel()
+        _say(f"Cancelled {len(pending)} unfinished job(s) started from this notebook."
+             if pending else "No unfinished jobs started from this notebook.")
+        return
+    job = resolve_job(magics, args.job)
+    if job.is_final:
+        _say(f"Job {job.id} is already {job.status}; nothing to cancel.")
+        return
+    before = job.status
+    job.cancel()
+    _say(f"Cancelled job {job.id} on endpoint {job.endpoint_id} (it was {before}).")
+
+
+def cmd_retry(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    from rp_jupyter.notebook.run_cell import show_job
+
+    job = resolve_job(magics, args.job)
+    job.retry()
+    mode = display_mode(magics.shell)
+    show_job(job, mode=mode, block=should_block(mode, magics.block))
+    return job
+
+
+def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
+    job = resolve_job(magics, args.job)
+    return job.result()
+
+
+def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    from rp_jupyter.jobs.journal import JobJournal
+    from rp_jupyter.notebook.jobs_table import show_jobs_table
+
+    since = time.time() - parse_duration(args.last) if args.last else None
+    records = JobJournal.open().list(endpoint_id=args.endpoint, status=args.status,
+                                     since=since, limit=args.limit)
+    show_jobs_table(records, mode=display_mode(magics.shell),
+                    endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url))
+
+
+# -- endpoint commands -----------------------------------------------------------------------
+
+
+def cmd_health(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    from rp_jupyter.notebook.health_panel import show_health
+
+    interval = parse_duration(args.interval)
+    if interval <= 0:
+        raise usage_error("--interval must be more than 0 s")
+    endpoint = magics.endpoint(args.endpoint, args.base_url)
+    show_health(endpoint, watch=args.watch, interval=interval, mode=display_mode(magics.shell))
+
+
+def cmd_purge(magics: RunpodMagics, args: Args, cell: str | None) -> int | None:
+    endpoint = magics.endpoint(args.endpoint, args.base_url)
+    if not args.yes:
+        raise usage_error(
+            f"purge removes every queued job of endpoint {endpoint.endpoint_id!r}; "
+            "nothing was sent",
+            f"add --yes to do it: %runpod purge {endpoint.endpoint_id} --yes",
+        )
+    removed = endpoint.purge_queue()
+    _say(f"Removed {removed} queued job(s) from endpoint {endpoint.endpoint_id} "
+         "(running jobs go on).")
+    return None
+
+
+def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    if args.stop:
+        stopped = magics.local.stop()
+        if magics.default_endpoint in stopped:
+            magics.set_trait("default_endpoint", None, "%runpod local --stop")
+        _say(f"Stopped local endpoint(s): {', '.join(stopped)}." if stopped
+             else "No local endpoint is running.")
+        return
+    if args.workers < 1:
+        raise usage_error("--workers must be at least 1")
+    handler: Any = args.handler
+    candidate = magics.shell.user_ns.get(handler) if handler.isidentifier() else None
+    if callable(candidate):
+        handler = candidate
+    try:
+        handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
+                                    aggregate=args.aggregate)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        raise usage_error(f"cannot start the local endpoint: {exc}",
+                          "HANDLER is echo, tokens, images, chaos, path/to/file.py[:name], "
+                          "module:name, or a handler function defined in the notebook") from None
+    magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
+    workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
+    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "
+         f"{handle.base_url}; it is now the default endpoint.")
+
+
+def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    if args.endpoint is None and args.base_url is None:
+        settings = magics.settings()
+        current = settings["default_endpoint"]
+        if current is None:
+            _say("No default endpoint. Set one with %runpod endpoint ID.")
+        else:
+            url = magics.local.base_url_for(current) or settings["base_url"]
+            _say(f"Default endpoint: {current} at {url}")
+        return
+    if args.endpoint is not None:
+        if not args.endpoint.strip() or "/" in args.endpoint:
+            raise usage_error(f"invalid endpoint id {args.endpoint!r}",
+                              "copy the id from the Runpod console")
+        magics.set_trait("default_endpoint", args.endpoint, "%runpod endpoint")
+    if args.base_url is not None:
+        if not args.base_url.startswith(("http://", "https://")):
+            raise usage_error(f"--base-url must be an http(s) URL, got {args.base_url!r}",
+                              "e.g. --base-url https://api.runpod.ai/v2")
+        magics.set_trait("base_url", args.base_url.rstrip("/"), "%runpod endpoint --base-url")
+    settings = magics.settings()
+    endpoint = settings["default_endpoint"]
+    url = (magics.local.base_url_for(endpoint) if endpoint else None) or settings["base_url"]
+    _say(f"Default endpoint: {endpoint} at {url}")
+
+
+# -- session commands ------------------------------------------------------------------------
+
+
+def cmd_login(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    from rp_jupyter.api.redact import Secret
+
+    try:
+        key = getpass.getpass("Runpod API key: ")
+    except StdinNotImplementedError:
+        raise usage_error("%runpod login needs a frontend that can ask for input",
+                          "set RUNPOD_API_KEY in the environment instead") from None
+    key = key.strip()
+    if not key:
+        raise usage_error("no key entered; nothing changed", "run %runpod login again")
+    magics.session_key = Secret(key)
+    _say("API key set for this session (kept in memory only; never saved or shown).")
+
+
+def cmd_logout(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    had = magics.session_key is not None
+    magics.session_key = None
+    _say("Forgot the key given to %runpod login." if had else "No key was given to %runpod login.")
+
+
+def cmd_config(magics: RunpodMagics, args: Args, cell: str | None) -> SettingsReport:
+    return SettingsReport(effective_settings(magics))
+
+
+def cmd_help(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    if args.command is None:
+        print(HELP)
+        return
+    try:
+        print(command_help(args.command))
+    except KeyError:
+        raise usage_error(f"no command {args.command!r}", "%runpod help lists them") from None

@@ -1,0 +1,82 @@
+"""``%runpod local``: local endpoints started from the notebook, in this kernel.
+
+One :class:`~rp_jupyter.local.LocalServer` per kernel hosts every endpoint started here;
+it stops with the kernel (or with ``%runpod local --stop``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LocalEndpoints", "endpoint_id_for"]
+
+EXAMPLES = ("echo", "tokens", "images", "chaos")
+
+
+def endpoint_id_for(handler: Any) -> str:
+    """A readable endpoint id for a handler: ``tokens``, ``my_handler``, ``worker``..."""
+    if callable(handler):
+        name = getattr(handler, "__name__", "handler")
+    else:
+        text = str(handler)
+        module, _, attr = text.partition(":")
+        if attr and attr != "handler":
+            name = attr
+        elif module.endswith(".py"):
+            name = Path(module).stem
+        else:
+            name = module.rsplit(".", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "local"
+
+
+class LocalEndpoints:
+    """The local endpoints this kernel has started."""
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self.handlers: dict[str, str] = {}
+
+    def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int = 1,
+              aggregate: bool = False) -> Any:
+        """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle."""
+        from rp_jupyter.local import LocalServer
+
+        endpoint_id = endpoint_id or endpoint_id_for(handler)
+        label = getattr(handler, "__qualname__", None) or str(handler)
+        if self.server is None or not self.server.running:
+            self.server = LocalServer()
+            self.handlers = {}
+        existing = self.server.endpoints.get(endpoint_id)
+        if existing is not None:
+            if self.handlers.get(endpoint_id) == label:
+                return existing
+            raise ValueError(
+                f"a local endpoint {endpoint_id!r} already runs {self.handlers[endpoint_id]}; "
+                "choose another id with --id, or stop it with %runpod local --stop"
+            )
+        handle = self.server.add_endpoint(endpoint_id, handler, workers=workers,
+                                          return_aggregate_stream=aggregate)
+        self.handlers[endpoint_id] = label
+        self.server.start()
+        handle.wait_ready(timeout=60)
+        return handle
+
+    def base_url_for(self, endpoint_id: str) -> str | None:
+        """The base URL if ``endpoint_id`` is one of this kernel's local endpoints."""
+        if self.server is not None and self.server.running and endpoint_id in self.handlers:
+            return self.server.base_url
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None and self.server.running
+
+    def stop(self) -> list[str]:
+        """Stop every local endpoint; returns their ids."""
+        stopped = list(self.handlers)
+        if self.server is not None:
+            self.server.stop()
+        self.server, self.handlers = None, {}
+        return stopped

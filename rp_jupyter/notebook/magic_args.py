@@ -1,0 +1,212 @@
+"""The ``%runpod`` commands and their flags: one argparse parser per command.
+
+Parsing errors become a ``UsageError`` naming the command and pointing at its help; ``-h``
+prints the help and stops.  :data:`HELP` is the whole reference, shown by ``%runpod?``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import shlex
+from collections.abc import Callable
+
+from rp_jupyter.notebook.usage import HelpShown, usage_error
+
+__all__ = ["COMMANDS", "HELP", "parse_line"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise usage_error(f"%runpod {self.prog}: {message}",
+                          f"see %runpod {self.prog} --help")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise HelpShown()
+
+
+def _parser(name: str, description: str) -> _Parser:
+    return _Parser(prog=name, description=description, add_help=True, allow_abbrev=False,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _run() -> _Parser:
+    p = _parser("run", "Send the cell's contents as a job's input (use it as %%runpod run).\n"
+                "Formats (--format auto): a body starting with { or [ is JSON, else a Python\n"
+                "dict literal using notebook variables; any other body is text, sent as\n"
+                '{"prompt": TEXT}.  {{ expr }} placeholders are filled from the notebook.')
+    p.add_argument("endpoint", nargs="?", help="endpoint id (default: %%runpod endpoint)")
+    p.add_argument("--format", choices=("auto", "json", "python", "text"), default=None,
+                   help="how to read the cell (default auto)")
+    p.add_argument("--text-key", metavar="KEY", help='key for text bodies (default "prompt")')
+    p.add_argument("--no-expand", action="store_true", help="leave {{ }} placeholders as they are")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the exact request (secrets masked) and send nothing")
+    p.add_argument("--sync", action="store_true", help="use /runsync instead of /run")
+    wait = p.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=None,
+                      help="block in the cell until the job is final")
+    wait.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="return at once with the live panel (interactive kernels)")
+    p.add_argument("-o", "--out", metavar="NAME", help="bind the Job to this variable at once")
+    p.add_argument("--timeout", metavar="DURATION",
+                   help="execution timeout: 90s, 10m, 2h (5 s .. 7 days)")
+    p.add_argument("--ttl", metavar="DURATION", help="job time-to-live (10 s .. 7 days)")
+    p.add_argument("--low-priority", action="store_true",
+                   help="do not scale workers up for this job")
+    p.add_argument("--webhook", metavar="URL", help="URL to POST the result to when final")
+    p.add_argument("--cache", choices=("use", "refresh", "off"), default=None,
+                   help="use: answer an identical earlier request from the journal")
+    p.add_argument("--base-url", metavar="URL", help="API base URL for this cell")
+    p.add_argument("--sweep", metavar="KEY=V1,V2,...", action="append", default=[],
+                   help="run the product of the values (repeat for more keys)")
+    return p
+
+
+def _job_command(name: str, description: str) -> _Parser:
+    p = _parser(name, description)
+    p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
+    return p
+
+
+def _cancel() -> _Parser:
+    p = _job_command("cancel", "Cancel a job (a queued one is removed, a running one stopped).")
+    p.add_argument("--all", action="store_true",
+                   help="cancel every unfinished job started from this notebook")
+    return p
+
+
+def _result() -> _Parser:
+    p = _parser("result", "The output of a job, from the journal (works after the server has "
+                "forgotten it, and after a kernel restart).")
+    p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
+    return p
+
+
+def _jobs() -> _Parser:
+    p = _parser("jobs", "The journal's jobs, newest first, with per-row cancel, retry, open.")
+    p.add_argument("--endpoint", metavar="ID", help="only this endpoint")
+    p.add_argument("--status", metavar="STATUS", action="append",
+                   help="only this status (repeatable), e.g. COMPLETED, FAILED")
+    p.add_argument("--last", metavar="DURATION", help="only jobs created in the last 1h, 2d, ...")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    return p
+
+
+def _health() -> _Parser:
+    p = _parser("health", "Worker and job counters of an endpoint.")
+    p.add_argument("endpoint", nargs="?", help="endpoint id (default: %%runpod endpoint)")
+    p.add_argument("--watch", action="store_true", help="live panel with a chart, refreshed")
+    p.add_argument("--interval", metavar="DURATION", default="5s",
+                   help="refresh interval for --watch (default 5s)")
+    p.add_argument("--base-url", metavar="URL", help="API base URL")
+    return p
+
+
+def _purge() -> _Parser:
+    p = _parser("purge", "Remove every queued job of an endpoint (running jobs go on).")
+    p.add_argument("endpoint", nargs="?", help="endpoint id (default: %%runpod endpoint)")
+    p.add_argument("--yes", action="store_true", help="really purge (required)")
+    p.add_argument("--base-url", metavar="URL", help="API base URL")
+    return p
+
+
+def _local() -> _Parser:
+    p = _parser("local", "Start a local Runpod-compatible endpoint in the background and make "
+                "it the default.\nHANDLER: an example (echo, tokens, images, chaos), "
+                "path/to/file.py[:name], module:name,\nor the name of a handler function "
+                "defined in the notebook.")
+    p.add_argument("handler", nargs="?", default="echo", help="the handler (default: echo)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--id", dest="endpoint_id", metavar="ID",
+                   help="endpoint id (default: the handler's name)")
+    p.add_argument("--aggregate", action="store_true",
+                   help="return_aggregate_stream: the final output lists every yield")
+    p.add_argument("--stop", action="store_true", help="stop the local endpoint(s)")
+    return p
+
+
+def _endpoint() -> _Parser:
+    p = _parser("endpoint", "Set (or show) the default endpoint for this notebook.")
+    p.add_argument("endpoint", nargs="?", help="endpoint id")
+    p.add_argument("--base-url", metavar="URL", help="API base URL (e.g. a local endpoint)")
+    return p
+
+
+def _help() -> _Parser:
+    p = _parser("help", "Help on %runpod, or on one command.")
+    p.add_argument("command", nargs="?", help="a command name")
+    return p
+
+
+COMMANDS: dict[str, Callable[[], _Parser]] = {
+    "run": _run,
+    "status": lambda: _job_command("status", "Status and timings of a job, asked of the server."),
+    "cancel": _cancel,
+    "retry": lambda: _job_command("retry", "Requeue a FAILED or TIMED_OUT job (same id)."),
+    "result": _result,
+    "jobs": _jobs,
+    "health": _health,
+    "purge": _purge,
+    "local": _local,
+    "endpoint": _endpoint,
+    "login": lambda: _parser("login", "Ask for the Runpod API key (kept in memory only)."),
+    "logout": lambda: _parser("logout", "Forget the key given to %runpod login."),
+    "config": lambda: _parser("config", "The effective settings and where each comes from."),
+    "help": _help,
+}
+
+
+def parse_line(line: str) -> tuple[str, argparse.Namespace]:
+    """Split ``COMMAND [ARGS]`` and parse the arguments of that command."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise usage_error(f"%runpod: cannot read the line ({exc})",
+                          "close the quotes you opened") from None
+    if not words:
+        raise usage_error("%runpod needs a command: " + ", ".join(COMMANDS),
+                          "%%runpod run ENDPOINT sends the cell as a job; %runpod? for help")
+    command, rest = words[0], words[1:]
+    if command not in COMMANDS:
+        close = difflib.get_close_matches(command, COMMANDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "commands: " + ", ".join(COMMANDS)
+        raise usage_error(f"%runpod: unknown command {command!r}", hint)
+    parser = COMMANDS[command]()
+    args, unknown = parser.parse_known_args(rest)
+    if unknown:
+        options = [o for a in parser._actions for o in a.option_strings]
+        close = difflib.get_close_matches(unknown[0], options, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else f"see %runpod {command} --help"
+        raise usage_error(f"%runpod {command}: unknown argument {unknown[0]!r}", hint)
+    return command, args
+
+
+def command_help(command: str) -> str:
+    return COMMANDS[command]().format_help()
+
+
+def _overview() -> str:
+    lines = [
+        "Runpod Serverless from the notebook.",
+        "",
+        "  %%runpod run [ENDPOINT] [options]   send the cell's contents as a job's input",
+        "  %runpod COMMAND [options]           everything else, one line each",
+        "",
+        "Settings come from, in order: the command's flags; %runpod endpoint / %runpod login;",
+        "%config RunpodMagics.<name> (or c.RunpodMagics.<name> in ipython_config.py);",
+        "environment variables (RUNPOD_ENDPOINT_ID, RUNPOD_ENDPOINT_BASE_URL, RUNPOD_API_KEY,",
+        "RP_JUPYTER_BLOCK, RP_JUPYTER_CACHE); built-in defaults.  %runpod config shows them.",
+        "",
+        "Commands:",
+    ]
+    for name, build in COMMANDS.items():
+        description = (build().description or "").splitlines()[0]
+        lines.append(f"  {name:<9} {description}")
+    lines.append("")
+    for build in COMMANDS.values():
+        lines.append(build().format_usage().replace("usage: ", "%runpod ").rstrip())
+    return "\n".join(lines)
+
+
+HELP = _overview()

@@ -1,0 +1,170 @@
+"""``%runpod`` / ``%%runpod``: the magics class.  It wires; the work lives elsewhere.
+
+Parsing is in :mod:`magic_args`, cell reading in :mod:`cell_input`, the commands in
+:mod:`commands` and :mod:`run_cell`, display in :mod:`display`, settings in :mod:`settings`.
+
+Load with ``%load_ext rp_jupyter``; autoload with
+``c.InteractiveShellApp.extensions = ["rp_jupyter"]``, or load lazily on first use with
+``c.MagicsManager.lazy_magics = {"runpod": "rp_jupyter"}`` (in ``ipython_config.py`` or
+``ipython_kernel_config.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from traitlets import Bool, Enum, Unicode
+
+from rp_jupyter.api._constants import API_KEY_ENV, DEFAULT_BASE_URL
+from rp_jupyter.api.errors import InvalidRequestError, RunpodError
+from rp_jupyter.api.redact import Secret
+from rp_jupyter.notebook import commands, run_cell
+from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
+from rp_jupyter.notebook.durations import DurationError
+from rp_jupyter.notebook.local_control import LocalEndpoints
+from rp_jupyter.notebook.magic_args import HELP, parse_line
+from rp_jupyter.notebook.settings import effective_settings
+from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
+
+try:
+    from IPython.core.magic import output_can_be_silenced
+except ImportError:  # IPython < 8.8: a trailing ';' is honoured by the display hook anyway
+    def output_can_be_silenced(fn):  # type: ignore[no-redef]
+        return fn
+
+__all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_HANDLERS = {
+    "run": run_cell.cmd_run,
+    "status": commands.cmd_status,
+    "cancel": commands.cmd_cancel,
+    "retry": commands.cmd_retry,
+    "result": commands.cmd_result,
+    "jobs": commands.cmd_jobs,
+    "health": commands.cmd_health,
+    "purge": commands.cmd_purge,
+    "local": commands.cmd_local,
+    "endpoint": commands.cmd_endpoint,
+    "login": commands.cmd_login,
+    "logout": commands.cmd_logout,
+    "config": commands.cmd_config,
+    "help": commands.cmd_help,
+}
+
+
+@magics_class
+class RunpodMagics(Magics):
+    """The ``%runpod`` magics and their settings (``%config RunpodMagics``)."""
+
+    default_endpoint = Unicode(
+        None, allow_none=True, help="Endpoint id used when a command names none."
+    ).tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True,
+        help="API base URL (default: RUNPOD_ENDPOINT_BASE_URL or https://api.runpod.ai/v2).",
+    ).tag(config=True)
+    cache = Enum(
+        ("off", "use", "refresh"), None, allow_none=True,
+        help="Default --cache: 'use' answers identical requests from the journal.",
+    ).tag(config=True)
+    block = Bool(
+        None, allow_none=True,
+        help="Block cells until the job is final (default: only when headless).",
+    ).tag(config=True)
+    text_key = Unicode("prompt", help="Input key for text cells.").tag(config=True)
+    input_format = Enum(FORMATS, "auto", help="Default --format.").tag(config=True)
+    execution_timeout = Unicode(
+        None, allow_none=True, help="Default --timeout, e.g. '10m'."
+    ).tag(config=True)
+    ttl = Unicode(None, allow_none=True, help="Default --ttl, e.g. '1h'.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self.set_by: dict[str, str] = {}  # trait -> the command that set it this session
+        self.session_key: Secret | None = None
+        self.session_jobs: list[Any] = []
+        self.local = LocalEndpoints()
+
+    @no_var_expand
+    @output_can_be_silenced
+    @line_cell_magic
+    def runpod(self, line: str, cell: str | None = None) -> Any:
+        try:
+            command, args = parse_line(line)
+            return _HANDLERS[command](self, args, cell)
+        except HelpShown:
+            return None
+        except RunpodError as exc:
+            raise from_runpod_error(exc) from None
+        except CellInputError as exc:
+            raise usage_error(str(exc), exc.hint) from None
+        except DurationError as exc:
+            raise usage_error(str(exc)) from None
+
+    runpod.__doc__ = HELP
+
+    # -- shared helpers for the commands ---------------------------------------------------
+
+    def settings(self) -> dict[str, Any]:
+        return {name: s.value for name, s in effective_settings(self).items()}
+
+    def set_trait(self, name: str, value: Any, source: str) -> None:
+        setattr(self, name, value)
+        self.set_by[name] = source
+
+    def api_key(self) -> str | None:
+        if self.session_key is not None:
+            return self.session_key.reveal()
+        return os.environ.get(API_KEY_ENV) or None
+
+    def endpoint(self, endpoint_id: str | None = None, base_url: str | None = None) -> Any:
+        """An :class:`Endpoint` from the flags and the effective settings."""
+        from rp_jupyter.jobs.endpoint import Endpoint
+
+        settings = self.settings()
+        endpoint_id = endpoint_id or settings["default_endpoint"]
+        if not endpoint_id:
+            raise usage_error(
+                "no endpoint: name one, or set a default",
+                "%%runpod run ENDPOINT, or %runpod endpoint ID (or %runpod local to start "
+                "one on this machine)",
+            )
+        base_url = (base_url or self.local.base_url_for(endpoint_id)
+                    or settings["base_url"]).rstrip("/")
+        key = self.api_key()
+        if key is None and base_url == DEFAULT_BASE_URL:
+            raise usage_error(
+                "no Runpod API key: the hosted API needs one",
+                "run %runpod login, or set RUNPOD_API_KEY before starting Jupyter "
+                "(or use %runpod local for an endpoint on this machine)",
+            )
+        try:
+            return Endpoint(endpoint_id, base_url=base_url, api_key=key)
+        except InvalidRequestError as exc:
+            raise from_runpod_error(exc) from None
+
+    def remember(self, job: Any) -> None:
+        self.session_jobs.append(job)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """Register the magics and the live display of ``Job`` objects."""
+    from rp_jupyter.notebook.display import register_job_display
+
+    magics = RunpodMagics(ip)
+    ip.register_magics(magics)
+    register_job_display(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    from rp_jupyter.notebook.display import unregister_job_display
+
+    unregister_job_display(ip)
+    registry = ip.magics_manager.registry
+    magics = registry.pop("RunpodMagics", None)
+    ip.magics_manager.magics["line"].pop("runpod", None)
+    ip.magics_manager.magics["cell"].pop("runpod", None)
+    if magics is not None:
+        magics.local.stop()

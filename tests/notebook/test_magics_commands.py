@@ -1,0 +1,230 @@
+"""The one-line ``%runpod`` commands, in a real IPython shell against the local endpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from IPython.core.error import UsageError
+
+from rp_jupyter.api.models import JobStatus
+from tests.notebook.magic_shell import ip, local, server, total_requests  # noqa: F401
+
+KEY = "rpa_TOPSECRET_0123456789"
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def submit(ip, endpoint, body, flags="--no-wait"):
+    run = ip.run(f"%%runpod run {endpoint} {flags}\n{body}")
+    assert run.error is None, run.stderr
+    return run.value
+
+
+def test_help_for_each_command_lists_its_flags(ip):
+    run = ip.run("%runpod help run")
+    for flag in ("--format", "--text-key", "--dry-run", "--sync", "--wait", "--no-wait", "--out",
+                 "--timeout", "--ttl", "--low-priority", "--webhook", "--cache", "--base-url",
+                 "--sweep"):
+        assert flag in run.stdout
+    assert "--yes" in ip.run("%runpod purge --help").stdout
+
+
+def test_unknown_command_suggests_a_close_one(ip):
+    run = ip.run("%runpod helth")
+    assert isinstance(run.error, UsageError)
+    assert "did you mean 'health'" in str(run.error)
+
+
+def test_endpoint_sets_and_shows_the_default(ip, local):
+    assert "No default endpoint" in ip.run("%runpod endpoint").stdout
+    ip.run("%runpod endpoint echo")
+    assert f"Default endpoint: echo at {local.base_url}" in ip.run("%runpod endpoint").stdout
+    job = submit(ip, "", '{"via": "default"}')
+    assert job.endpoint_id == "echo"
+    assert job.result(timeout=30) == {"echo": {"via": "default"}}
+
+
+def test_config_shows_values_sources_and_never_the_key(ip, local, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", KEY)
+    ip.run("%config RunpodMagics.text_key = 'question'")
+    ip.run("%runpod endpoint echo")
+    report = ip.run("%runpod config").value
+    text = repr(report) + report._repr_html_()
+    assert KEY not in text
+    settings = report.settings
+    assert settings["default_endpoint"].value == "echo"
+    assert settings["default_endpoint"].source == "%runpod endpoint"
+    assert settings["text_key"].value == "question"
+    assert settings["text_key"].source.startswith("config")
+    assert settings["base_url"].source == "environment (RUNPOD_ENDPOINT_BASE_URL)"
+    assert settings["api_key"].value == "set (hidden)"
+
+
+def test_config_traitlet_beats_environment(ip, local, monkeypatch):
+    monkeypatch.setenv("RUNPOD_ENDPOINT_ID", "tokens")
+    assert ip.magics.settings()["default_endpoint"] == "tokens"
+    ip.run("%config RunpodMagics.default_endpoint = 'echo'")
+    assert ip.magics.settings()["default_endpoint"] == "echo"
+
+
+def test_login_keeps_the_key_in_memory_and_never_echoes_it(ip, local, monkeypatch):
+    import getpass
+
+    asked = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": asked.append(prompt) or KEY)
+    run = ip.run("%runpod login")
+    assert asked == ["Runpod API key: "]
+    assert KEY not in run.stdout + run.stderr
+    assert ip.magics.api_key() == KEY
+    config = ip.run("%runpod config").value
+    assert config.settings["api_key"].source == "%runpod login"
+    assert KEY not in repr(config) + repr(ip.magics.session_key)
+    ip.run("%runpod logout")
+    assert ip.magics.api_key() is None
+
+
+def test_status_of_the_last_job(ip, local):
+    job = submit(ip, "echo", '{"s": 1}')
+    job.result(timeout=30)
+    shown = ip.run("%runpod status").value
+    assert shown is job and shown.status is JobStatus.COMPLETED
+
+
+def test_status_by_variable_and_by_id(ip, local):
+    job = submit(ip, "echo", '{"s": 2}', flags="-o first --no-wait")
+    submit(ip, "echo", '{"s": 3}')
+    assert ip.run("%runpod status first").value is job
+    assert ip.run(f"%runpod status {job.id}").value is job
+    assert ip.run(f"%runpod status {job.id[:10]}").value is job
+
+
+def test_cancel_stops_a_running_job_on_the_endpoint(ip, local):
+    job = submit(ip, "chaos", '{"sleep": 60}')
+    handle = local.endpoint("chaos")
+    wait_for(lambda: (handle.job_record(job.id) or {}).get("status") == "IN_PROGRESS",
+             what="the job to start")
+    run = ip.run("%runpod cancel")
+    assert "Cancelled job" in run.stdout
+    assert handle.job_record(job.id)["status"] == "CANCELLED"
+    assert job.status is JobStatus.CANCELLED
+
+
+def test_cancel_all_cancels_every_unfinished_job(ip, local):
+    jobs = [submit(ip, "chaos", '{"sleep": 60}') for _ in range(3)]
+    run = ip.run("%runpod cancel --all")
+    assert "Cancelled 3" in run.stdout
+    handle = local.endpoint("chaos")
+    assert all(handle.job_record(j.id)["status"] == "CANCELLED" for j in jobs)
+
+
+def test_retry_requeues_a_failed_job_under_the_same_id(ip, local):
+    job = submit(ip, "chaos", '{"fail_first": true}')
+    job.wait(30)
+    assert job.status is JobStatus.FAILED
+    run = ip.run("%runpod retry")
+    assert run.error is None, run.stderr
+    assert run.value is job
+    job.wait(30)
+    assert job.status is JobStatus.COMPLETED
+
+
+def test_retry_refuses_a_completed_job_with_a_hint(ip, local):
+    job = submit(ip, "echo", '{"r": 1}')
+    job.result(timeout=30)
+    before = total_requests(local)
+    run = ip.run("%runpod retry")
+    assert isinstance(run.error, UsageError)
+    assert "only FAILED or TIMED_OUT" in str(run.error) and "rerun" in str(run.error)
+    assert total_requests(local) == before
+
+
+def test_result_works_after_the_server_has_forgotten_the_job(ip, local):
+    job = submit(ip, "chaos", '{"chunks": 2}')  # chaos keeps results 3 s
+    job.wait(30)
+    handle = local.endpoint("chaos")
+    wait_for(lambda: handle.job_record(job.id) is None, timeout=30, what="the result to expire")
+    assert ip.run(f"%runpod result {job.id}").value == [{"chunk": 0}, {"chunk": 1},
+                                                         {"done": True, "slept": 0, "chunks": 2,
+                                                          "attempt": 1}]
+
+
+def test_result_of_a_failed_job_is_its_error_message(ip, local):
+    submit(ip, "chaos", '{"fail": "boom here"}').wait(30)
+    run = ip.run("%runpod result")
+    assert isinstance(run.error, UsageError)
+    assert "boom here" in str(run.error)
+
+
+def test_purge_needs_yes_and_sends_nothing_without_it(ip, local):
+    run = ip.run("%runpod purge echo")
+    assert isinstance(run.error, UsageError) and "--yes" in str(run.error)
+    assert total_requests(local) == 0
+    run = ip.run("%runpod purge echo --yes")
+    assert "Removed 0 queued job(s)" in run.stdout
+    assert local.endpoint("echo").request_count(op="purge-queue") == 1
+
+
+def test_health_shows_the_counters(ip, local):
+    run = ip.run("%runpod health echo")
+    assert run.error is None, run.stderr
+    assert local.endpoint("echo").request_count(op="health") == 1
+
+
+def test_jobs_lists_the_journal(ip, local):
+    submit(ip, "echo", '{"j": 1}').result(timeout=30)
+    run = ip.run("%runpod jobs --endpoint echo --last 1h")
+    assert run.error is None, run.stderr
+
+
+def test_local_starts_an_endpoint_and_makes_it_the_default(ip):
+    run = ip.run("%runpod local echo --id mine --workers 2")
+    assert run.error is None, run.stderr
+    assert "is now the default endpoint" in run.stdout
+    assert ip.magics.settings()["default_endpoint"] == "mine"
+    job = submit(ip, "", '{"local": true}')
+    assert job.result(timeout=30) == {"echo": {"local": True}}
+    assert ip.run("%runpod local --stop").stdout.startswith("Stopped local endpoint(s): mine")
+    assert ip.magics.settings()["default_endpoint"] is None
+
+
+def test_local_runs_a_handler_defined_in_the_notebook(ip):
+    ip.run("def shout(job):\n    return job['input']['text'].upper()")
+    run = ip.run("%runpod local shout")
+    assert run.error is None, run.stderr
+    job = submit(ip, "shout", '{"text": "quiet"}')
+    assert job.result(timeout=30) == "QUIET"
+    ip.run("%runpod local --stop")
+
+
+@pytest.mark.timeout(60)
+def test_interrupting_a_blocking_cell_cancels_the_job(ip, local):
+    handle = local.endpoint("chaos")
+
+    def interrupt_when_running():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            log = [r for r in handle.request_log if r["op"] == "run"]
+            if log and (handle.job_record(log[-1]["job_id"]) or {}).get("status") == "IN_PROGRESS":
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=interrupt_when_running)
+    thread.start()
+    run = ip.run('%%runpod run chaos --wait\n{"sleep": 60}')
+    thread.join()
+    assert isinstance(run.error, KeyboardInterrupt)
+    job_id = [r for r in handle.request_log if r["op"] == "run"][-1]["job_id"]
+    assert handle.job_record(job_id)["status"] == "CANCELLED"
+    assert "cancelled job" in (run.stdout + run.stderr).lower()

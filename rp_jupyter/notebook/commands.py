@@ -171,9 +171,12 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     candidate = magics.shell.user_ns.get(handler) if handler.isidentifier() else None
     if callable(candidate):
         handler = candidate
+    retention = parse_duration(args.retention) if args.retention else None
+    if retention is not None and retention <= 0:
+        raise usage_error("--retention must be more than 0 s")
     try:
         handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
-                                    aggregate=args.aggregate)
+                                    aggregate=args.aggregate, retention=retention)
     except (ValueError, ImportError, FileNotFoundError) as exc:
         raise usage_error(f"cannot start the local endpoint: {exc}",
                           "HANDLER is echo, tokens, images, chaos, path/to/file.py[:name], "

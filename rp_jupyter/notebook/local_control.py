@@ -39,7 +39,7 @@ class LocalEndpoints:
         self.handlers: dict[str, str] = {}
 
     def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int = 1,
-              aggregate: bool = False) -> Any:
+              aggregate: bool = False, retention: float | None = None) -> Any:
         """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle."""
         from rp_jupyter.local import LocalServer
 
@@ -56,8 +56,11 @@ class LocalEndpoints:
                 f"a local endpoint {endpoint_id!r} already runs {self.handlers[endpoint_id]}; "
                 "choose another id with --id, or stop it with %runpod local --stop"
             )
+        windows = {}
+        if retention is not None:
+            windows = {"run_retention": retention, "sync_retention": min(60.0, retention)}
         handle = self.server.add_endpoint(endpoint_id, handler, workers=workers,
-                                          return_aggregate_stream=aggregate)
+                                          return_aggregate_stream=aggregate, **windows)
         self.handlers[endpoint_id] = label
         self.server.start()
         handle.wait_ready(timeout=60)

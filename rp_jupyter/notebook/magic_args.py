@@ -122,6 +122,9 @@ def _local() -> _Parser:
                    help="endpoint id (default: the handler's name)")
     p.add_argument("--aggregate", action="store_true",
                    help="return_aggregate_stream: the final output lists every yield")
+    p.add_argument("--retention", metavar="DURATION",
+                   help="how long results are kept after a job ends (default 30m, as hosted; "
+                   "/runsync results at most 1m)")
     p.add_argument("--stop", action="store_true", help="stop the local endpoint(s)")
     return p
 

@@ -1,0 +1,52 @@
+"""Shared output for benchmarks: a plain-text table on stdout and a JSON result file."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell; numbers right-aligned."""
+    cells = [[str(c) for c in columns]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [cell.rjust(w) if n and _numeric(cell) else cell.ljust(w)
+                 for cell, w in zip(row, widths, strict=True)]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return "" if value is None else str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text == "n/a" or text.replace(",", "").replace(".", "", 1).isdigit()
+
+
+def write_result(name: str, data: dict[str, Any]) -> pathlib.Path:
+    """Write ``bench/results/{name}.json`` with the machine details added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        **data,
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

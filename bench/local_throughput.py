@@ -1,0 +1,213 @@
+"""Jobs per second through the local endpoint, against runpod-python's own test server.
+
+A trivial handler (it returns ``{"ok": true}``) is served two ways:
+
+- the local endpoint (``rp-jupyter serve``, in its own process) with 1 and 2 workers;
+- runpod-python's ``--rp_serve_api`` server, the reference: no ``/v2`` prefix, POST only,
+  and a ``/run`` job only executes inside the first ``POST /status`` (reference 6.5).
+
+For each, jobs per second through ``/runsync`` and through ``/run`` + ``/status`` polling,
+from 1 and from 8 concurrent client threads (each with its own keep-alive connection).
+
+Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 3]``.  Prints a table and
+writes ``bench/results/local_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import format_table, write_result
+
+HANDLER = textwrap.dedent("""
+    def handler(job):
+        return {"ok": True}
+
+    if __name__ == "__main__":
+        import runpod
+
+        runpod.serverless.start({"handler": handler})
+""")
+POLL_PAUSE = 0.002
+CLIENTS = (1, 8)
+
+
+class Target:
+    """How to submit one job to a server and wait for its result."""
+
+    def __init__(self, name: str, base: str, status_method: str) -> None:
+        self.name = name
+        self.base = base
+        self.status_method = status_method
+
+    def runsync(self, client: httpx.Client) -> int:
+        doc = client.post(f"{self.base}/runsync", json={"input": {}}).json()
+        assert doc["status"] == "COMPLETED", doc
+        return 1
+
+    def run_status(self, client: httpx.Client) -> int:
+        job_id = client.post(f"{self.base}/run", json={"input": {}}).json()["id"]
+        requests = 1
+        while True:
+            doc = client.request(self.status_method, f"{self.base}/status/{job_id}").json()
+            requests += 1
+            if doc["status"] == "COMPLETED":
+                return requests
+            assert doc["status"] in ("IN_QUEUE", "IN_PROGRESS"), doc
+            time.sleep(POLL_PAUSE)
+
+
+def measure(job: Callable[[httpx.Client], int], jobs: int, clients: int) -> dict[str, float]:
+    """Run ``jobs`` jobs from ``clients`` threads; jobs/s and HTTP requests per job."""
+    per_thread = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+    counts = [0] * clients
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            job(client)  # warm the connection
+            try:
+                for _ in range(per_thread[index]):
+                    counts[index] += job(client)
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return {"jobs_per_s": jobs / elapsed, "requests_per_job": sum(counts) / jobs,
+            "seconds": elapsed}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_local(handler: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rp_jupyter.local.cli", "serve", str(handler), "--port", "0",
+         "--workers", str(workers), "--no-rate-limits", "--endpoint-id", "bench"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(r"RUNPOD_ENDPOINT_BASE_URL=(\S+)", line)
+        if found:
+            base = found.group(1) + "/bench"
+            break
+    else:
+        raise RuntimeError("local server did not start")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    return proc, base
+
+
+def start_reference(handler: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "UVICORN_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(
+        [sys.executable, str(handler), "--rp_serve_api", "--rp_api_host", "127.0.0.1",
+         "--rp_api_port", str(port)], env=env, cwd=handler.parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.post(f"{base}/runsync", json={"input": {}}).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("runpod test server did not start")
+        time.sleep(0.1)
+
+
+def reference_refuses_two_workers(handler: Path) -> str:
+    """What runpod's server does when asked for 2 API workers."""
+    done = subprocess.run(
+        [sys.executable, str(handler), "--rp_serve_api", "--rp_api_host", "127.0.0.1",
+         "--rp_api_port", str(free_port()), "--rp_api_concurrency", "2"],
+        cwd=handler.parent, capture_output=True, text=True, timeout=60)
+    lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+    return f"exit {done.returncode}: {lines[-1] if lines else ''}"
+
+
+def bench_target(target: Target, jobs: int, repeats: int) -> dict[str, Any]:
+    """Every cell measured ``repeats`` times; the run with the median rate is kept."""
+    result: dict[str, Any] = {}
+    for clients in CLIENTS:
+        for key, job in (("runsync", target.runsync), ("run_status", target.run_status)):
+            runs = sorted((measure(job, jobs, clients) for _ in range(repeats)),
+                          key=lambda r: r["jobs_per_s"])
+            result[f"{key}_{clients}"] = {**runs[len(runs) // 2],
+                                          "all_jobs_per_s": [r["jobs_per_s"] for r in runs]}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=300, help="jobs per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per cell")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        handler = Path(tmp) / "main.py"
+        handler.write_text(HANDLER)
+        for workers in (1, 2):
+            proc, base = start_local(handler, workers)
+            try:
+                results[f"local, {workers} worker{'s' if workers > 1 else ''}"] = bench_target(
+                    Target("local", base, "GET"), args.jobs, args.repeats)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+        proc, base = start_reference(handler)
+        try:
+            results["runpod --rp_serve_api, 1 process"] = bench_target(
+                Target("runpod", base, "POST"), args.jobs, args.repeats)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        refused = reference_refuses_two_workers(handler)
+    columns = ["server", *[f"{kind} x{c}" for c in CLIENTS for kind in
+                           ("runsync", "run+status")], "req/job (run+status x8)"]
+    rows = []
+    for name, data in results.items():
+        rows.append([name, *[data[f"{key}_{c}"]["jobs_per_s"] for c in CLIENTS
+                             for key in ("runsync", "run_status")],
+                     data[f"run_status_{CLIENTS[-1]}"]["requests_per_job"]])
+    rows.append(["runpod --rp_serve_api, 2 processes", "n/a", "n/a", "n/a", "n/a", ""])
+    print(f"Jobs per second, trivial handler: median of {args.repeats} runs of {args.jobs} "
+          f"jobs (xN = N concurrent clients)")
+    print(format_table(columns, rows))
+    print(f"runpod with --rp_api_concurrency 2: {refused}")
+    path = write_result("local_throughput", {
+        "jobs_per_measurement": args.jobs, "repeats": args.repeats, "clients": list(CLIENTS),
+        "status_poll_pause_s": POLL_PAUSE, "results": results,
+        "runpod_two_workers": refused, "cpus": os.cpu_count()})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The ASGI application of a local server: dispatch, then stats, faults, auth, limits.
+
+Path shapes: ``/v2/{endpoint_id}/{op}[/{args}]`` for the job API (:mod:`.routes`) and
+the worker protocol (:mod:`.protocol`), ``/_local/...`` for the admin view
+(:mod:`.admin`).  For a client request the order is: count it, apply injected faults,
+check the method and the API key, apply the rate limit, run the route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.responses import Response
+
+from rp_jupyter.local import admin, protocol
+from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local.httputil import (
+    ClientGone,
+    auth_problem,
+    bad_request,
+    drop_connection,
+    error,
+    query,
+    read_body,
+)
+from rp_jupyter.local.ratelimit import Rejection
+from rp_jupyter.local.routes import CLIENT_ROUTES, Call, Route
+from rp_jupyter.local.validation import BadRequest
+from rp_jupyter.local.webhooks import WebhookSender
+
+SUBMIT_OPS = ("run", "runsync")
+
+
+class LocalApp:
+    """Serves every endpoint of one :class:`~rp_jupyter.local.server.LocalServer`."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, EndpointRuntime] = {}
+        self.webhooks = WebhookSender()
+        self.closing = asyncio.Event()
+        self.address: tuple[str, int] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle (called on the server loop) ---------------------------------------
+
+    def attach(self, runtime: EndpointRuntime) -> None:
+        """Add an endpoint; starts its workers when the server already runs."""
+        self.endpoints[runtime.id] = runtime
+        if self.loop is not None and self.address is not None:
+            runtime.start(self.address)
+
+    async def startup(self) -> None:
+        """Start every endpoint's workers (``address`` must be set)."""
+        assert self.address is not None
+        self.loop = asyncio.get_running_loop()
+        for runtime in self.endpoints.values():
+            runtime.start(self.address)
+
+    async def shutdown(self) -> None:
+        """End every long-poll, kill every worker, stop webhook deliveries."""
+        if self.closing.is_set():
+            return
+        self.closing.set()
+        for runtime in list(self.endpoints.values()):
+            await runtime.close()
+        await self.webhooks.close()
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as err:
+                    await send({"type": "lifespan.startup.failed", "message": repr(err)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- ASGI ------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        parts = [p for p in scope["path"].split("/") if p]
+        method = scope["method"]
+        params = query(scope)
+        try:
+            if len(parts) >= 3 and parts[0] == "v2":
+                await self._v2(parts[1], parts[2], parts[3:], method, params,
+                               scope, receive, send)
+                return
+            if parts and parts[0] == "_local":
+                response = await admin.dispatch(self.endpoints, parts[1:], method, scope,
+                                                params, receive)
+            else:
+                await read_body(receive, 0)
+                response = error(404, "not found")
+        except ClientGone:
+            return
+        await response(scope, receive, send)
+
+    async def _v2(self, endpoint_id: str, op: str, args: list[str], method: str,
+                  params: dict[str, str], scope: dict[str, Any], receive: Any,
+                  send: Any) -> None:
+        runtime = self.endpoints.get(endpoint_id)
+        if runtime is None:
+            await read_body(receive, 0)
+            await error(404, "endpoint not found")(scope, receive, send)
+            return
+        if op in CLIENT_ROUTES:
+            await self._client(runtime, op, args, method, params, scope, receive, send)
+            return
+        shape = protocol.WORKER_ROUTES.get(op)
+        if shape is None or len(args) != shape[1]:
+            await read_body(receive, 0)
+            response = error(404, "not found")
+        elif method != shape[0]:
+            await read_body(receive, 0)
+            response = error(405, "method not allowed", {"Allow": shape[0]})
+        elif problem := auth_problem(scope, _keys(runtime)):
+            await read_body(receive, 0)
+            response = error(401, problem)
+        else:
+            try:
+                response = await protocol.dispatch(runtime, op, args, params, receive,
+                                                   self.closing)
+            except BadRequest as err:
+                response = bad_request(str(err))
+        await response(scope, receive, send)
+
+    async def _client(self, runtime: EndpointRuntime, op: str, args: list[str], method: str,
+                      params: dict[str, str], scope: dict[str, Any], receive: Any,
+                      send: Any) -> None:
+        methods, nargs, route = CLIENT_ROUTES[op]
+        if len(args) != nargs:
+            await read_body(receive, 0)
+            await error(404, "not found")(scope, receive, send)
+            return
+        entry = runtime.stats.begin(method, op, args[0] if args else None)
+        call = Call(runtime, scope, receive, args, params, self.closing, entry)
+        try:
+            await self._faulty(call, op, method, methods, route, send)
+        finally:
+            call.close()
+            runtime.stats.end(entry)
+
+    async def _faulty(self, call: Call, op: str, method: str, methods: tuple[str, ...],
+                      route: Route, send: Any) -> None:
+        """Apply the injected fault for this request around its real answer."""
+        faults = call.runtime.faults
+        outcome = faults.decide(op)
+        if outcome == "drop":
+            call.entry["dropped"] = True
+            await drop_connection(call.scope, call.receive, send)
+            return
+        if faults.latency and faults.applies_to(op):
+            await asyncio.sleep(faults.latency)
+        try:
+            if outcome in ("429", "500", "503"):
+                await read_body(call.receive, 0)
+                response = _injected(outcome, faults.retry_after)
+            else:
+                response = await self._answer(call, op, method, methods, route)
+        except ClientGone:
+            return
+        if outcome == "drop_after":
+            call.entry["dropped"] = True
+            await drop_connection(call.scope, call.receive, send)
+            return
+        call.entry["status_code"] = response.status_code
+        await response(call.scope, call.receive, send)
+
+    async def _answer(self, call: Call, op: str, method: str, methods: tuple[str, ...],
+                      route: Route) -> Response:
+        """Method, key and rate limit checks, then the route itself."""
+        runtime = call.runtime
+        submit = op in SUBMIT_OPS
+        if not submit:  # /run and /runsync read their body themselves, with a size limit
+            await read_body(call.receive, 1024 * 1024)
+        if method not in methods:
+            return await _refuse(call, submit, error(405, "method not allowed",
+                                                     {"Allow": ", ".join(methods)}))
+        problem = auth_problem(call.scope, _keys(runtime))
+        if problem:
+            return await _refuse(call, submit, error(401, problem))
+        admission = runtime.limiter.acquire(op)
+        if isinstance(admission, Rejection):
+            return await _refuse(call, submit, error(
+                429, admission.reason, {"Retry-After": str(admission.retry_after)}))
+        try:
+            return await route(call)
+        except BadRequest as err:
+            return bad_request(str(err))
+        finally:
+            admission.release()
+
+
+async def _refuse(call: Call, body_unread: bool, response: Response) -> Response:
+    """Answer without running the route (draining a body not read yet)."""
+    if body_unread:
+        await read_body(call.receive, 0)
+    return response
+
+
+def _keys(runtime: EndpointRuntime) -> list[str]:
+    return [runtime.settings.api_key] if runtime.settings.api_key else []
+
+
+def _injected(kind: str, retry_after: float) -> Response:
+    if kind == "429":
+        return error(429, "too many requests (injected fault)",
+                     {"Retry-After": f"{retry_after:g}"})
+    if kind == "500":
+        return error(500, "internal server error (injected fault)")
+    return error(503, "service unavailable (injected fault)")
+
+

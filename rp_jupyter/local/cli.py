@@ -1,0 +1,210 @@
+"""``rp-jupyter serve``: run a local Runpod-compatible endpoint from the command line.
+
+Example::
+
+    rp-jupyter serve tokens --workers 2
+    rp-jupyter serve --endpoint a=echo --endpoint b=path/to/handler.py:handler --port 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rp_jupyter.local.handler_spec import EXAMPLES
+
+DESCRIPTION = """\
+Serve a local Runpod-compatible endpoint: the job API (/run, /runsync, /status,
+/status-sync, /stream, /cancel, /retry, /purge-queue, /health) under /v2/ENDPOINT_ID,
+with the handler running in worker processes.
+
+HANDLER is path/to/file.py[:name], module:name (name defaults to 'handler'), or one of
+the examples: {examples}.
+"""
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rp-jupyter")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve a local Runpod-compatible endpoint",
+        description=DESCRIPTION.format(examples=", ".join(EXAMPLES)),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("handler", nargs="?", help="the handler of the endpoint")
+    serve.add_argument("--endpoint-id", default="local", help="endpoint id (default: local)")
+    serve.add_argument("--endpoint", action="append", default=[], metavar="ID=HANDLER",
+                       help="host another endpoint (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port (default: 8000; 0 = any free port)")
+    serve.add_argument("--workers", type=int, default=1, help="workers per endpoint")
+    keys = serve.add_mutually_exclusive_group()
+    keys.add_argument("--api-key", help="require this API key")
+    keys.add_argument("--api-key-env", metavar="VAR",
+                      help="require the API key held in environment variable VAR")
+    serve.add_argument("--aggregate-stream", action="store_true",
+                       help="return_aggregate_stream: a generator's output is all its yields")
+    serve.add_argument("--cold-start", type=_seconds, default=0.0, metavar="S",
+                       help="seconds each worker spends initializing")
+    serve.add_argument("--run-retention", type=_seconds, default=1800.0, metavar="S",
+                       help="seconds a /run result is kept (default 1800)")
+    serve.add_argument("--sync-retention", type=_seconds, default=60.0, metavar="S",
+                       help="seconds a /runsync result is kept (default 60)")
+    serve.add_argument("--execution-timeout", type=_seconds, default=600.0, metavar="S",
+                       help="default execution timeout (default 600)")
+    serve.add_argument("--runsync-wait", type=_seconds, default=90.0, metavar="S",
+                       help="default /runsync wait (default 90)")
+    serve.add_argument("--long-poll-max", type=_seconds, default=90.0, metavar="S",
+                       help="longest /status-sync and /stream wait (default 90)")
+    serve.add_argument("--min-ttl", type=_seconds, default=10.0, metavar="S",
+                       help="smallest accepted policy.ttl (default 10)")
+    serve.add_argument("--min-execution-timeout", type=_seconds, default=5.0, metavar="S",
+                       help="smallest accepted policy.executionTimeout (default 5)")
+    serve.add_argument("--webhook-retries", type=int, default=2, metavar="N",
+                       help="webhook tries after the first (default 2)")
+    serve.add_argument("--webhook-retry-delay", type=_seconds, default=10.0, metavar="S",
+                       help="seconds between webhook tries (default 10)")
+    serve.add_argument("--webhook-timeout", type=_seconds, default=10.0, metavar="S",
+                       help="seconds to wait for a webhook receiver (default 10)")
+    limits = serve.add_mutually_exclusive_group()
+    limits.add_argument("--rate-scale", type=float, default=1.0, metavar="X",
+                        help="multiply every documented rate limit by X")
+    limits.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off")
+    serve.add_argument("--max-run-body", type=int, default=10 * 1024 * 1024, metavar="BYTES",
+                       help="largest /run body (default 10 MiB)")
+    serve.add_argument("--max-runsync-body", type=int, default=20 * 1024 * 1024,
+                       metavar="BYTES", help="largest /runsync body (default 20 MiB)")
+    serve.add_argument("--ready-timeout", type=_seconds, default=60.0, metavar="S",
+                       help="how long to wait for the workers to start (default 60)")
+    return parser
+
+
+def settings_of(args: argparse.Namespace, api_key: str | None) -> dict[str, Any]:
+    """The EndpointSettings keyword arguments the command line asks for."""
+    return {
+        "workers": args.workers,
+        "api_key": api_key,
+        "return_aggregate_stream": args.aggregate_stream,
+        "cold_start": args.cold_start,
+        "run_retention": args.run_retention,
+        "sync_retention": args.sync_retention,
+        "default_execution_timeout": args.execution_timeout,
+        "runsync_default_wait": args.runsync_wait,
+        "long_poll_max": args.long_poll_max,
+        "min_ttl": args.min_ttl,
+        "min_execution_timeout": args.min_execution_timeout,
+        "webhook_retries": args.webhook_retries,
+        "webhook_retry_delay": args.webhook_retry_delay,
+        "webhook_timeout": args.webhook_timeout,
+        "rate_limits": "off" if args.no_rate_limits else None,
+        "rate_scale": args.rate_scale,
+        "max_run_body": args.max_run_body,
+        "max_runsync_body": args.max_runsync_body,
+    }
+
+
+def _endpoints(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if args.handler:
+        found.append((args.endpoint_id, args.handler))
+    for item in args.endpoint:
+        endpoint_id, sep, handler = item.partition("=")
+        if not sep or not endpoint_id or not handler:
+            parser.error(f"--endpoint expects ID=HANDLER, got {item!r}")
+        found.append((endpoint_id, handler))
+    if not found:
+        parser.error("give a HANDLER or at least one --endpoint ID=HANDLER")
+    return found
+
+
+def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rp_jupyter.local.server import LocalServer
+
+    api_key = args.api_key
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            parser.error(f"environment variable {args.api_key_env} is not set")
+    try:
+        server = LocalServer(host=args.host, port=args.port)
+    except OSError as err:
+        print(f"rp-jupyter: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    try:
+        for endpoint_id, handler in _endpoints(args, parser):
+            server.add_endpoint(endpoint_id, handler, **settings_of(args, api_key))
+    except (ValueError, TypeError) as err:
+        print(f"rp-jupyter: {err}", file=sys.stderr)
+        return 2
+    server.start()
+    try:
+        for handle in server.endpoints.values():
+            handle.wait_ready(timeout=args.ready_timeout + args.cold_start)
+    except (RuntimeError, TimeoutError) as err:
+        print(f"rp-jupyter: {err}", file=sys.stderr)
+        server.stop()
+        return 1
+    _print_banner(server, args, api_key)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while server.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("rp-jupyter: stopping", file=sys.stderr)
+    finally:
+        server.stop()
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) -> None:
+    handles = list(server.endpoints.values())
+    lines = [f"rp-jupyter local endpoint serving at {server.base_url}"]
+    for handle in handles:
+        workers = handle.settings.workers
+        lines.append(f"  endpoint {handle.endpoint_id!r}: {handle.handler} "
+                     f"({workers} worker{'s' if workers != 1 else ''})")
+    lines.append("")
+    lines.append("For a client (Python SDK, rp_jupyter):")
+    lines.append(f"  export RUNPOD_ENDPOINT_BASE_URL={server.base_url}")
+    lines.append(f"  export RUNPOD_ENDPOINT_ID={handles[0].endpoint_id}")
+    if api_key and args.api_key:
+        lines.append(f"  export RUNPOD_API_KEY={api_key}")
+    elif api_key:
+        lines.append(f"  export RUNPOD_API_KEY=\"${args.api_key_env}\"   "
+                     f"# the key held in ${args.api_key_env}")
+    auth = ' -H "Authorization: Bearer $RUNPOD_API_KEY"' if api_key else ""
+    lines.append("")
+    lines.append(f"Try: curl -s -X POST {handles[0].url}/runsync{auth} "
+                 "-H 'Content-Type: application/json' -d '{\"input\": {}}'")
+    lines.append("Press Ctrl+C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rp-jupyter`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args, parser)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

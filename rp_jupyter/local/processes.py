@@ -1,0 +1,148 @@
+"""Starting and stopping worker processes (the operating-system side of supervision).
+
+A worker is either spawned (``python -m rp_jupyter.local.worker``, which loads its
+handler by name) or forked from this process, so it inherits a handler that only
+exists here: one defined in ``__main__``, such as a notebook cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from rp_jupyter.local.worker import CONFIG_ENV, KEY_ENV
+
+_SPAWN_LOCK = threading.Lock()
+
+
+def start_worker_process(config: dict[str, Any], api_key: str | None,
+                         func: Callable[..., Any] | None = None) -> Any:
+    """Start one worker for ``config``: forked when ``func`` is given, else spawned.
+
+    Starts are serialised: a fork during another start would inherit that start's pipes.
+    """
+    with _SPAWN_LOCK:
+        if func is not None:
+            return ForkedWorker({**config, "api_key": api_key}, func)
+        return _spawn(config, api_key)
+
+
+def _spawn(config: dict[str, Any], api_key: str | None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env[CONFIG_ENV] = json.dumps(config)
+    env["PYTHONPATH"] = _python_path()
+    env.pop(KEY_ENV, None)
+    if api_key:
+        env[KEY_ENV] = api_key
+    return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker"], env=env,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _python_path() -> str:
+    entries = [p or os.getcwd() for p in sys.path]
+    current = os.environ.get("PYTHONPATH")
+    if current:
+        entries.append(current)
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))
+
+
+class ForkedWorker:
+    """A worker forked from this process, so it inherits a handler defined in ``__main__``."""
+
+    def __init__(self, config: dict[str, Any], func: Callable[..., Any]) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            _forked_child(config, func)
+        self.pid = pid
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def _forked_child(config: dict[str, Any], func: Callable[..., Any]) -> None:  # pragma: no cover
+    """First code of a forked worker: let go of the server's sockets and streams, then work."""
+    code = 1
+    try:
+        os.setsid()
+        _close_inherited_fds()
+        try:  # the fork may have happened in a thread that runs an event loop
+            asyncio.events._set_running_loop(None)
+        except Exception:
+            pass
+        for name in ("stdout", "stderr"):  # a kernel's streams do not work in a fork
+            original = getattr(sys, f"__{name}__", None)
+            if original is None:
+                original = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the child
+            setattr(sys, name, original)
+        from rp_jupyter.local.worker import run_worker
+
+        code = run_worker(config, func)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _close_inherited_fds() -> None:
+    """Close every socket and pipe the child inherited: the server's listener and
+    connections must close when the server closes them, and a pipe end held here could
+    keep another thread's subprocess start waiting for EOF."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd < 3:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
+                os.close(fd)
+        except OSError:
+            pass
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"exit code {code}, killed by {name}"
+    return f"exit code {code}"
+
+
+def kill_process(proc: Any) -> None:
+    try:
+        proc.kill()
+    except (ProcessLookupError, OSError, ValueError, AttributeError):
+        pass
+
+
+def wait_process(proc: Any) -> int | None:
+    try:
+        return proc.wait()
+    except ChildProcessError:
+        return None

@@ -1,0 +1,180 @@
+"""The platform side of Runpod's worker protocol, under ``/v2/{endpoint_id}/``.
+
+The same routes a runpod-python worker calls (reference 6.4), so a real worker can run
+against the local endpoint given :meth:`worker_env`'s variables:
+
+- ``GET job-take/{worker}?job_in_progress=0|1[&wait=ms]``: one job ``{id, input, ...}``
+  (200) or 204 after holding the request up to ``wait`` (default 30 s);
+  ``job-take-batch/{worker}?batch_size=N`` answers a list.
+- ``POST job-stream/{worker}/{job}``: one chunk ``{"output": x}``, or a list of them.
+- ``POST job-done/{worker}/{job}?isStream=…[&next=1]``: the result ``{"output"?,
+  "error"?, "stopPod"?}``; with ``"status": "IN_PROGRESS"`` a progress update.  With
+  ``next=1`` (local addition) the answer ``{"accepted", "next"}`` carries the next queued
+  job, if any, for this worker.
+- ``GET job-stop/{worker}[?wait=ms]``: ``{"jobsToStop": [ids]}`` or 204 (long-poll).
+- ``GET ping/{worker}``: heartbeat.
+- ``POST worker-failed/{worker}``: ``{"error": traceback}`` when a local worker cannot
+  load its handler (a local addition).
+
+Bodies are JSON text whatever their content type (runpod-python sends JSON with
+``application/x-www-form-urlencoded``).  These routes are neither counted nor limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local.httputil import answer, error, read_body
+from rp_jupyter.local.longpoll import DisconnectWatch, wait_first
+from rp_jupyter.local.validation import BadRequest, wait_param
+
+MAX_WORKER_BODY = 256 * 1024 * 1024
+
+
+def worker_env(base_url: str, endpoint_id: str, worker_id: str,
+               api_key: str | None = None) -> dict[str, str]:
+    """Environment for a runpod-python worker pulling from this endpoint.
+
+    Example: ``subprocess.Popen([sys.executable, "handler.py"], env={**os.environ, **env})``.
+    """
+    root = f"{base_url}/{endpoint_id}"
+    env = {
+        "RUNPOD_WEBHOOK_GET_JOB": f"{root}/job-take/$ID?gpu=local",
+        "RUNPOD_WEBHOOK_POST_OUTPUT": f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local",
+        "RUNPOD_WEBHOOK_POST_STREAM": f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local",
+        "RUNPOD_WEBHOOK_PING": f"{root}/ping/$RUNPOD_POD_ID?gpu=local",
+        "RUNPOD_POD_ID": worker_id,
+        "RUNPOD_ENDPOINT_ID": endpoint_id,
+        # runpod-python probes the host (and the network) before starting unless told not to
+        "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+    }
+    if api_key:
+        env["RUNPOD_AI_API_KEY"] = api_key
+    return env
+
+
+async def _json_body(receive: Any) -> Any:
+    raw = await read_body(receive, MAX_WORKER_BODY)
+    if raw is None:
+        raise BadRequest("bad request: body: too large")
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError as err:
+        raise BadRequest(f"bad request: body: invalid JSON: {err}") from None
+
+
+async def job_take(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+                   receive: Any, closing: Any, batch: bool = False) -> Response:
+    worker_id = args[0]
+    await read_body(receive, 0)
+    if not runtime.pool.may_take(worker_id):
+        return error(410, "worker retired")
+    runtime.pool.waiting(worker_id, busy=query.get("job_in_progress") == "1")
+    wait = wait_param(query.get("wait"), runtime.settings.worker_poll_wait, 0.0, 300.0)
+    watch = DisconnectWatch(receive)
+    try:
+        job = await runtime.queue.take(worker_id, wait, watch.gone)
+    finally:
+        watch.close()
+    if job is None:
+        return Response(status_code=204)
+    if watch.gone.is_set() or closing.is_set():
+        runtime.give_back(job)
+        return Response(status_code=204)
+    return answer([job.payload()] if batch else job.payload())
+
+
+async def job_stream(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+    body = await _json_body(receive)
+    items = body if isinstance(body, list) else [body]
+    outputs = [item.get("output") for item in items if isinstance(item, dict)]
+    accepted = runtime.job_stream(args[0], args[1], outputs)
+    return answer({"accepted": accepted})
+
+
+async def job_done(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+                   receive: Any) -> Response:
+    """A result; with ``?next=1`` (a local addition) the answer also carries the worker's
+    next job when one is queued, saving the job-take round trip."""
+    body = await _json_body(receive)
+    if not isinstance(body, dict):
+        body = {"output": body}
+    worker_id = args[0]
+    accepted = runtime.job_done(worker_id, args[1], body)
+    if body.get("status") == "IN_PROGRESS":
+        return answer({"accepted": accepted})
+    runtime.pool.seen(worker_id).stops.forget({args[1]})
+    following = None
+    if query.get("next") == "1" and runtime.pool.may_take(worker_id):
+        runtime.pool.waiting(worker_id)
+        job = runtime.queue.take_nowait(worker_id)
+        following = job.payload() if job is not None else None
+    return answer({"accepted": accepted, "next": following})
+
+
+async def job_stop(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+                   receive: Any, closing: Any) -> Response:
+    await read_body(receive, 0)
+    stops = runtime.pool.seen(args[0]).stops
+    wait = wait_param(query.get("wait"), runtime.settings.worker_poll_wait, 0.0, 300.0)
+    deadline = asyncio.get_running_loop().time() + wait
+    watch = DisconnectWatch(receive)
+    try:
+        while True:
+            ids, next_due = stops.due()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if ids or remaining <= 0 or watch.gone.is_set() or closing.is_set():
+                break
+            await wait_first(stops.event, watch.gone, closing,
+                             timeout=min(remaining, next_due or remaining))
+    finally:
+        watch.close()
+    if not ids:
+        return Response(status_code=204)
+    return answer({"jobsToStop": ids})
+
+
+async def ping(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+    await read_body(receive, 0)
+    runtime.pool.seen(args[0])
+    return answer({"status": "ok"})
+
+
+async def worker_failed(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+    body = await _json_body(receive)
+    message = body.get("error") if isinstance(body, dict) else None
+    runtime.pool.load_failed(args[0], str(message or "unknown error"))
+    return answer({"status": "ok"})
+
+
+#: op -> (method, number of path arguments)
+WORKER_ROUTES: dict[str, tuple[str, int]] = {
+    "job-take": ("GET", 1),
+    "job-take-batch": ("GET", 1),
+    "job-stream": ("POST", 2),
+    "job-done": ("POST", 2),
+    "job-stop": ("GET", 1),
+    "ping": ("GET", 1),
+    "worker-failed": ("POST", 1),
+}
+
+
+async def dispatch(runtime: EndpointRuntime, op: str, args: list[str], query: dict[str, str],
+                   receive: Any, closing: Any) -> Response:
+    """Run one worker route (method and argument count already checked)."""
+    if op in ("job-take", "job-take-batch"):
+        return await job_take(runtime, args, query, receive, closing, op == "job-take-batch")
+    if op == "job-stream":
+        return await job_stream(runtime, args, receive)
+    if op == "job-done":
+        return await job_done(runtime, args, query, receive)
+    if op == "job-stop":
+        return await job_stop(runtime, args, query, receive, closing)
+    if op == "ping":
+        return await ping(runtime, args, receive)
+    return await worker_failed(runtime, args, receive)

@@ -1,0 +1,187 @@
+"""The client-facing job API under ``/v2/{endpoint_id}/``, as reference sections 2-3 say.
+
+Each route gets a :class:`Call` (endpoint, path arguments, query, body) and returns a
+response.  Rate limits, faults, auth and stats are applied before a route runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.responses import Response
+
+from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local.httputil import answer, error, read_body, size_text
+from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
+from rp_jupyter.local.state import TERMINAL, Job
+from rp_jupyter.local.validation import BadRequest, parse_job_request, wait_param
+
+JOB_NOT_FOUND = "job not found"
+
+
+@dataclass
+class Call:
+    """One request to an endpoint route."""
+
+    runtime: EndpointRuntime
+    scope: dict[str, Any]
+    receive: Any
+    args: list[str]
+    query: dict[str, str]
+    closing: asyncio.Event
+    entry: dict[str, Any] | None = None
+    body: bytes = b""
+    _watch: DisconnectWatch | None = field(default=None, repr=False)
+
+    @property
+    def job_id(self) -> str:
+        return self.args[0]
+
+    def gone(self) -> asyncio.Event:
+        """Set when the client hangs up (the body must have been read already)."""
+        if self._watch is None:
+            self._watch = DisconnectWatch(self.receive)
+        return self._watch.gone
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+
+    def job(self) -> Job | None:
+        return self.runtime.get(self.job_id)
+
+
+Route = Callable[[Call], Awaitable[Response]]
+
+
+async def _submit(call: Call, *, sync: bool) -> Job:
+    settings = call.runtime.settings
+    limit = settings.max_runsync_body if sync else settings.max_run_body
+    raw = await read_body(call.receive, limit)
+    if raw is None:
+        raise BadRequest(f"bad request: body: exceeded max body size of {size_text(limit)}")
+    request = parse_job_request(raw, settings)
+    job = call.runtime.submit(request, sync=sync)
+    if call.entry is not None:
+        call.runtime.stats.attach_job(call.entry, job.id)
+    return job
+
+
+async def run(call: Call) -> Response:
+    """POST /run: queue a job, answer ``{"id", "status": "IN_QUEUE"}`` at once."""
+    job = await _submit(call, sync=False)
+    return answer({"id": job.id, "status": "IN_QUEUE"})
+
+
+async def runsync(call: Call) -> Response:
+    """POST /runsync?wait=ms: queue a job and wait for it (1-300 s, default 90 s).
+
+    On expiry the answer is the job's current, non-final document; the job goes on.
+    """
+    try:
+        wait = wait_param(call.query.get("wait"), call.runtime.settings.runsync_default_wait,
+                          1.0, 300.0)
+    except BadRequest:
+        await read_body(call.receive, 0)
+        raise
+    job = await _submit(call, sync=True)
+    await wait_until(job, lambda: job.final, wait, call.gone(), call.closing)
+    return answer(job.document())
+
+
+async def status(call: Call) -> Response:
+    """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention."""
+    job = call.job()
+    if job is None:
+        return error(404, JOB_NOT_FOUND)
+    if call.query.get("ttl"):
+        call.runtime.set_retention(job, wait_param(call.query["ttl"], 0.0, 0.0, 7 * 86400.0))
+    return answer(job.document())
+
+
+def _long_poll_wait(call: Call) -> float:
+    return wait_param(call.query.get("wait"), 0.0, 0.0, call.runtime.settings.long_poll_max)
+
+
+async def status_sync(call: Call) -> Response:
+    """GET|POST /status-sync/{id}?wait=ms: answer once the status differs from what it
+    was when the request arrived (at once if final), or when the wait ends."""
+    job = call.job()
+    if job is None:
+        return error(404, JOB_NOT_FOUND)
+    wait = _long_poll_wait(call)
+    initial = job.status
+    await wait_until(job, lambda: job.final or job.status != initial, wait,
+                     call.gone(), call.closing)
+    if call.runtime.get(job.id) is None:
+        return error(404, JOB_NOT_FOUND)
+    return answer(job.document())
+
+
+async def stream(call: Call) -> Response:
+    """GET|POST /stream/{id}?wait=ms: every chunk not delivered yet, each exactly once.
+
+    Waits (up to ``wait``) until a chunk arrives or the job is final; a mere
+    IN_QUEUE -> IN_PROGRESS change does not end the wait.
+    """
+    job = call.job()
+    if job is None:
+        return error(404, JOB_NOT_FOUND)
+    wait = _long_poll_wait(call)
+    gone = call.gone()
+    await wait_until(job, lambda: job.delivered < len(job.chunks) or job.final, wait,
+                     gone, call.closing)
+    if gone.is_set():  # nobody will read this answer: keep the chunks for the next call
+        return answer({"id": job.id, "status": job.status, "stream": []})
+    fresh = job.chunks[job.delivered:]
+    job.delivered += len(fresh)
+    return answer({"id": job.id, "status": job.status,
+                   "stream": [{"output": chunk} for chunk in fresh]})
+
+
+async def cancel(call: Call) -> Response:
+    """POST /cancel/{id}: remove a queued job, stop a running one; a final job is unchanged."""
+    job = call.job()
+    if job is None:
+        return error(404, JOB_NOT_FOUND)
+    was_final = job.status in TERMINAL
+    call.runtime.cancel(job)
+    if not was_final and job.delay_ms is None:
+        return answer({"id": job.id, "status": job.status})
+    return answer(job.document())
+
+
+async def retry(call: Call) -> Response:
+    """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id."""
+    job = call.job()
+    if job is None:
+        return error(404, JOB_NOT_FOUND)
+    call.runtime.retry(job)
+    return answer({"id": job.id, "status": "IN_QUEUE"})
+
+
+async def purge_queue(call: Call) -> Response:
+    """POST /purge-queue: drop every queued job."""
+    return answer({"removed": call.runtime.purge(), "status": "completed"})
+
+
+async def health(call: Call) -> Response:
+    """GET /health: job and worker counters."""
+    return answer(call.runtime.health())
+
+
+#: op -> (methods, number of path arguments, route)
+CLIENT_ROUTES: dict[str, tuple[tuple[str, ...], int, Route]] = {
+    "run": (("POST",), 0, run),
+    "runsync": (("POST",), 0, runsync),
+    "status": (("GET", "POST"), 1, status),
+    "status-sync": (("GET", "POST"), 1, status_sync),
+    "stream": (("GET", "POST"), 1, stream),
+    "cancel": (("POST",), 1, cancel),
+    "retry": (("POST",), 1, retry),
+    "purge-queue": (("POST",), 0, purge_queue),
+    "health": (("GET",), 0, health),
+}

@@ -1,0 +1,337 @@
+"""Run a local Runpod-compatible server in a background thread, from Python.
+
+Example::
+
+    from rp_jupyter.local import LocalEndpoint
+
+    with LocalEndpoint("tokens", workers=2) as ep:
+        print(ep.base_url)        # http://127.0.0.1:PORT/v2, what RUNPOD_ENDPOINT_BASE_URL is
+        print(ep.url)             # http://127.0.0.1:PORT/v2/local
+
+    server = LocalServer()
+    server.add_endpoint("a", "echo")
+    server.add_endpoint("b", "chaos", workers=2, run_retention=5.0)
+    server.start()
+    ...
+    server.stop()
+
+Starlette and uvicorn are imported only when a server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from rp_jupyter.local.faults import Faults
+from rp_jupyter.local.handler_spec import HandlerSpec
+from rp_jupyter.local.settings import EndpointSettings, split_settings
+
+START_TIMEOUT = 30.0
+_LIVE: weakref.WeakSet[LocalServer] = weakref.WeakSet()
+
+
+class EndpointHandle:
+    """The Python view of one endpoint on a :class:`LocalServer`: URLs, live settings,
+    faults, request stats and job records."""
+
+    def __init__(self, server: LocalServer, runtime: Any) -> None:
+        self.server = server
+        self._runtime = runtime
+
+    @property
+    def endpoint_id(self) -> str:
+        return self._runtime.id
+
+    @property
+    def base_url(self) -> str:
+        """What ``RUNPOD_ENDPOINT_BASE_URL`` would be: ``http://127.0.0.1:PORT/v2``."""
+        return self.server.base_url
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{self.endpoint_id}"
+
+    @property
+    def settings(self) -> EndpointSettings:
+        """The live settings: changing a field takes effect on the next request."""
+        return self._runtime.settings
+
+    @property
+    def faults(self) -> Faults:
+        return self._runtime.settings.faults
+
+    @property
+    def handler(self) -> str:
+        return self._runtime.spec.label
+
+    def request_count(self, op: str | None = None, job_id: str | None = None) -> int:
+        """Client requests received (of one operation, about one job), whatever the answer."""
+        return self._runtime.stats.count(op, job_id)
+
+    @property
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every client request: ``{t, method, op, job_id, status_code}`` (``None`` if dropped)."""
+        return [dict(entry) for entry in list(self._runtime.stats.log)]
+
+    def in_flight(self, op: str | None = None) -> int:
+        """Client requests being processed right now (a held long-poll counts)."""
+        return self._runtime.stats.in_flight(op)
+
+    def reset_stats(self) -> None:
+        self._runtime.stats.reset()
+
+    def job_record(self, job_id: str) -> dict[str, Any] | None:
+        """The server-side view of a job (wall-clock timestamps, chunk times, worker,
+        attempts), or ``None`` if it is unknown or expired."""
+        job = self._runtime.peek(job_id)
+        return None if job is None else job.record()
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` document, read directly (not counted)."""
+        return self.server.call(self._runtime.health)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The endpoint's workers: ``{id, state, pid, job_id, external}`` each."""
+        def view() -> list[dict[str, Any]]:
+            return [{"id": s.id, "state": s.state, "job_id": s.job_id, "external": s.external,
+                     "pid": getattr(s.process, "pid", None)}
+                    for s in self._runtime.pool.slots.values()]
+
+        return self.server.call(view)
+
+    def worker_env(self, worker_id: str = "external-worker") -> dict[str, str]:
+        """Environment variables that point a runpod-python worker at this endpoint."""
+        from rp_jupyter.local.protocol import worker_env
+
+        return worker_env(self.base_url, self.endpoint_id, worker_id, self.settings.api_key)
+
+    def wait_ready(self, timeout: float = 30.0, workers: int | None = None) -> None:
+        """Block until ``workers`` (default: all configured) workers are idle or busy.
+
+        Raises ``RuntimeError`` with the worker's error if the handler cannot be loaded,
+        and ``TimeoutError`` if they are not ready in time.
+        """
+        wanted = self.settings.workers if workers is None else workers
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.health()["workers"]
+            if counts["idle"] + counts["running"] >= wanted:
+                return
+            error = self._runtime.pool.last_error
+            if counts["unhealthy"] and error:
+                raise RuntimeError(f"worker for {self.handler} failed to start:\n{error}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers of endpoint {self.endpoint_id!r} not ready "
+                                   f"after {timeout:g} s: {counts}")
+            time.sleep(0.02)
+
+    def __repr__(self) -> str:
+        return f"<EndpointHandle {self.endpoint_id!r} {self.handler} at {self.url}>"
+
+
+class LocalServer:
+    """A local server hosting one or more named endpoints, run in a daemon thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port: int = self._sock.getsockname()[1]
+        from rp_jupyter.local.webhooks import WebhookSender  # no web framework needed yet
+
+        self._pending: list[tuple[str, HandlerSpec, EndpointSettings]] = []
+        self._handles: dict[str, EndpointHandle] = {}
+        self._webhooks = WebhookSender()
+        self._app: Any = None
+        self._uvicorn: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v2"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped
+
+    def endpoint(self, endpoint_id: str) -> EndpointHandle:
+        return self._handles[endpoint_id]
+
+    @property
+    def endpoints(self) -> dict[str, EndpointHandle]:
+        return dict(self._handles)
+
+    def add_endpoint(self, endpoint_id: str, handler: str | Callable[..., Any],
+                     workers: int | None = None, *, settings: EndpointSettings | None = None,
+                     **settings_kwargs: Any) -> EndpointHandle:
+        """Host ``handler`` under ``endpoint_id``; settings are :class:`EndpointSettings`
+        fields.  Works before or after :meth:`start`.
+
+        Example: ``server.add_endpoint("b", "chaos", workers=2, run_retention=5.0)``.
+        """
+        if not endpoint_id or "/" in endpoint_id:
+            raise ValueError(f"invalid endpoint id {endpoint_id!r}")
+        if endpoint_id in self._handles:
+            raise ValueError(f"endpoint {endpoint_id!r} already exists")
+        spec = HandlerSpec.of(handler)
+        if spec.needs_fork and not hasattr(os, "fork"):
+            raise ValueError(f"{spec.label} is defined in __main__ or inside a function, so "
+                             "it can only run in a forked worker, and this platform cannot "
+                             "fork: move it to a module or a file and pass 'file.py:name'")
+        if workers is not None:
+            settings_kwargs["workers"] = workers
+        if settings is None:
+            settings = EndpointSettings(**split_settings(settings_kwargs))
+        else:
+            for name, value in split_settings(settings_kwargs).items():
+                setattr(settings, name, value)
+        from rp_jupyter.local.endpoint import EndpointRuntime
+
+        runtime = EndpointRuntime(endpoint_id, spec, settings, self._webhooks)
+        handle = EndpointHandle(self, runtime)
+        self._handles[endpoint_id] = handle
+        if self._app is not None:
+            self.call(self._app.attach, runtime)
+        return handle
+
+    def start(self) -> LocalServer:
+        """Start serving in a background thread; returns once the server accepts requests."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            if self._stopped:
+                raise RuntimeError("a stopped LocalServer cannot be restarted")
+            import uvicorn
+
+            from rp_jupyter.local.app import LocalApp
+
+            app = LocalApp()
+            app.webhooks = self._webhooks
+            app.address = (self.host, self.port)
+            for handle in self._handles.values():
+                app.endpoints[handle.endpoint_id] = handle._runtime
+            self._app = app
+            self._sock.listen(2048)
+            config = uvicorn.Config(app, lifespan="on", log_config=None, log_level="warning",
+                                    access_log=False, timeout_graceful_shutdown=1,
+                                    timeout_keep_alive=75)
+            self._uvicorn = uvicorn.Server(config)
+            self._thread = threading.Thread(target=self._uvicorn.run,
+                                            kwargs={"sockets": [self._sock]},
+                                            name=f"rp-local-server-{self.port}", daemon=True)
+            self._thread.start()
+            _LIVE.add(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"local server on {self.root_url} did not start")
+            time.sleep(0.005)
+        return self
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+        """Run ``fn(*args)`` on the server's event loop and return its result."""
+        loop = self._app.loop if self._app is not None else None
+        if loop is None or not self.running:
+            return fn(*args)
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop serving and kill every worker process; safe to call more than once."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        app, thread = self._app, self._thread
+        if app is not None and app.loop is not None and thread is not None \
+                and thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(app.shutdown(), app.loop).result(15)
+            except Exception:
+                pass
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if thread is not None:
+            thread.join(10)
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else ("stopped" if self._stopped else "not started")
+        return f"<LocalServer {self.root_url} {state} endpoints={list(self._handles)}>"
+
+
+class LocalEndpoint(EndpointHandle):
+    """One endpoint on its own fresh server, on a free loopback port.
+
+    Example::
+
+        with LocalEndpoint("echo", endpoint_id="local", workers=1) as ep:
+            httpx.post(f"{ep.url}/runsync", json={"input": {"x": 1}}).json()
+    """
+
+    def __init__(self, handler: str | Callable[..., Any], endpoint_id: str = "local",
+                 workers: int | None = None, api_key: str | None = None, *,
+                 host: str = "127.0.0.1", port: int = 0,
+                 settings: EndpointSettings | None = None, **settings_kwargs: Any) -> None:
+        server = LocalServer(host=host, port=port)
+        if api_key is not None:
+            settings_kwargs["api_key"] = api_key
+        try:
+            handle = server.add_endpoint(endpoint_id, handler, workers, settings=settings,
+                                         **settings_kwargs)
+        except BaseException:
+            server.stop()
+            raise
+        super().__init__(server, handle._runtime)
+
+    def start(self) -> LocalEndpoint:
+        """Start the server in the background; returns ``self``."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and kill the workers (idempotent)."""
+        self.server.stop()
+
+    def __enter__(self) -> LocalEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<LocalEndpoint {self.endpoint_id!r} {self.handler} at {self.url}>"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        server.stop()

@@ -1,0 +1,341 @@
+"""The worker process: load a handler, pull jobs from the local server, report back.
+
+It speaks the platform side of Runpod's worker protocol over plain HTTP (stdlib only, so
+it starts fast): long-poll ``job-take``, post chunks to ``job-stream``, post the result
+to ``job-done``.  Results follow runpod-python's rules (``run_job`` / ``handle_job``):
+``{"error": ...}`` fails a job and its other keys become ``output``; a raised exception
+becomes a JSON-encoded error; a generator's yields are streamed as ``{"output": x}``.
+
+Started as ``python -m rp_jupyter.local.worker`` with its settings in the environment
+variable ``RP_JUPYTER_LOCAL_WORKER`` (JSON), or forked with the handler in memory.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rp_jupyter.local.handler_spec import handler_kind, load_handler
+
+CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
+KEY_ENV = "RUNPOD_AI_API_KEY"
+EXIT_LOAD_FAILED = 3
+#: give up when the server has been unreachable this long (it was stopped or killed)
+SERVER_GONE_AFTER = 10.0
+MAX_BATCH = 512
+PARENT_CHECK_EVERY = 0.5
+
+
+class ServerLink:
+    """One keep-alive HTTP connection to the endpoint's worker routes."""
+
+    def __init__(self, config: dict[str, Any], timeout: float) -> None:
+        self._host = config["host"]
+        self._port = config["port"]
+        self._base = config["base_path"]
+        self._timeout = timeout
+        self._headers = {"Content-Type": "application/json"}
+        if config.get("api_key"):
+            self._headers["Authorization"] = config["api_key"]
+        self._conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """Send one request; reconnects once when a kept-alive connection went stale."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self._host, self._port,
+                                                        timeout=self._timeout)
+                self._conn.connect()
+                self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                self._conn.request(method, self._base + path, body=body, headers=self._headers)
+                response = self._conn.getresponse()
+                return response.status, response.read()
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class ChunkSender:
+    """Posts a generator's chunks from a background thread, batching whatever piled up,
+    so a fast handler never waits on the network and chunks keep their order."""
+
+    def __init__(self, config: dict[str, Any], path: str) -> None:
+        self._link = ServerLink(config, timeout=30.0)
+        self._path = path
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="rp-local-chunks", daemon=True)
+        self._thread.start()
+
+    def put(self, encoded_output: str) -> None:
+        self._queue.put('{"output":' + encoded_output + "}")
+
+    def close(self) -> None:
+        """Flush every chunk, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+        self._link.close()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch = []
+            item = self._queue.get()
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            done = item is None
+            if batch:
+                body = ("[" + ",".join(batch) + "]").encode()
+                try:
+                    self._link.request("POST", self._path, body)
+                except (OSError, http.client.HTTPException):
+                    pass  # the server is gone or the job was stopped; nothing to keep
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def exception_error(err: BaseException, worker_id: str) -> str:
+    """The JSON-encoded error string runpod-python sends for a raised exception."""
+    return json.dumps({
+        "error_type": str(type(err)),
+        "error_message": str(err),
+        "error_traceback": traceback.format_exc(),
+        "hostname": os.environ.get("RUNPOD_POD_HOSTNAME", socket.gethostname()),
+        "worker_id": worker_id,
+        "runpod_version": "local",
+    })
+
+
+def result_of_return(value: Any) -> dict[str, Any]:
+    """Map a handler's return value to a job result, as runpod-python's ``run_job`` does."""
+    result: dict[str, Any] = {}
+    if isinstance(value, dict):
+        value = dict(value)
+        error = value.pop("error", None)
+        refresh = value.pop("refresh_worker", None)
+        result["output"] = value
+        if error:
+            result["error"] = error if isinstance(error, str) else _encode(error)
+        if refresh:
+            result["stopPod"] = True
+    else:
+        result["output"] = value
+    if result.get("output") == {}:
+        result.pop("output")
+    return result
+
+
+class JobRunner:
+    """Runs one job at a time with the handler, in this process's main thread."""
+
+    def __init__(self, handler: Callable[..., Any], config: dict[str, Any],
+                 link: ServerLink, options: dict[str, Any] | None = None) -> None:
+        self.handler = handler
+        self.kind = handler_kind(handler)
+        self.config = config
+        self.link = link
+        self.worker_id: str = config["worker_id"]
+        self.aggregate = bool(config.get("aggregate")
+                              or (options or {}).get("return_aggregate_stream"))
+        self._loop: Any = None
+
+    def _run_async(self, coro: Any) -> Any:
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coro)
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """Run one job and report it; returns the next job if the server handed one back."""
+        if self.kind in ("generator", "async_generator"):
+            result, is_stream = self._run_generator(job), True
+        else:
+            result, is_stream = self._run_plain(job), False
+        try:
+            body = _encode(result).encode()
+        except (TypeError, ValueError) as err:
+            body = _encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
+        path = (f"/job-done/{self.worker_id}/{job['id']}?isStream={str(is_stream).lower()}"
+                "&next=1")
+        try:
+            status, answer = self.link.request("POST", path, body)
+            if status == 200:
+                return json.loads(answer).get("next")
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            pass
+        return None
+
+    def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            value = self.handler(job)
+            if self.kind == "coroutine" or hasattr(value, "__await__"):
+                value = self._run_async(value)
+            return result_of_return(value)
+        except Exception as err:
+            return {"error": exception_error(err, self.worker_id)}
+
+    def _run_generator(self, job: dict[str, Any]) -> dict[str, Any]:
+        sender = ChunkSender(self.config, f"/job-stream/{self.worker_id}/{job['id']}")
+        result: dict[str, Any] = {"output": []}
+
+        def consume(item: Any) -> bool:
+            nonlocal result
+            if isinstance(item, dict) and item.get("error"):
+                result = {"error": str(item["error"])}
+                return False
+            try:
+                encoded = _encode(item)
+            except (TypeError, ValueError) as err:
+                result = {"error": f"handler: chunk is not JSON serializable: {err}"}
+                return False
+            if self.aggregate:
+                result["output"].append(item)
+            sender.put(encoded)
+            return True
+
+        try:
+            if self.kind == "async_generator":
+                self._run_async(_drain_async(self.handler(job), consume))
+            else:
+                _drain(self.handler(job), consume)
+        except Exception as err:
+            result = {"error": f"handler: {err} \ntraceback: {traceback.format_exc()}"}
+        finally:
+            sender.close()
+        return result
+
+
+def _drain(items: Iterable[Any], consume: Callable[[Any], bool]) -> None:
+    for item in items:
+        if not consume(item):
+            break
+
+
+async def _drain_async(items: Any, consume: Callable[[Any], bool]) -> None:
+    try:
+        async for item in items:
+            if not consume(item):
+                break
+    finally:
+        await items.aclose()
+
+
+def _report_load_failure(link: ServerLink, worker_id: str) -> None:
+    body = _encode({"error": traceback.format_exc()}).encode()
+    try:
+        link.request("POST", f"/worker-failed/{worker_id}", body)
+    except (OSError, http.client.HTTPException):
+        pass
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process when the server's process is gone, even mid-job (a handler stuck
+    in a loop never reaches the point where the lost server would be noticed)."""
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(0)
+        time.sleep(PARENT_CHECK_EVERY)
+
+
+def _point_runpod_helpers_here(config: dict[str, Any]) -> None:
+    """Let a handler's ``runpod.serverless.progress_update`` reach this server: set the
+    variables runpod-python reads (and patch them in if it is already imported)."""
+    root = f"http://{config['host']}:{config['port']}{config['base_path']}"
+    done = f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local"
+    stream = f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local"
+    os.environ["RUNPOD_POD_ID"] = config["worker_id"]
+    os.environ["RUNPOD_WEBHOOK_POST_OUTPUT"] = done
+    os.environ["RUNPOD_WEBHOOK_POST_STREAM"] = stream
+    if config.get("api_key"):
+        os.environ[KEY_ENV] = config["api_key"]
+    http_module = sys.modules.get("runpod.serverless.modules.rp_http")
+    if http_module is not None:
+        worker_id = config["worker_id"]
+        http_module.JOB_DONE_URL = done.replace("$RUNPOD_POD_ID", worker_id)
+        http_module.JOB_STREAM_URL = stream.replace("$RUNPOD_POD_ID", worker_id)
+
+
+def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -> int:
+    """Load the handler, then take and run jobs until the server goes away."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass
+    if config.get("parent_pid"):
+        threading.Thread(target=_exit_with_parent, args=(int(config["parent_pid"]),),
+                         name="rp-local-parent-watch", daemon=True).start()
+    wait = float(config.get("poll_wait", 30.0))
+    link = ServerLink(config, timeout=wait + 30.0)
+    worker_id = config["worker_id"]
+    _point_runpod_helpers_here(config)
+    options: dict[str, Any] = {}
+    try:
+        if func is not None:
+            handler = func
+        else:
+            handler, options = load_handler(config["target"])
+    except BaseException:
+        traceback.print_exc()
+        _report_load_failure(link, worker_id)
+        return EXIT_LOAD_FAILED
+    if config.get("cold_start"):
+        time.sleep(float(config["cold_start"]))
+    runner = JobRunner(handler, config, link, options)
+    take = f"/job-take/{worker_id}?job_in_progress=0&wait={int(wait * 1000)}"
+    unreachable_since: float | None = None
+    while True:
+        try:
+            status, body = link.request("GET", take)
+        except (OSError, http.client.HTTPException):
+            now = time.monotonic()
+            unreachable_since = unreachable_since or now
+            if now - unreachable_since > SERVER_GONE_AFTER:
+                return 0
+            time.sleep(0.2)
+            continue
+        unreachable_since = None
+        if status == 200:
+            job = json.loads(body)
+            while job:
+                job = runner.run(job)
+        elif status == 410:  # the supervisor retired this worker
+            return 0
+        elif status != 204:
+            time.sleep(0.5)
+
+
+def main() -> None:
+    """Entry point of a spawned worker process."""
+    config = json.loads(os.environ[CONFIG_ENV])
+    config["api_key"] = os.environ.get(KEY_ENV) or None
+    sys.exit(run_worker(config))
+
+
+if __name__ == "__main__":
+    main()

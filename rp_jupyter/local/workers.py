@@ -1,0 +1,326 @@
+"""Supervision of an endpoint's worker processes: spawn, count, kill, replace.
+
+Runs on the server's event loop.  Each worker is a separate process that pulls jobs over
+HTTP; a watcher thread reports its exit back to the loop.  A worker that dies holding a
+job fails that job and is replaced; one that cannot load its handler is marked
+unhealthy and retried with backoff.  Workers that were not started here (a real
+runpod-python worker pointed at the endpoint) are tracked from their requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import string
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rp_jupyter.local.handler_spec import HandlerSpec
+from rp_jupyter.local.processes import (
+    describe_exit,
+    kill_process,
+    start_worker_process,
+    wait_process,
+)
+from rp_jupyter.local.settings import EndpointSettings
+from rp_jupyter.local.worker import EXIT_LOAD_FAILED
+
+INITIALIZING, IDLE, RUNNING, UNHEALTHY, STOPPING = (
+    "initializing", "idle", "running", "unhealthy", "stopping")
+EXTERNAL_FORGET_AFTER = 60.0
+RECONCILE_EVERY = 0.25
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_worker_id() -> str:
+    """A worker id shaped like the hosted ones (14 lowercase letters and digits)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(14))
+
+
+class StopSignals:
+    """Jobs an external worker must stop, re-sent every second until the worker shows it
+    no longer runs them (posts their result, or asks for work with nothing in progress):
+    a signal can arrive before the worker has started the job."""
+
+    RESEND_AFTER = 1.0
+    MAX_SENDS = 30
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[float]] = {}  # job id -> [last sent (monotonic), sends]
+        self.event = asyncio.Event()
+
+    def add(self, job_id: str) -> None:
+        self.pending[job_id] = [0.0, 0]
+        self.event.set()
+
+    def forget(self, job_ids: set[str] | None = None) -> None:
+        """Drop the given ids (all when ``None``): the worker is not running them."""
+        for job_id in list(self.pending):
+            if job_ids is None or job_id in job_ids:
+                del self.pending[job_id]
+
+    def due(self) -> tuple[list[str], float | None]:
+        """Ids to send now (marked sent), and seconds until the next one is due."""
+        now = time.monotonic()
+        ready, soonest = [], None
+        for job_id, entry in list(self.pending.items()):
+            if entry[1] >= self.MAX_SENDS:
+                del self.pending[job_id]
+                continue
+            wait = entry[0] + self.RESEND_AFTER - now if entry[1] else 0.0
+            if wait <= 0:
+                entry[0], entry[1] = now, entry[1] + 1
+                ready.append(job_id)
+            elif soonest is None or wait < soonest:
+                soonest = wait
+        self.event.clear()
+        return ready, soonest
+
+
+class WorkerSlot:
+    """One worker as the supervisor sees it."""
+
+    def __init__(self, worker_id: str, *, external: bool = False) -> None:
+        self.id = worker_id
+        self.external = external
+        self.state = IDLE if external else INITIALIZING
+        self.job_id: str | None = None
+        self.process: Any = None
+        self.spawned_at = time.monotonic()
+        self.last_seen = self.spawned_at
+        self.retire = False
+        self.respawn_at: float | None = None
+        self.stops = StopSignals()
+
+
+class WorkerPool:
+    """The worker processes of one endpoint, kept at ``settings.workers``."""
+
+    def __init__(self, endpoint_id: str, spec: HandlerSpec, settings: EndpointSettings,
+                 on_worker_lost: Callable[[str, str, str], None]) -> None:
+        self.endpoint_id = endpoint_id
+        self.spec = spec
+        self.settings = settings
+        self.slots: dict[str, WorkerSlot] = {}
+        self.last_error: str | None = None
+        self.departed: set[str] = set()
+        self._on_worker_lost = on_worker_lost
+        self._address: tuple[str, int] | None = None
+        self._closing = False
+        self._failures = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticker: asyncio.Task | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self, address: tuple[str, int]) -> None:
+        """Start keeping ``settings.workers`` workers, pointed at the server's ``address``."""
+        self._address = address
+        self._loop = asyncio.get_running_loop()
+        self.reconcile()
+        self._ticker = self._loop.create_task(self._tick())
+
+    async def close(self) -> None:
+        """Kill every worker process and wait until they are gone."""
+        self._closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        procs = [s.process for s in self.slots.values() if s.process is not None]
+        for proc in procs:
+            kill_process(proc)
+        loop = asyncio.get_running_loop()
+        for proc in procs:
+            await loop.run_in_executor(None, wait_process, proc)
+
+    async def _tick(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(RECONCILE_EVERY)
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        """Spawn or retire workers to match ``settings.workers``; forget silent externals."""
+        now = time.monotonic()
+        for slot in list(self.slots.values()):
+            silent = slot.external and now - slot.last_seen > EXTERNAL_FORGET_AFTER
+            backed_off = slot.state == UNHEALTHY and slot.respawn_at and now >= slot.respawn_at
+            if silent or backed_off:
+                self.slots.pop(slot.id, None)
+        own = [s for s in self.slots.values() if not s.external and not s.retire]
+        missing = self.settings.workers - len(own)
+        for _ in range(max(0, missing)):
+            self.spawn()
+        if missing < 0:
+            order = {UNHEALTHY: 0, INITIALIZING: 1, IDLE: 2, RUNNING: 3}
+            for slot in sorted(own, key=lambda s: order.get(s.state, 4))[: -missing]:
+                self.retire(slot)
+
+    def retire(self, slot: WorkerSlot) -> None:
+        slot.retire = True
+        if slot.state == UNHEALTHY:
+            self.slots.pop(slot.id, None)
+        elif slot.state != RUNNING:
+            self.kill(slot.id)
+
+    # -- processes -------------------------------------------------------------------
+
+    def _config(self, worker_id: str) -> dict[str, Any]:
+        assert self._address is not None
+        return {
+            "host": self._address[0],
+            "port": self._address[1],
+            "base_path": f"/v2/{self.endpoint_id}",
+            "worker_id": worker_id,
+            "target": self.spec.target,
+            "aggregate": bool(self.settings.return_aggregate_stream),
+            "cold_start": float(self.settings.cold_start or 0.0),
+            "poll_wait": float(self.settings.worker_poll_wait),
+            "parent_pid": os.getpid(),
+        }
+
+    def spawn(self) -> WorkerSlot:
+        """Start one worker process (in a thread, so the loop never waits on fork/exec)."""
+        slot = WorkerSlot(new_worker_id())
+        self.slots[slot.id] = slot
+        config = self._config(slot.id)
+        assert self._loop is not None
+        self._loop.run_in_executor(None, self._start_process, slot, config)
+        return slot
+
+    def _start_process(self, slot: WorkerSlot, config: dict[str, Any]) -> None:
+        try:
+            proc = start_worker_process(config, self.settings.api_key, self.spec.func)
+        except Exception as err:
+            self._call(self._on_exit, slot.id, None, f"could not start worker: {err!r}")
+            return
+        slot.process = proc
+        if self._closing or slot.state == STOPPING:
+            kill_process(proc)
+        threading.Thread(target=self._watch, args=(slot.id, proc), daemon=True,
+                         name=f"rp-local-watch-{slot.id}").start()
+
+    def _watch(self, worker_id: str, proc: Any) -> None:
+        code = wait_process(proc)
+        self._call(self._on_exit, worker_id, code, None)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed: the server is gone
+            pass
+
+    def kill(self, worker_id: str) -> None:
+        """Kill a worker process (its exit is then handled like any other)."""
+        slot = self.slots.get(worker_id)
+        if slot is None or slot.external:
+            return
+        slot.state = STOPPING
+        if slot.process is not None:
+            kill_process(slot.process)
+
+    def _on_exit(self, worker_id: str, code: int | None, error: str | None) -> None:
+        self.departed.add(worker_id)
+        slot = self.slots.pop(worker_id, None)
+        if slot is None or self._closing:
+            return
+        if slot.job_id is not None:
+            self._on_worker_lost(slot.job_id, worker_id, describe_exit(code))
+        failed_to_start = slot.state == INITIALIZING and not slot.retire
+        if error is not None or (failed_to_start and code == EXIT_LOAD_FAILED):
+            self._mark_unhealthy(slot, error or self.last_error)
+        elif failed_to_start:
+            self._mark_unhealthy(slot, f"worker exited while starting ({describe_exit(code)})")
+        self.reconcile()
+
+    def _mark_unhealthy(self, slot: WorkerSlot, error: str | None) -> None:
+        self._failures += 1
+        if error:
+            self.last_error = error
+        slot.state = UNHEALTHY
+        slot.process = None
+        slot.respawn_at = time.monotonic() + min(30.0, 0.5 * 2 ** (self._failures - 1))
+        self.slots[slot.id] = slot
+
+    # -- events from the worker protocol ---------------------------------------------
+
+    def may_take(self, worker_id: str) -> bool:
+        """Whether this worker may take a job: not one of ours being stopped or retired."""
+        slot = self.slots.get(worker_id)
+        if slot is None:
+            return worker_id not in self.departed and not self._closing
+        if slot.external:
+            return True
+        return slot.state not in (STOPPING, UNHEALTHY) and not slot.retire
+
+    def seen(self, worker_id: str) -> WorkerSlot:
+        """The slot of a worker that just made a request (registering external ones)."""
+        slot = self.slots.get(worker_id)
+        if slot is None:
+            slot = WorkerSlot(worker_id, external=True)
+            self.slots[worker_id] = slot
+        slot.last_seen = time.monotonic()
+        return slot
+
+    def waiting(self, worker_id: str, busy: bool = False) -> WorkerSlot:
+        """The worker asks for a job: it is ready (and idle unless it still runs one)."""
+        slot = self.seen(worker_id)
+        if not busy:
+            slot.stops.forget()
+        if slot.state in (INITIALIZING, IDLE):
+            if slot.state == INITIALIZING:
+                self._failures = 0
+            slot.state = IDLE
+        return slot
+
+    def load_failed(self, worker_id: str, error: str) -> None:
+        self.last_error = error
+        print(f"rp-jupyter local endpoint {self.endpoint_id!r}: worker could not load "
+              f"handler {self.spec.label}:\n{error}", file=sys.stderr)
+
+    def took(self, worker_id: str, job_id: str) -> None:
+        slot = self.seen(worker_id)
+        slot.state = RUNNING
+        slot.job_id = job_id
+
+    def released(self, worker_id: str, job_id: str, refresh: bool = False) -> None:
+        """The worker is done with ``job_id`` (result posted, or the hand-off failed)."""
+        slot = self.slots.get(worker_id)
+        if slot is None or slot.job_id != job_id:
+            return
+        slot.job_id = None
+        if slot.state == RUNNING:
+            slot.state = IDLE
+        if (refresh or slot.retire) and not slot.external:
+            self.kill(worker_id)
+
+    def stop_job(self, worker_id: str, job_id: str) -> None:
+        """Stop a running job: kill our worker process, or signal an external worker."""
+        slot = self.slots.get(worker_id)
+        if slot is None or slot.job_id != job_id:
+            return
+        if slot.external:
+            slot.stops.add(job_id)
+            slot.job_id = None
+            slot.state = IDLE
+        else:
+            slot.job_id = None  # the job is final already; the exit must not fail it again
+            self.kill(worker_id)
+
+    # -- views -----------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Worker counters in the hosted ``/health`` shape (``ready`` equals ``idle``)."""
+        states = [s.state for s in self.slots.values()]
+        idle = states.count(IDLE)
+        return {
+            "idle": idle,
+            "initializing": states.count(INITIALIZING),
+            "ready": idle,
+            "running": states.count(RUNNING),
+            "throttled": 0,
+            "unhealthy": states.count(UNHEALTHY),
+        }

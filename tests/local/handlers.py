@@ -1,0 +1,74 @@
+"""Handlers used by the local endpoint tests (imported by name inside worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """Everything the handler was given, except nothing."""
+    return {"keys": sorted(job), "job": job}
+
+
+def raises(job: dict[str, Any]) -> Any:
+    raise ValueError(job["input"].get("message", "bad value"))
+
+
+def soft_error(job: dict[str, Any]) -> dict[str, Any]:
+    return {"error": "soft failure", "detail": 1}
+
+
+def soft_error_only(job: dict[str, Any]) -> dict[str, Any]:
+    return {"error": "only the error"}
+
+
+def returns_scalar(job: dict[str, Any]) -> Any:
+    return job["input"].get("value", 42)
+
+
+def not_serializable(job: dict[str, Any]) -> Any:
+    return {"thing": object()}
+
+
+async def async_echo(job: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"async": job["input"]}
+
+
+def numbers(job: dict[str, Any]) -> Any:
+    yield from range(int(job["input"].get("n", 3)))
+
+
+async def async_numbers(job: dict[str, Any]) -> Any:
+    for i in range(int(job["input"].get("n", 3))):
+        await asyncio.sleep(0)
+        yield {"i": i}
+
+
+def generator_raises(job: dict[str, Any]) -> Any:
+    yield "first"
+    raise KeyError("generator gave up")
+
+
+def generator_error_chunk(job: dict[str, Any]) -> Any:
+    yield "a"
+    yield {"error": "bad chunk"}
+    yield "never sent"
+
+
+def pid(job: dict[str, Any]) -> int:
+    return os.getpid()
+
+
+def refresh(job: dict[str, Any]) -> dict[str, Any]:
+    return {"pid": os.getpid(), "refresh_worker": True}
+
+
+def progress(job: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True}
+
+
+def broken_import_handler(job: dict[str, Any]) -> Any:  # pragma: no cover - never loaded
+    return None

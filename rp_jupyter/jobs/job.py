@@ -26,7 +26,7 @@ from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
-    from rp_jupyter.jobs.tracker import EndpointRuntime
+    from rp_jupyter.jobs.runtime import EndpointRuntime
 
 __all__ = ["Job", "JobEvent"]
 
@@ -111,6 +111,12 @@ class Job:
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
+
+    def chunks_since(self, start: int) -> tuple[int, list[Any]]:
+        """``(attempt, chunks[start:])`` read together, so a reader that keeps its place
+        (a panel) copies only what is new and notices a retry (the attempt changes)."""
+        with self._cond:
+            return self.attempt, self._chunks[start:]
 
     @property
     def elapsed(self) -> float:
@@ -345,6 +351,12 @@ class Job:
             self.submitted_at = time.time()
             self._chunks = []
         self._changed("retry")
+
+    def _follow_with(self, runtime: EndpointRuntime) -> None:
+        """A (new) follower takes the job on: an earlier fatal tracking error no longer holds."""
+        with self._cond:
+            self._runtime = runtime
+            self._fatal = None
 
     def _set_tracking_error(self, error: RunpodError | None, *, fatal: bool = False) -> None:
         with self._cond:

@@ -89,11 +89,16 @@ def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     if args.all:
         if args.job:
             raise usage_error("give a job or --all, not both")
+        sweeps = [s for s in magics.session_sweeps if not s.done]
+        swept = sum(1 for s in sweeps for j in s.jobs if not j.is_final)
+        for sweep in sweeps:
+            sweep.cancel()  # also stops submitting the rest of the sweep
         pending = [j for j in magics.session_jobs if not j.is_final]
         for job in pending:
             job.cancel()
-        _say(f"Cancelled {len(pending)} unfinished job(s) started from this notebook."
-             if pending else "No unfinished jobs started from this notebook.")
+        count = len(pending) + swept
+        _say(f"Cancelled {count} unfinished job(s) started from this notebook."
+             if count else "No unfinished jobs started from this notebook.")
         return
     job = resolve_job(magics, args.job)
     if job.is_final:

@@ -85,6 +85,7 @@ class RunpodMagics(Magics):
         self.set_by: dict[str, str] = {}  # trait -> the command that set it this session
         self.session_key: Secret | None = None
         self.session_jobs: list[Any] = []
+        self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
 
     @no_var_expand

@@ -51,7 +51,7 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
 
         result = sweep(endpoint, parsed.value, cache=cache, wait=block, run_options=options,
                        **sweeps)
-        magics.session_jobs.extend(result.jobs)
+        magics.session_sweeps.append(result)
         if args.out:
             magics.shell.user_ns[args.out] = result
         return result

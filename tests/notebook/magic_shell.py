@@ -1,4 +1,6 @@
-"""Fixtures for magic tests: a real IPython shell with rp_jupyter loaded, and local endpoints."""
+"""Helpers for magic tests: run cells in a real IPython shell and capture what they print.
+
+The fixtures (``ip``, ``server``, ``local``) are in ``conftest.py``."""
 
 from __future__ import annotations
 
@@ -8,9 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from rp_jupyter.local import LocalServer
 
@@ -50,42 +50,6 @@ class Shell:
             result = self.shell.run_cell(source, store_history=True)
             sys.stdout.flush()
         return CellRun(result, out.getvalue(), err.getvalue())
-
-
-@pytest.fixture
-def ip():
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    shell = InteractiveShell.instance(config=config)
-    shell.displayhook.flush = lambda: None
-    shell.extension_manager.load_extension("rp_jupyter")
-    try:
-        yield Shell(shell)
-    finally:
-        shell.extension_manager.unload_extension("rp_jupyter")
-        InteractiveShell.clear_instance()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """One local server for a test module, with the example handlers as endpoints."""
-    with LocalServer() as srv:
-        srv.add_endpoint("echo", "echo", workers=1)
-        srv.add_endpoint("tokens", "tokens", workers=1)
-        srv.add_endpoint("chaos", "chaos", workers=1, run_retention=3.0)
-        srv.start()
-        for handle in srv.endpoints.values():
-            handle.wait_ready(timeout=60)
-        yield srv
-
-
-@pytest.fixture
-def local(server, monkeypatch):
-    """Point the magics at the module's local server (through the environment)."""
-    for handle in server.endpoints.values():
-        handle.reset_stats()
-    monkeypatch.setenv("RUNPOD_ENDPOINT_BASE_URL", server.base_url)
-    return server
 
 
 def total_requests(server: LocalServer) -> int:

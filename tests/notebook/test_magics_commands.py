@@ -11,7 +11,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from rp_jupyter.api.models import JobStatus
-from tests.notebook.magic_shell import ip, local, server, total_requests  # noqa: F401
+from tests.notebook.magic_shell import total_requests
 
 KEY = "rpa_TOPSECRET_0123456789"
 
@@ -214,8 +214,9 @@ def test_interrupting_a_blocking_cell_cancels_the_job(ip, local):
     def interrupt_when_running():
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            log = [r for r in handle.request_log if r["op"] == "run"]
-            if log and (handle.job_record(log[-1]["job_id"]) or {}).get("status") == "IN_PROGRESS":
+            jobs = ip.magics.session_jobs  # the cell holds its job: it is waiting on it
+            record = handle.job_record(jobs[-1].id) if jobs else None
+            if record and record["status"] == "IN_PROGRESS":
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.02)
@@ -225,6 +226,7 @@ def test_interrupting_a_blocking_cell_cancels_the_job(ip, local):
     run = ip.run('%%runpod run chaos --wait\n{"sleep": 60}')
     thread.join()
     assert isinstance(run.error, KeyboardInterrupt)
-    job_id = [r for r in handle.request_log if r["op"] == "run"][-1]["job_id"]
-    assert handle.job_record(job_id)["status"] == "CANCELLED"
+    job = ip.magics.session_jobs[-1]
+    assert job.status == "CANCELLED"
+    assert handle.job_record(job.id)["status"] == "CANCELLED"
     assert "cancelled job" in (run.stdout + run.stderr).lower()

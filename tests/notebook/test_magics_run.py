@@ -7,7 +7,7 @@ import json
 from IPython.core.error import UsageError
 
 from rp_jupyter.jobs.job import Job
-from tests.notebook.magic_shell import ip, local, server, total_requests  # noqa: F401
+from tests.notebook.magic_shell import total_requests
 
 
 def echo_of(run) -> dict:

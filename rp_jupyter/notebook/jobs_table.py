@@ -1,0 +1,328 @@
+"""``%runpod jobs``: the journal's jobs as a table with status, times and an output preview;
+in a live notebook each row has Cancel (unfinished jobs), Retry (FAILED, TIMED_OUT) and
+Open (shows that job's panel below the table).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rp_jupyter.notebook.job_view import JobView, close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
+from rp_jupyter.notebook.presented import mark_presented
+from rp_jupyter.notebook.static import error_summary, error_text, final_value
+from rp_jupyter.notebook.stream_state import one_line
+from rp_jupyter.notebook.ticker import MessageBudget, ticker
+
+__all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
+
+RETRYABLE = ("FAILED", "TIMED_OUT")
+PREVIEW_CHARS = 80
+STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead of reading them
+COLUMNS = (
+    ("job", "9em"),
+    ("endpoint", "8em"),
+    ("status", "7.5em"),
+    ("created", "9em"),
+    ("queue", "4.5em"),
+    ("run", "4.5em"),
+    ("output", "22em"),
+)
+
+
+def _when(at: float | None) -> str:
+    if not at:
+        return ""
+    local = time.localtime(at)
+    same_day = time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d")
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", local)
+
+
+def _ms(value: int | None) -> str:
+    return "" if value is None else f"{value / 1000:.1f} s"
+
+
+def _preview(record: Any) -> str:
+    if record.status in ("FAILED", "TIMED_OUT", "CANCELLED", "EXPIRED", "SUBMIT_FAILED"):
+        if record.error is not None:
+            return error_text(record.error)
+        return record.note or ""
+    text = (record.output_preview or "").replace("\n", " ")
+    if text in ("", "[]", "null") and record.chunk_count:
+        text = _streamed_preview(record)
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
+def _streamed_preview(record: Any) -> str:
+    """A streaming job's output is its chunks: their text when they are text."""
+    if record.chunk_count > STREAM_PREVIEW_CHUNKS:
+        return f"({record.chunk_count} chunks)"
+    chunks = record.chunks()
+    if chunks and all(isinstance(chunk, str) for chunk in chunks):
+        return "".join(chunks).replace("\n", " ")
+    return f"({record.chunk_count} chunks)"
+
+
+def _job_preview(job: Any) -> str:
+    """The output (or error) of a job an action has attached, once it is final."""
+    if not job.is_final:
+        return ""
+    if str(job.status) != "COMPLETED":
+        text = error_summary(job)
+    else:
+        value = final_value(job)
+        text = "" if value is None else value if isinstance(value, str) else one_line(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
+def _fields(record: Any, job: Any = None) -> dict[str, str]:
+    """The row's cells, from the live job when an action has attached one."""
+    status = str(job.status) if job is not None else record.status
+    delay = job.delay_ms if job is not None else record.delay_ms
+    execution = job.execution_ms if job is not None else record.execution_ms
+    return {
+        "job": record.job_id or f"(unsent #{record.key})",
+        "endpoint": record.endpoint_id,
+        "status": status,
+        "created": _when(record.created_at),
+        "queue": _ms(delay),
+        "run": _ms(execution),
+        "output": _preview(record) if job is None else _job_preview(job),
+    }
+
+
+def _row_html(fields: dict[str, str], note: str | None = None) -> str:
+    cells = []
+    for name, width in COLUMNS:
+        value = fields[name]
+        if name == "status":
+            inner = badge(value)
+        elif name == "job":
+            inner = f'<span style="{MONO}" title="{esc(value)}">{esc(short_id(value))}</span>'
+        else:
+            inner = esc(value)
+        cells.append(
+            f'<span style="display:inline-block;width:{width};overflow:hidden;'
+            f'white-space:nowrap;text-overflow:ellipsis;vertical-align:middle">'
+            f"{inner}</span>"
+        )
+    extra = f' <span style="{MUTED};font-style:italic">{esc(note)}</span>' if note else ""
+    return f'<div style="{FONT}">{"".join(cells)}{extra}</div>'
+
+
+def static_jobs_bundle(records: Sequence[Any]) -> dict[str, Any]:
+    """The table as text/plain and text/html (for terminals and saved notebooks)."""
+    if not records:
+        return {
+            "text/plain": "no jobs in the journal",
+            "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
+        }
+    names = [name for name, _ in COLUMNS]
+    rows = [_fields(r) for r in records]
+    widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
+    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names)]
+    for row in rows:
+        lines.append(
+            "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
+        )
+    head = "".join(f'<th style="text-align:left;padding:1px 6px">{n}</th>' for n in names)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="padding:1px 6px;text-align:left">'
+            f"{badge(row[n]) if n == 'status' else esc(row[n])}</td>"
+            for n in names
+        )
+        + "</tr>"
+        for row in rows
+    )
+    html = (
+        f'<table style="{FONT};border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+    return {"text/plain": "\n".join(lines), "text/html": html}
+
+
+class _Row:
+    def __init__(self, record: Any) -> None:
+        self.record = record
+        self.job: Any = None
+        self.note: str | None = None
+        self.busy = False
+        self.html: Any = None
+        self.buttons: dict[str, Any] = {}
+
+
+class JobsTable:
+    """The live table (see the module docstring)."""
+
+    def __init__(self, records: Sequence[Any], *, endpoint_for: Callable[[Any], Any]) -> None:
+        import ipywidgets as widgets
+
+        self.endpoint_for = endpoint_for
+        self.rows = [_Row(record) for record in records]
+        self.budget = MessageBudget()
+        self.view: JobView | None = None
+        self._lock = threading.RLock()
+        self._sent: dict[int, str] = {}
+        header = "".join(
+            f'<span style="display:inline-block;width:{w};{MUTED}">{n}</span>' for n, w in COLUMNS
+        )
+        lines = [widgets.HTML(f'<div style="{FONT}">{header}</div>')]
+        for index, row in enumerate(self.rows):
+            row.html = widgets.HTML(_row_html(_fields(row.record)))
+            self._sent[index] = row.html.value
+            for action in self._actions_for(row.record):
+                button = widgets.Button(
+                    description=action.capitalize(),
+                    layout=widgets.Layout(width="auto"),
+                    disabled=row.record.job_id is None,
+                )
+                button.on_click(lambda _b, i=index, a=action: self.act(i, a))
+                row.buttons[action] = button
+            lines.append(widgets.HBox([row.html, *row.buttons.values()]))
+        self.detail = widgets.VBox([])
+        self.box = widgets.VBox([*lines, self.detail])
+
+    @staticmethod
+    def _actions_for(record: Any) -> list[str]:
+        actions = []
+        if not record.final:
+            actions.append("cancel")
+        if record.status in RETRYABLE:
+            actions.append("retry")
+        actions.append("open")
+        return actions
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        mark_presented(self)
+        text = static_jobs_bundle([row.record for row in self.rows])["text/plain"]
+        display(widget_bundle(self.box, text), raw=True)
+
+    def _ipython_display_(self) -> None:
+        from rp_jupyter.notebook.presented import presented_in_this_cell
+
+        if not presented_in_this_cell(self):
+            self.show()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def act(self, index: int, action: str) -> None:
+        """Run ``cancel``, ``retry`` or ``open`` for one row, off the UI path."""
+        row = self.rows[index]
+        with self._lock:
+            if row.busy or row.record.job_id is None:
+                return
+            row.busy = True
+            row.note = {"cancel": "cancelling…", "retry": "retrying…", "open": "opening…"}[action]
+        ticker().add(self)
+        threading.Thread(
+            target=self._run, args=(row, action), daemon=True, name="rp_jupyter-table-action"
+        ).start()
+
+    def _run(self, row: _Row, action: str) -> None:
+        note = None
+        try:
+            job = row.job
+            if job is None:
+                job = self.endpoint_for(row.record).job(row.record.job_id)
+            if action == "cancel":
+                job.cancel()
+            elif action == "retry":
+                job.retry()
+            else:
+                self._open(job)
+            row.job = job
+        except Exception as exc:  # shown in the row: a click must never raise
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            note = f"{action} failed: {first}"
+        finally:
+            with self._lock:
+                row.busy = False
+                row.note = note
+            ticker().add(self)
+
+    def _open(self, job: Any) -> None:
+        with self._lock:
+            if self.view is not None:
+                if self.view.job is job:
+                    return
+                old = self.view.close()
+                for widget in old:
+                    widget.close()
+            self.view = JobView(job, embedded=True, on_dirty=self._wake)
+            self.detail.children = [self.view.box]
+
+    def _wake(self) -> None:
+        """The shown job changed (engine thread): make sure the ticker refreshes us."""
+        ticker().add(self)
+
+    # -- the ticker -----------------------------------------------------------------------
+
+    def tick(self, now: float) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            pending = False
+            for index, row in enumerate(self.rows):
+                html = _row_html(_fields(row.record, row.job), row.note)
+                if html != self._sent[index]:
+                    if not self.budget.take(now=now):
+                        pending = True
+                        continue
+                    row.html.value = self._sent[index] = html
+                pending = pending or row.busy or (row.job is not None and not row.job.is_final)
+                self._refresh_buttons(row, now)
+            if self.view is not None:
+                self.view.refresh(self.budget, now)
+                pending = pending or not self.view.settled
+            return pending
+        finally:
+            self._lock.release()
+
+    def _refresh_buttons(self, row: _Row, now: float) -> None:
+        job = row.job
+        status = str(job.status) if job is not None else row.record.status
+        final = job.is_final if job is not None else row.record.final
+        unsent = row.record.job_id is None
+        wanted = {
+            "cancel": final or row.busy or unsent,
+            "retry": status not in RETRYABLE or row.busy or unsent,
+            "open": row.busy or unsent,
+        }
+        for action, button in row.buttons.items():
+            if button.disabled != wanted[action] and self.budget.take(now=now):
+                button.disabled = wanted[action]
+
+    def close(self) -> None:
+        """Close every widget of the table (and the open job's view)."""
+        with self._lock:
+            if self.view is not None:
+                self.view.unbind()
+            for widget in close_widgets(self.box):
+                widget.close()
+
+
+def show_jobs_table(
+    records: Sequence[Any], *, mode: str, endpoint_for: Callable[[Any], Any]
+) -> JobsTable | None:
+    """Show journal records: the live table in a live notebook (returned), else a static
+    table (text in a terminal)."""
+    if mode == "live" and records:
+        table = JobsTable(records, endpoint_for=endpoint_for)
+        table.show()
+        return table
+    bundle = static_jobs_bundle(records)
+    if mode == "terminal":
+        print(bundle["text/plain"])
+    else:
+        from IPython.display import display
+
+        display(bundle, raw=True)
+    return None

@@ -1,0 +1,275 @@
+"""A playground: controls for some input parameters and the job they produce, live.
+
+Controls follow ``ipywidgets.interact``'s conventions: ``(min, max, step)`` → a slider (int
+or float), a list → a dropdown, a string → a text box, a bool → a checkbox (or pass any
+value widget).  A change is debounced, cancels the job in flight and submits a new one with
+``cache="use"``, so a parameter set seen before is answered from the journal at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rp_jupyter.notebook.context import display_mode
+from rp_jupyter.notebook.inputs import as_endpoint, with_params
+from rp_jupyter.notebook.markup import MUTED, esc
+from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
+from rp_jupyter.notebook.ticker import MessageBudget, ticker
+
+__all__ = ["Playground", "playground"]
+
+
+def _lookup(template: Mapping[str, Any], dotted: str) -> Any:
+    from ipywidgets.widgets.interaction import empty
+
+    node: Any = template
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return empty
+        node = node[part]
+    return node
+
+
+def make_control(name: str, spec: Any, default: Any) -> Any:
+    """An interact-style widget for ``spec``, starting at ``default`` when it fits."""
+    from ipywidgets.widgets.interaction import interactive
+
+    widget = interactive.widget_from_abbrev(spec, default)
+    if widget is None or not hasattr(widget, "observe"):
+        raise TypeError(
+            f"cannot make a control for {name}={spec!r}: use (min, max, step), "
+            "a list of choices, a string, a bool or a widget"
+        )
+    widget.description = name
+    widget.style = {"description_width": "initial"}
+    return widget
+
+
+class Playground:
+    """Controls plus the live view of the latest job (see :func:`playground`)."""
+
+    def __init__(
+        self,
+        endpoint: Any,
+        input_template: Mapping[str, Any],
+        controls: Mapping[str, Any],
+        *,
+        debounce: float = 0.3,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        import ipywidgets as widgets
+
+        self.endpoint = endpoint
+        self.template = dict(input_template)
+        self.debounce = debounce
+        self.run_options = dict(run_options or {})
+        self.controls = {
+            name: make_control(name, spec, _lookup(self.template, name))
+            for name, spec in controls.items()
+        }
+        self.job: Any = None
+        self.jobs: list[Any] = []  # every job submitted or answered, in order
+        self.note: str | None = None
+        self.closed = False
+        self.view: Any = None
+        self._budget = MessageBudget()
+        self._lock = threading.RLock()
+        self._changes = threading.Condition()
+        self._changed_at: float | None = None
+        self._note_html = widgets.HTML()
+        self._slot = widgets.VBox([])
+        self.box = widgets.VBox(
+            [widgets.VBox(list(self.controls.values())), self._note_html, self._slot]
+        )
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self._worker: threading.Thread | None = None
+        self._shown = False
+
+    def __repr__(self) -> str:
+        return f"<Playground {self.endpoint.endpoint_id!r} {self.values()}>"
+
+    # -- parameters --------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """The controls' current values."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    @property
+    def input(self) -> dict[str, Any]:
+        """The input the current values make."""
+        return with_params(self.template, self.values())
+
+    def _on_change(self, _change: Any) -> None:
+        """A control moved (shell or subshell thread): restart the debounce clock."""
+        with self._changes:
+            self._changed_at = time.monotonic()
+            self._changes.notify_all()
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self, *, live: bool = True) -> Playground:
+        """Submit the first job; in live mode also start following the controls."""
+        self.submit()
+        if live:
+            self._worker = threading.Thread(
+                target=self._follow_controls, daemon=True, name="rp_jupyter-playground"
+            )
+            self._worker.start()
+        return self
+
+    def _follow_controls(self) -> None:
+        while True:
+            with self._changes:
+                while not self.closed and self._changed_at is None:
+                    self._changes.wait()
+                while not self.closed and self._changed_at is not None:
+                    quiet = time.monotonic() - self._changed_at
+                    if quiet >= self.debounce:
+                        break
+                    self._changes.wait(self.debounce - quiet)
+                if self.closed:
+                    return
+                self._changed_at = None
+            self.submit()
+
+    def submit(self) -> Any:
+        """Cancel the job in flight and run the current input (from the journal when this
+        parameter set was seen before).  Errors are shown, not raised."""
+        previous = self.job
+        note = None
+        if previous is not None and not previous.is_final:
+            try:
+                previous.cancel()
+            except Exception as exc:
+                note = f"could not cancel the previous job: {_first_line(exc)}"
+        try:
+            job = self.endpoint.run(self.input, cache="use", **self.run_options)
+        except Exception as exc:
+            self._set_note(f"submit failed: {_first_line(exc)}")
+            return None
+        with self._lock:
+            self.job = job
+            self.jobs.append(job)
+            self.note = note
+            self._attach_view()
+        ticker().add(self)
+        return job
+
+    def _attach_view(self) -> None:
+        """Show the current job in the view (once the playground is on screen)."""
+        from rp_jupyter.notebook.job_view import JobView
+
+        if not self._shown or self.job is None:
+            return
+        if self.view is None:
+            self.view = JobView(self.job, embedded=True, on_dirty=self._wake)
+            self._slot.children = [self.view.box]
+        elif self.view.job is not self.job:
+            self.view.bind(self.job)
+
+    def _set_note(self, note: str | None) -> None:
+        with self._lock:
+            self.note = note
+        ticker().add(self)
+
+    def _wake(self) -> None:
+        """The shown job changed (engine thread): make sure the ticker refreshes us."""
+        ticker().add(self)
+
+    def tick(self, now: float) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+            pending = False
+            if note != self._note_html.value:
+                if self._budget.take(now=now):
+                    self._note_html.value = note
+                else:
+                    pending = True
+            if self.view is not None:
+                self.view.refresh(self._budget, now)
+                pending = pending or not self.view.settled
+            return pending and not self.closed
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Stop following the controls (the widgets stay as they are)."""
+        with self._changes:
+            self.closed = True
+            self._changes.notify_all()
+        with self._lock:
+            if self.view is not None:
+                self.view.unbind()
+
+    # -- showing -----------------------------------------------------------------------
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        from rp_jupyter.notebook.job_view import widget_bundle
+
+        mark_presented(self)
+        with self._lock:
+            self._shown = True
+            self._attach_view()
+            display(
+                widget_bundle(
+                    self.box, f"runpod playground on {self.endpoint.endpoint_id} (live controls)"
+                ),
+                raw=True,
+            )
+        ticker().add(self)
+
+    def _ipython_display_(self) -> None:
+        if presented_in_this_cell(self):
+            return
+        self.show()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def playground(
+    endpoint: Any,
+    input_template: Mapping[str, Any],
+    *,
+    debounce: float = 0.3,
+    run_options: Mapping[str, Any] | None = None,
+    **controls: Any,
+) -> Playground:
+    """Controls for some input parameters, and the job they produce, live.
+
+    Keys may be dotted (``**{"options.temperature": (0.0, 1.0, 0.1)}``) to set nested
+    input keys.  Outside a live notebook, runs the template once and shows the result.
+
+    Example::
+
+        rp_jupyter.playground("my-endpoint", {"prompt": "Write a haiku"},
+                              temperature=(0.0, 1.0, 0.1), seed=[1, 2, 3])
+    """
+    from IPython import get_ipython
+
+    from rp_jupyter.notebook.display import present_job
+
+    ep = as_endpoint(endpoint)
+    board = Playground(ep, input_template, controls, debounce=debounce, run_options=run_options)
+    mode = display_mode(get_ipython())
+    if mode != "live":
+        board.start(live=False)
+        mark_presented(board)
+        if board.job is not None:
+            present_job(board.job, mode=mode, block=True)
+        else:
+            print(f"runpod playground: {board.note}")
+        return board
+    board.start(live=True)
+    board.show()
+    return board

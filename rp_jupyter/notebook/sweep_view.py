@@ -1,0 +1,394 @@
+"""How a sweep is shown: a live grid of mini-panels (one small HTML widget per job, or one
+compact grid for big sweeps), a static table once every job is final, and text lines in
+terminals.  The grid spends one :class:`MessageBudget` for all its widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rp_jupyter.notebook import images
+from rp_jupyter.notebook.job_view import close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import (
+    FONT,
+    MONO,
+    MUTED,
+    STATUS_COLOURS,
+    badge,
+    esc,
+    progress_html,
+    short_id,
+)
+from rp_jupyter.notebook.static import error_summary, final_value
+from rp_jupyter.notebook.stream_state import StreamState, one_line
+from rp_jupyter.notebook.ticker import MessageBudget, ticker
+
+__all__ = [
+    "SweepGrid",
+    "present_as_text",
+    "present_headless",
+    "static_sweep_bundle",
+    "wait_for_sweep",
+]
+
+CELL_WIDGETS_MAX = 36  # above this, one compact grid instead of a widget per job
+COMPACT_EVERY = 0.25  # seconds between refreshes of the compact grid
+PREVIEW_CHARS = 160
+THUMBNAIL = 96
+HEADLESS_UPDATE_SECONDS = 1.0
+CANCEL_GRACE_SECONDS = 5.0
+CELL = (
+    "border:1px solid #d1d5db;border-radius:6px;padding:4px 6px;width:220px;"
+    "min-height:64px;overflow:hidden;box-sizing:border-box"
+)
+
+
+def _signature(item: Any) -> tuple[Any, ...]:
+    job = item.job
+    if job is None:
+        return (item.status,)
+    return (str(job.status), job.chunk_count, job.attempt, job.tracking_error is not None)
+
+
+def _preview(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
+    """A mini-panel's body: text tail, newest frame or item, output or error."""
+    job = item.job
+    if job is None:
+        if item.error is not None:
+            return f'<div style="color:#b91c1c">submit failed: {esc(item.error)}</div>'
+        return f'<div style="{MUTED}">{"not submitted" if item.skipped else "submitting…"}</div>'
+    if job.is_final:
+        if str(job.status) != "COMPLETED":
+            return f'<div style="color:#b91c1c">{esc(error_summary(job))}</div>'
+        value = final_value(job)
+        if value is None:
+            return f'<div style="{MUTED}">no output</div>'
+        return _value_preview(item.index, value, thumbs)
+    if stream is None or stream.empty:
+        return ""
+    if stream.frame is not None:
+        return _value_preview(item.index, stream.frame, thumbs, key=stream.frame_index)
+    if stream.text:
+        return _text(stream.text[-PREVIEW_CHARS:])
+    if stream.items:
+        return _text(one_line(stream.items[-1][1]))
+    return ""
+
+
+def _text(text: str) -> str:
+    return (
+        f'<div style="{MONO};white-space:pre-wrap;word-break:break-word;max-height:6em;'
+        f'overflow:hidden">{esc(text)}</div>'
+    )
+
+
+def _value_preview(
+    index: int, value: Any, thumbs: dict[int, tuple[Any, str]], key: Any = "final"
+) -> str:
+    if images.is_image(value):
+        cached = thumbs.get(index)
+        if cached is None or cached[0] != key:
+            try:
+                cached = (key, images.thumbnail_data_url(value, THUMBNAIL))
+            except ValueError:
+                cached = (key, "")
+            thumbs[index] = cached
+        if cached[1]:
+            return f'<img src="{cached[1]}" alt="output {index}" style="max-width:100%"/>'
+    if isinstance(value, str):
+        return _text(value[-PREVIEW_CHARS:])
+    return _text(one_line(value))
+
+
+def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
+    job = item.job
+    ident = (
+        f'<span style="{MONO};{MUTED}" title="{esc(job.id)}">{esc(short_id(job.id))}</span>'
+        if job is not None
+        else ""
+    )
+    took = (
+        f' <span style="{MUTED}">{job.elapsed:.1f} s</span>'
+        if job is not None and job.is_final
+        else ""
+    )
+    return (
+        f'<div style="{CELL};{FONT}"><div style="font-weight:600;font-size:12px">'
+        f"{esc(item.label)}</div><div>{badge(item.status)} {ident}{took}</div>"
+        f"{_preview(item, stream, thumbs)}</div>"
+    )
+
+
+def header_html(sweep: Any, note: str | None = None) -> str:
+    total = len(sweep.items)
+    settled = sum(item.settled for item in sweep.items)
+    submitted = sum(item.job is not None for item in sweep.items)
+    names = " × ".join(sweep.items[0].params) if sweep.items else ""
+    counts = " ".join(f"{badge(status)} {count}" for status, count in sweep.counts().items())
+    extra = [f"submitted {submitted}/{total}"] if submitted < total and not sweep.cancelled else []
+    if sweep.cancelled and not sweep.done:
+        extra.append("cancelling…")
+    if note:
+        extra.append(note)
+    extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
+    return (
+        f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
+        f"<b>{esc(sweep.endpoint.endpoint_id)}</b> · {esc(names)}{extras}"
+        f'<div style="margin:2px 0">{counts}</div>'
+        f"{progress_html(settled / total if total else 1.0, f'{settled}/{total} done')}</div>"
+    )
+
+
+class SweepGrid:
+    """The live grid of one sweep in one cell; replaced by the static table when done."""
+
+    def __init__(self, sweep: Any) -> None:
+        import ipywidgets as widgets
+
+        self.sweep = sweep
+        self.budget = MessageBudget()
+        self.state = "new"
+        self._lock = threading.RLock()
+        self._handle: Any = None
+        self._closing: list[Any] = []
+        self._compact = len(sweep.items) > CELL_WIDGETS_MAX
+        self._signatures: list[Any] = [None] * len(sweep.items)
+        self._dirty: dict[int, None] = {}
+        self._streams = [StreamState() for _ in sweep.items] if not self._compact else []
+        self._thumbs: dict[int, tuple[Any, str]] = {}
+        self._compact_at = 0.0
+        self.header = widgets.HTML(header_html(sweep))
+        self.cancel_button = widgets.Button(
+            description="Cancel all", icon="stop", layout=widgets.Layout(width="auto")
+        )
+        self.cancel_button.on_click(lambda _button: self._cancel())
+        if self._compact:
+            self.cells = [widgets.HTML()]
+        else:
+            self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
+        grid = widgets.Box(
+            self.cells, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
+        )
+        self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        with self._lock:
+            text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
+            self.state = "live"
+            self._handle = display(widget_bundle(self.box, text), raw=True, display_id=True)
+        ticker().add(self)
+
+    def _cancel(self) -> None:
+        threading.Thread(
+            target=self.sweep.cancel, name="rp_jupyter-cancel-all", daemon=True
+        ).start()
+
+    def tick(self, now: float) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            if self.state == "live":
+                if self.sweep.done:
+                    if self.budget.take(now=now):
+                        self._to_static()
+                else:
+                    self._refresh(now)
+            for _ in range(2):
+                if self._closing and self.budget.take(now=now):
+                    self._closing.pop(0).close()
+            return self.state == "live" or bool(self._closing)
+        finally:
+            self._lock.release()
+
+    def finish_now(self) -> None:
+        with self._lock:
+            if self.state == "live" and self.sweep.done:
+                self.budget.spend(1)
+                self._to_static()
+
+    def _to_static(self) -> None:
+        self._handle.update(static_sweep_bundle(self.sweep), raw=True)
+        self.state = "final"
+        self._closing.extend(close_widgets(self.box))
+
+    def _refresh(self, now: float) -> None:
+        for index, item in enumerate(self.sweep.items):
+            signature = _signature(item)
+            if signature != self._signatures[index]:
+                self._signatures[index] = signature
+                self._dirty[index] = None
+        header = header_html(self.sweep)
+        if header != self.header.value and self.budget.take(now=now):
+            self.header.value = header
+        if self._compact:
+            if (
+                self._dirty
+                and now - self._compact_at >= COMPACT_EVERY
+                and self.budget.take(now=now)
+            ):
+                self._dirty.clear()
+                self._compact_at = now
+                self.cells[0].value = compact_html(self.sweep)
+            return
+        for index in list(self._dirty):
+            item = self.sweep.items[index]
+            stream = self._streams[index]
+            if item.job is not None and not item.job.is_final:
+                stream.sync(item.job)
+            html = cell_html(item, stream, self._thumbs)
+            if html != self.cells[index].value:
+                if not self.budget.take(now=now):
+                    return
+                self.cells[index].value = html
+            del self._dirty[index]
+
+
+def compact_html(sweep: Any) -> str:
+    dots = "".join(
+        f'<span title="{esc(item.label)}: {esc(item.status)}" style="display:inline-block;'
+        f"width:12px;height:12px;margin:1px;border-radius:2px;"
+        f'background:{STATUS_COLOURS.get(item.status, "#d1d5db")}"></span>'
+        for item in sweep.items
+    )
+    return f'<div style="line-height:0">{dots}</div>'
+
+
+# -- static and text renderings ---------------------------------------------------------
+
+
+def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
+    """The sweep as a table: text/plain and text/html (thumbnails for small image sweeps)."""
+    names = list(sweep.items[0].params) if sweep.items else []
+    thumbs: dict[int, tuple[Any, str]] = {}
+    small = len(sweep.items) <= CELL_WIDGETS_MAX
+    head = "".join(f"<th>{esc(n)}</th>" for n in [*names, "status", "time", "output", "job"])
+    rows, lines = [], []
+    widths = [max(len(n), 6) for n in names]
+    for item in sweep.items:
+        job = item.job
+        took = f"{job.elapsed:.1f} s" if job is not None and job.is_final else ""
+        preview = _preview(item, None, thumbs) if small else _text(_plain_preview(item))
+        ident = (
+            f'<span style="{MONO}" title="{esc(job.id)}">{esc(short_id(job.id))}</span>'
+            if job is not None
+            else ""
+        )
+        cells = "".join(f"<td>{esc(item.params[n])}</td>" for n in names)
+        rows.append(
+            f"<tr>{cells}<td>{badge(item.status)}</td><td>{took}</td>"
+            f'<td style="max-width:420px;text-align:left">{preview}</td><td>{ident}</td></tr>'
+        )
+        values = [str(item.params[n]).ljust(w) for n, w in zip(names, widths, strict=True)]
+        lines.append(
+            "  ".join([*values, item.status.ljust(13), took.ljust(8), _plain_preview(item)[:60]])
+        )
+    title = header_html(sweep)
+    html = (
+        f'<div style="{FONT}">{title}<table style="border-collapse:collapse;margin-top:4px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    header = "  ".join(
+        [
+            *(n.ljust(w) for n, w in zip(names, widths, strict=True)),
+            "STATUS".ljust(13),
+            "TIME".ljust(8),
+            "OUTPUT",
+        ]
+    )
+    counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
+    plain = (
+        f"runpod sweep: {len(sweep.items)} jobs on {sweep.endpoint.endpoint_id} "
+        f"({counts})\n" + "\n".join([header, *lines])
+    )
+    return {"text/plain": plain, "text/html": html}
+
+
+def _plain_preview(item: Any) -> str:
+    job = item.job
+    if job is None:
+        return "submit failed" if item.error is not None else "not submitted"
+    if not job.is_final:
+        return ""
+    if str(job.status) != "COMPLETED":
+        return error_summary(job)
+    value = final_value(job)
+    if isinstance(value, str):
+        return value.replace("\n", " ")
+    return "[image]" if images.is_image(value) else one_line(value)
+
+
+def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float = 0.1) -> None:
+    """Block until the sweep is done; Ctrl-C cancels it (then re-raises)."""
+    try:
+        while not sweep.done:
+            pending = next(
+                (i.job for i in sweep.items if i.job is not None and not i.job.is_final), None
+            )
+            if pending is not None:
+                pending.wait(poll_every)
+            else:
+                try:
+                    sweep._submission.result(poll_every)
+                except Exception:
+                    pass
+            if on_poll is not None:
+                on_poll()
+    except KeyboardInterrupt:
+        running = [job for job in sweep.jobs if not job.is_final]
+        sweep.cancel()
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        for job in running:
+            job.wait(max(0.0, deadline - time.monotonic()))
+        if on_stop is not None:
+            on_stop()
+        print(
+            f"Interrupted: cancelled the sweep ({len(running)} running jobs) on endpoint "
+            f"{sweep.endpoint.endpoint_id}"
+        )
+        raise
+
+
+def present_headless(sweep: Any) -> None:
+    from IPython.display import display
+
+    handle = display(static_sweep_bundle(sweep), raw=True, display_id=True)
+    state = {"at": time.monotonic()}
+
+    def update() -> None:
+        if time.monotonic() - state["at"] >= HEADLESS_UPDATE_SECONDS:
+            state["at"] = time.monotonic()
+            handle.update(static_sweep_bundle(sweep), raw=True)
+
+    def final() -> None:
+        handle.update(static_sweep_bundle(sweep), raw=True)
+
+    wait_for_sweep(sweep, on_poll=update, on_stop=final)
+    final()
+
+
+def present_as_text(sweep: Any) -> None:
+    total = len(sweep.items)
+    names = " × ".join(sweep.items[0].params) if sweep.items else ""
+    print(f"runpod: sweep of {total} jobs on {sweep.endpoint.endpoint_id} ({names})", flush=True)
+    reported: set[int] = set()
+
+    def report() -> None:
+        for item in sweep.items:
+            if item.settled and item.index not in reported:
+                reported.add(item.index)
+                took = f" {item.job.elapsed:.1f} s" if item.job is not None else ""
+                preview = _plain_preview(item)[:80]
+                print(
+                    f"  [{len(reported)}/{total}] {item.label}: {item.status}{took}"
+                    + (f" · {preview}" if preview else ""),
+                    flush=True,
+                )
+
+    wait_for_sweep(sweep, on_poll=report, on_stop=report)
+    report()
+    counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
+    print(f"runpod: sweep done: {counts}", flush=True)

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from rp_jupyter.api.models import JobStatus
+from rp_jupyter.jobs.endpoint import Endpoint
+from rp_jupyter.jobs.journal import JobJournal
+from rp_jupyter.notebook.jobs_table import JobsTable, show_jobs_table
+from tests.notebook.recording import WIDGET_VIEW, press, wait_until
+
+
+def endpoint_for(record):
+    return Endpoint(record.endpoint_id, base_url=record.base_url)
+
+
+def records():
+    journal = JobJournal.open()
+    journal.flush()
+    return journal.list()
+
+
+def test_static_table_lists_status_times_and_an_output_preview(frontend, endpoint, capsys):
+    streamed = endpoint("ui-tokens").run({"prompt": "streamed words here", "rate": 0})
+    streamed.result(20)
+    done = endpoint("ui-echo").run({"q": "hello"})
+    failed = endpoint("ui-chaos").run({"fail": "broken on purpose"})
+    done.result(20)
+    failed.wait(20)
+    assert show_jobs_table(records(), mode="terminal", endpoint_for=endpoint_for) is None
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["JOB", "ENDPOINT", "STATUS", "CREATED"]
+    (done_line,) = [line for line in lines if done.id in line]
+    assert "COMPLETED" in done_line and "hello" in done_line and " s " in done_line
+    (failed_line,) = [line for line in lines if failed.id in line]
+    assert "FAILED" in failed_line and "RuntimeError: broken on purpose" in failed_line
+    (streamed_line,) = [line for line in lines if streamed.id in line]
+    assert streamed_line.endswith("streamed words here ")  # the text, not the empty output
+    show_jobs_table(records(), mode="headless", endpoint_for=endpoint_for)
+    (shown,) = frontend.recorder.of_kind("display")
+    assert WIDGET_VIEW not in shown["data"] and shown["data"]["text/html"].count("<tr>") == 4
+
+
+def test_an_empty_journal_says_so(frontend, capsys):
+    show_jobs_table([], mode="terminal", endpoint_for=endpoint_for)
+    assert capsys.readouterr().out.strip() == "no jobs in the journal"
+
+
+def test_row_cancel_cancels_the_job_on_the_local_endpoint(frontend, endpoint, local_server):
+    server_side = local_server.endpoint("ui-chaos")
+    job = endpoint("ui-chaos").run({"sleep": 30})
+    wait_until(
+        lambda: server_side.job_record(job.id)["status"] == "IN_PROGRESS", 20, "the job to start"
+    )
+    table = show_jobs_table(records(), mode="live", endpoint_for=endpoint_for)
+    assert isinstance(table, JobsTable)
+    (row,) = [r for r in table.rows if r.record.job_id == job.id]
+    assert set(row.buttons) == {"cancel", "open"}
+    press(row.buttons["cancel"])
+    wait_until(
+        lambda: server_side.job_record(job.id)["status"] == "CANCELLED",
+        15,
+        "the server to cancel it",
+    )
+    assert server_side.request_count("cancel", job.id) == 1
+    wait_until(lambda: "CANCELLED" in row.html.value, 10, "the row to show CANCELLED")
+    wait_until(lambda: row.buttons["cancel"].disabled, 5, "Cancel to be disabled")
+
+
+def test_row_retry_retries_a_failed_job(frontend, endpoint, local_server):
+    job = endpoint("ui-chaos").run({"fail_first": True})
+    assert job.wait(20) and job.status == JobStatus.FAILED
+    table = show_jobs_table(records(), mode="live", endpoint_for=endpoint_for)
+    (row,) = [r for r in table.rows if r.record.job_id == job.id]
+    assert set(row.buttons) == {"retry", "open"}
+    press(row.buttons["retry"])
+    wait_until(
+        lambda: row.job is not None and row.job.status == JobStatus.COMPLETED,
+        20,
+        "the retried job to complete",
+    )
+    assert local_server.endpoint("ui-chaos").request_count("retry", job.id) == 1
+    wait_until(
+        lambda: "COMPLETED" in row.html.value and "&quot;attempt&quot;: 2" in row.html.value,
+        10,
+        "the row to show the completed retry",
+    )
+    assert "failing the first attempt" not in row.html.value
+    assert row.buttons["retry"].disabled
+
+
+def test_row_open_shows_that_jobs_panel_below_the_table(frontend, endpoint):
+    job = endpoint("ui-tokens").run({"prompt": "opened from the table", "rate": 0})
+    job.result(20)
+    table = show_jobs_table(records(), mode="live", endpoint_for=endpoint_for)
+    (row,) = table.rows
+    press(row.buttons["open"])
+    wait_until(lambda: table.view is not None and table.detail.children, 10, "the panel")
+    wait_until(
+        lambda: "opened from the table" in table.view.html.value,
+        10,
+        "the job's output in the panel",
+    )
+    assert job.id in table.view.html.value

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import pandas
+import pytest
+
+import rp_jupyter
+from rp_jupyter.local import RateLimit
+from rp_jupyter.notebook.inputs import parameter_grid, with_params
+from tests.notebook.recording import WIDGET_VIEW, click, wait_until
+
+
+def test_the_grid_is_every_combination_with_the_first_parameter_slowest():
+    grid = parameter_grid({"temperature": [0.2, 0.7, 1.0], "seed": (1, 2), "model": "m"})
+    assert len(grid) == 6
+    assert grid[0] == {"temperature": 0.2, "seed": 1, "model": "m"}
+    assert grid[1] == {"temperature": 0.2, "seed": 2, "model": "m"}
+    assert grid[-1] == {"temperature": 1.0, "seed": 2, "model": "m"}
+    with pytest.raises(ValueError, match="no values"):
+        parameter_grid({"seed": []})
+
+
+def test_dotted_parameters_set_nested_keys_without_touching_the_template():
+    template = {"prompt": "hi", "options": {"top_p": 1}}
+    made = with_params(template, {"options.temperature": 0.5, "a.b.c": 1})
+    assert made == {
+        "prompt": "hi",
+        "options": {"top_p": 1, "temperature": 0.5},
+        "a": {"b": {"c": 1}},
+    }
+    assert template == {"prompt": "hi", "options": {"top_p": 1}}
+    with pytest.raises(ValueError, match="'prompt' is a str"):
+        with_params(template, {"prompt.x": 1})
+
+
+def test_a_sweep_shows_a_live_grid_then_returns_one_row_per_combination(frontend, endpoint):
+    frontend.shell.user_ns.update(ep=endpoint("ui-tokens"), rp_jupyter=rp_jupyter)
+    frontend.run_cell(
+        "s = rp_jupyter.sweep(ep, {'prompt': 'a b c d e f g h', 'rate': 40},\n"
+        "                     temperature=[0.0, 1.0, 2.0], seed=[1, 2])\n"
+        "s"
+    )
+    sweep = frontend.shell.user_ns["s"]
+    (grid,) = frontend.recorder.of_kind("display")  # shown once although it is the value
+    assert WIDGET_VIEW in grid["data"]
+    rows = sweep.result(30)
+    assert isinstance(rows, pandas.DataFrame)
+    assert list(rows.columns) == [
+        "temperature",
+        "seed",
+        "status",
+        "output",
+        "error",
+        "job_id",
+        "elapsed",
+    ]
+    assert list(zip(rows.temperature, rows.seed, strict=True)) == [
+        (t, s) for t in (0.0, 1.0, 2.0) for s in (1, 2)
+    ]
+    assert set(rows.status) == {"COMPLETED"}
+    assert rows.output[0] == "a b c d e f g h "  # temperature 0 keeps the text
+    assert rows.output.nunique() > 2  # the others differ
+    assert rows.job_id.is_unique and (rows.elapsed > 0).all()
+    assert [job.input["temperature"] for job in sweep.jobs] == list(rows.temperature)
+    labels = [
+        v
+        for v in frontend.recorder.widgets.values()
+        if "temperature=2.0 · seed=2" in str(v.get("value", ""))
+    ]
+    assert labels, "no mini-panel labelled with its parameters"
+    final = wait_until(
+        lambda: (
+            (m := frontend.recorder.latest_display(grid["display_id"]))
+            and m["kind"] == "update_display"
+            and m
+        ),
+        5,
+        "the static table",
+    )
+    assert WIDGET_VIEW not in final["data"]
+    assert final["data"]["text/html"].count("<tr>") == 7
+    assert "6 COMPLETED" in final["data"]["text/plain"]
+
+
+def test_cancel_all_cancels_every_running_job(frontend, endpoint, local_server):
+    server_side = local_server.endpoint("ui-chaos")
+    sweep = rp_jupyter.sweep(endpoint("ui-chaos"), {"sleep": 30}, n=list(range(5)))
+    wait_until(lambda: len(sweep.jobs) == 5, 10, "the jobs to be submitted")
+    click(frontend.recorder, "Cancel all")
+    rows = sweep.result(20)
+    assert set(rows.status) == {"CANCELLED"}
+    assert set(rows.error) == {"cancelled"}
+    for job in sweep.jobs:
+        assert server_side.job_record(job.id)["status"] == "CANCELLED"
+
+
+def test_cancelling_before_submission_ends_leaves_the_rest_unsubmitted(frontend, endpoint):
+    frontend.set_mode("terminal")
+    ep = endpoint("ui-echo")
+    sweep = rp_jupyter.notebook.sweep.Sweep(ep, {"x": 1}, parameter_grid({"i": range(3)}))
+    sweep.cancel()  # before start: nothing goes out
+    sweep.start()
+    rows = sweep.result(10)
+    assert rows.status.tolist() == ["NOT_SUBMITTED"] * 3
+    assert rows.error[0] == "the sweep was cancelled first" and rows.job_id.isna().all()
+
+
+def test_a_500_job_sweep_meets_no_429_and_stays_within_the_message_budget(
+    frontend, endpoint, local_server
+):
+    server_side = local_server.endpoint("ui-echo")
+    server_side.reset_stats()
+    sweep = rp_jupyter.sweep(endpoint("ui-echo"), {"x": 1}, i=range(500))
+    rows = sweep.result(120)
+    assert len(rows) == 500 and set(rows.status) == {"COMPLETED"}
+    assert rows.output.tolist()[499] == {"echo": {"x": 1, "i": 499}}
+    codes = {entry["status_code"] for entry in server_side.request_log}
+    assert 429 not in codes
+    assert server_side.request_count("run") == 500
+    rec = frontend.recorder
+    display_id = rec.of_kind("display")[0]["display_id"]
+    wait_until(
+        lambda: rec.latest_display(display_id)["kind"] == "update_display", 5, "the static table"
+    )
+    assert rec.max_per_window(rec.updates(), 1.0) <= 25
+
+
+def test_a_sweep_faster_than_the_run_limit_is_paced_instead_of_meeting_429(frontend, local_server):
+    if "ui-paced" not in local_server.endpoints:
+        local_server.add_endpoint(
+            "ui-paced", "echo", workers=2, rate_limits={"run": RateLimit(40, 5.0, None)}
+        )
+        local_server.endpoint("ui-paced").wait_ready(timeout=60)
+    server_side = local_server.endpoint("ui-paced")
+    frontend.set_mode("headless")
+    ep = rp_jupyter.Endpoint(
+        "ui-paced", base_url=local_server.base_url, rate_limits={"run": (40, 5.0, None)}
+    )
+    start = time.monotonic()
+    rows = rp_jupyter.sweep(ep, {"x": 1}, i=range(60)).result(60)
+    assert time.monotonic() - start >= 5.0  # 60 runs, at most 40 per 5 s: paced
+    assert set(rows.status) == {"COMPLETED"}
+    assert [e for e in server_side.request_log if e["status_code"] == 429] == []
+
+
+def test_await_sweep_gives_the_rows(frontend, endpoint):
+    frontend.set_mode("live")
+    sweep = rp_jupyter.sweep(endpoint("ui-echo"), {"x": 2}, i=[1, 2])
+    assert [job.input["i"] for job in sweep.wait_submitted(10)] == [1, 2]
+
+    async def main():
+        return await sweep
+
+    rows = asyncio.run(main())
+    assert rows.output.tolist() == [{"echo": {"x": 2, "i": 1}}, {"echo": {"x": 2, "i": 2}}]
+
+
+def test_outside_a_live_notebook_a_sweep_blocks_and_prints_a_line_per_job(
+    frontend, endpoint, capsys
+):
+    frontend.set_mode("terminal")
+    sweep = rp_jupyter.sweep(endpoint("ui-echo"), {"x": 3}, i=[1, 2, 3])
+    assert sweep.done
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "runpod: sweep of 3 jobs on ui-echo (i)"
+    assert sorted(line.split(":")[0].strip()[:5] for line in out[1:4]) == [
+        "[1/3]",
+        "[2/3]",
+        "[3/3]",
+    ]
+    assert out[-1] == "runpod: sweep done: 3 COMPLETED"
+
+
+def test_without_pandas_the_rows_are_dicts(frontend, endpoint, monkeypatch):
+    frontend.set_mode("terminal")
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    rows = rp_jupyter.sweep(endpoint("ui-echo"), {}, i=[1]).result(20)
+    assert rows == [
+        {
+            "i": 1,
+            "status": "COMPLETED",
+            "output": {"echo": {"i": 1}},
+            "error": None,
+            "job_id": rows[0]["job_id"],
+            "elapsed": rows[0]["elapsed"],
+        }
+    ]

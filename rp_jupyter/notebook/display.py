@@ -18,8 +18,6 @@ from typing import Any
 
 from rp_jupyter.notebook.context import DisplayMode, display_mode
 from rp_jupyter.notebook.presented import hook, mark_presented, presented_in_this_cell, unhook
-from rp_jupyter.notebook.static import static_bundle
-from rp_jupyter.notebook.stream_state import StreamState
 
 __all__ = [
     "present_job",
@@ -32,6 +30,13 @@ __all__ = [
 WAIT_SLICE = 0.1  # seconds between checks while a cell blocks (keeps Ctrl-C responsive)
 HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
+
+
+def static_bundle(job: Any, **options: Any) -> dict[str, Any]:
+    """The job's static rendering (see :func:`rp_jupyter.notebook.static.static_bundle`)."""
+    from rp_jupyter.notebook.static import static_bundle as render
+
+    return render(job, **options)
 
 
 def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None = None) -> None:
@@ -123,6 +128,8 @@ def _present_as_text(job: Any) -> None:
 def _present_headless(job: Any, read_as: str | None) -> None:
     from IPython.display import display
 
+    from rp_jupyter.notebook.stream_state import StreamState
+
     stream = StreamState()
     stream.sync(job)
     bundle = static_bundle(job, read_as=read_as, stream=stream)
@@ -169,15 +176,13 @@ def register_job_display(ip: Any) -> None:
     """Show a ``Job`` that is a cell's value (or passed to ``display``) as its panel, or
     as its static rendering outside a live frontend; a job already presented in the same
     cell is not shown again."""
-    from rp_jupyter.jobs.job import Job
-
     hook(ip)
-    ip.display_formatter.ipython_display_formatter.for_type(Job, _display_job)
+    # by name, so that loading the extension does not import the engine
+    ip.display_formatter.ipython_display_formatter.for_type_by_name(
+        "rp_jupyter.jobs.job", "Job", _display_job)
 
 
 def unregister_job_display(ip: Any) -> None:
     """Undo :func:`register_job_display`."""
-    from rp_jupyter.jobs.job import Job
-
-    ip.display_formatter.ipython_display_formatter.pop(Job, None)
+    ip.display_formatter.ipython_display_formatter.pop("rp_jupyter.jobs.job.Job", None)
     unhook(ip)

@@ -12,7 +12,6 @@ from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.redact import MASK
-from rp_jupyter.api.request import build_request
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.durations import parse_duration
@@ -131,6 +130,8 @@ class DryRun:
 
     def __init__(self, endpoint: Any, value: dict[str, Any], options: dict[str, Any], *,
                  sync: bool, read_as: str, has_key: bool, sweeps: dict[str, list[Any]]) -> None:
+        from rp_jupyter.api.request import build_request
+
         combos = [dict(zip(sweeps, values, strict=True)) for values in product(*sweeps.values())]
         first = _with_params(value, combos[0]) if combos else value
         self.request = build_request(first, sync=sync, **options)

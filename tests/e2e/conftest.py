@@ -1,0 +1,50 @@
+"""Shared pieces of the end-to-end checks: where the notebooks and artifacts live, reading a
+notebook's saved outputs, and each test's outcome for fixtures that save evidence on failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = REPO / "notebooks"
+ARTIFACTS = REPO / "test-artifacts"
+
+#: What a key in the environment looks like to these tests; it must never reach a saved file.
+FAKE_API_KEY = "rpa_E2E0FAKE0KEY0x7Q2m9Vt4Lk8Zs3"
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def cell_text(cell) -> str:
+    """Everything a cell shows as text: streams, text/plain, text/html, error messages."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+        else:
+            data = output.get("data", {})
+            for mime in ("text/plain", "text/html"):
+                if mime in data:
+                    parts.append(str(data[mime]))
+    return "\n".join(parts)
+
+
+def stream_text(cell) -> str:
+    """Only what the cell printed."""
+    return "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (``item.rep_call``), for fixtures that
+    save screenshots or logs when a test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

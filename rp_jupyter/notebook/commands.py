@@ -199,8 +199,7 @@ def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         if current is None:
             _say("No default endpoint. Set one with %runpod endpoint ID.")
         else:
-            url = magics.local.base_url_for(current) or settings["base_url"]
-            _say(f"Default endpoint: {current} at {url}")
+            _say(f"Default endpoint: {current} at {settings['base_url']}")
         return
     if args.endpoint is not None:
         if not args.endpoint.strip() or "/" in args.endpoint:
@@ -213,9 +212,7 @@ def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:
                               "e.g. --base-url https://api.runpod.ai/v2")
         magics.set_trait("base_url", args.base_url.rstrip("/"), "%runpod endpoint --base-url")
     settings = magics.settings()
-    endpoint = settings["default_endpoint"]
-    url = (magics.local.base_url_for(endpoint) if endpoint else None) or settings["base_url"]
-    _say(f"Default endpoint: {endpoint} at {url}")
+    _say(f"Default endpoint: {settings['default_endpoint']} at {settings['base_url']}")
 
 
 # -- session commands ------------------------------------------------------------------------

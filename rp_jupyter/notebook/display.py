@@ -158,13 +158,16 @@ def _present_headless(job: Any, read_as: str | None) -> None:
 
 def _display_job(job: Any) -> None:
     """``ipython_display_formatter`` hook for ``Job`` (returning shows nothing more)."""
-    if presented_in_this_cell(job):
-        return
-    mark_presented(job)
     from IPython import get_ipython
     from IPython.display import display
 
-    if display_mode(get_ipython()) == "live":
+    mode = display_mode(get_ipython())
+    if presented_in_this_cell(job):
+        if mode == "terminal":
+            print(repr(job))  # fills the "Out[n]:" line with a one-line summary
+        return
+    mark_presented(job)
+    if mode == "live":
         from rp_jupyter.notebook.panel import JobPanel
 
         JobPanel(job).show()

@@ -12,17 +12,31 @@ __all__ = ["as_endpoint", "describe_params", "parameter_grid", "with_params"]
 
 
 def as_endpoint(endpoint: Any) -> Any:
-    """An ``Endpoint`` as given, or one built from an id string (key and base URL from the
-    environment: ``RUNPOD_API_KEY``, ``RUNPOD_ENDPOINT_BASE_URL``)."""
+    """An ``Endpoint`` as given, or one built from an id string: with the magics' settings
+    when ``%load_ext rp_jupyter`` is loaded (so ``%runpod local``, ``%runpod login`` and
+    ``%runpod endpoint --base-url`` apply), else from the environment (``RUNPOD_API_KEY``,
+    ``RUNPOD_ENDPOINT_BASE_URL``)."""
     from rp_jupyter.jobs.endpoint import Endpoint
 
     if isinstance(endpoint, Endpoint):
         return endpoint
     if isinstance(endpoint, str):
-        return Endpoint(endpoint)
+        magics = _loaded_magics()
+        return magics.endpoint(endpoint) if magics is not None else Endpoint(endpoint)
     raise TypeError(
         f"endpoint must be an Endpoint or an endpoint id, not {type(endpoint).__name__}"
     )
+
+
+def _loaded_magics() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None:
+        return None
+    return shell.magics_manager.registry.get("RunpodMagics")
 
 
 def _values(name: str, values: Any) -> list[Any]:

@@ -144,7 +144,8 @@ def _help() -> _Parser:
 
 COMMANDS: dict[str, Callable[[], _Parser]] = {
     "run": _run,
-    "status": lambda: _job_command("status", "Status and timings of a job, asked of the server."),
+    "status": lambda: _job_command("status", "Status and timings of a job (asked of the "
+                                   "server while it runs; from the journal once final)."),
     "cancel": _cancel,
     "retry": lambda: _job_command("retry", "Requeue a FAILED or TIMED_OUT job (same id)."),
     "result": _result,

@@ -25,7 +25,7 @@ from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.durations import DurationError
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
-from rp_jupyter.notebook.settings import effective_settings
+from rp_jupyter.notebook.settings import configured_base_url, effective_settings
 from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
 
 try:
@@ -133,7 +133,7 @@ class RunpodMagics(Magics):
                 "one on this machine)",
             )
         base_url = (base_url or self.local.base_url_for(endpoint_id)
-                    or settings["base_url"]).rstrip("/")
+                    or configured_base_url(self).value).rstrip("/")
         key = self.api_key()
         if key is None and base_url == DEFAULT_BASE_URL:
             raise usage_error(

@@ -73,8 +73,11 @@ def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None) ->
 
         present_job(job, mode=mode, block=block, read_as=read_as)
     else:
+        from rp_jupyter.notebook.presented import mark_presented
+
         print(f"Submitted job {job.id} to endpoint {job.endpoint_id} ({job.status}); not "
               "waiting for it: see %runpod status, or job.result()")
+        mark_presented(job)  # a snapshot of it now would only go stale
 
 
 def _without_silencing_semicolon(cell: str) -> str:

@@ -17,7 +17,9 @@ from rp_jupyter.notebook.context import BLOCK_ENV, display_mode
 if TYPE_CHECKING:
     from rp_jupyter.notebook.magics import RunpodMagics
 
-__all__ = ["CACHE_ENV", "ENDPOINT_ENV", "Setting", "effective_settings"]
+__all__ = [
+    "CACHE_ENV", "ENDPOINT_ENV", "Setting", "configured_base_url", "effective_settings",
+]
 
 ENDPOINT_ENV = "RUNPOD_ENDPOINT_ID"
 CACHE_ENV = "RP_JUPYTER_CACHE"
@@ -39,11 +41,19 @@ def _trait(magics: RunpodMagics, name: str, env: str | None, default: Any) -> Se
     return Setting(name, default if value is None else value, "default")
 
 
+def configured_base_url(magics: RunpodMagics) -> Setting:
+    """The base URL for endpoints that are not local ones started in this kernel."""
+    return _trait(magics, "base_url", BASE_URL_ENV, DEFAULT_BASE_URL)
+
+
 def effective_settings(magics: RunpodMagics) -> dict[str, Setting]:
     """Every setting the magics use, with its value and its source."""
+    endpoint = _trait(magics, "default_endpoint", ENDPOINT_ENV, None)
+    local_url = magics.local.base_url_for(endpoint.value) if endpoint.value else None
     settings = {
-        "default_endpoint": _trait(magics, "default_endpoint", ENDPOINT_ENV, None),
-        "base_url": _trait(magics, "base_url", BASE_URL_ENV, DEFAULT_BASE_URL),
+        "default_endpoint": endpoint,
+        "base_url": (Setting("base_url", local_url, f"%runpod local ({endpoint.value})")
+                     if local_url else configured_base_url(magics)),
         "cache": _trait(magics, "cache", CACHE_ENV, "off"),
         "text_key": _trait(magics, "text_key", None, "prompt"),
         "input_format": _trait(magics, "input_format", None, "auto"),

@@ -230,3 +230,37 @@ def test_interrupting_a_blocking_cell_cancels_the_job(ip, local):
     assert job.status == "CANCELLED"
     assert handle.job_record(job.id)["status"] == "CANCELLED"
     assert "cancelled job" in (run.stdout + run.stderr).lower()
+
+
+def test_config_shows_the_local_url_for_a_local_default_endpoint(ip):
+    ip.run("%runpod local echo --id here")
+    try:
+        settings = ip.run("%runpod config").value.settings
+        assert settings["base_url"].value == ip.magics.local.base_url_for("here")
+        assert settings["base_url"].source == "%runpod local (here)"
+    finally:
+        ip.run("%runpod local --stop")
+
+
+def test_python_helpers_given_an_id_use_the_local_endpoint_started_by_the_magic(ip):
+    ip.run("%runpod local echo --id swept")
+    try:
+        run = ip.run("import rp_jupyter\n"
+                     "rows = rp_jupyter.sweep('swept', {'q': 1}, wait=True, a=[1, 2]).result(30)")
+        assert run.error is None, run.stderr
+        rows = ip.user_ns["rows"]
+        records = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+        assert sorted(r["output"]["echo"]["a"] for r in records) == [1, 2]
+    finally:
+        ip.run("%runpod local --stop")
+
+
+def test_no_wait_in_a_terminal_prints_a_note_and_a_one_line_value(ip, local):
+    run = ip.run('%%runpod run chaos --no-wait\n{"sleep": 30}')
+    job = run.value
+    assert not job.is_final
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2, lines  # no stale snapshot of the job below the note
+    assert lines[0].startswith(f"Submitted job {job.id} to endpoint chaos")
+    assert lines[1].startswith(f"<Job {job.id[:8]}… endpoint='chaos'")
+    job.cancel()

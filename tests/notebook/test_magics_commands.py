@@ -262,5 +262,5 @@ def test_no_wait_in_a_terminal_prints_a_note_and_a_one_line_value(ip, local):
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2, lines  # no stale snapshot of the job below the note
     assert lines[0].startswith(f"Submitted job {job.id} to endpoint chaos")
-    assert lines[1].startswith(f"<Job {job.id[:8]}… endpoint='chaos'")
+    assert lines[1].startswith(f"Out[1]: <Job {job.id[:8]}… endpoint='chaos'")
     job.cancel()

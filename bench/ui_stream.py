@@ -1,18 +1,25 @@
 """How much one live job panel costs under a fast stream.
 
-10,000 chunks at 2,000 per second go into one panel (through the job's engine-side
-methods, in batches as the tracker delivers them), with a recording frontend in place of a
-browser.  Measured: front-end messages sent (widget updates, displays, opens, closes), the
-kernel's CPU time (whole process, and the ticker thread that does the panel's work alone),
-and the worst delay from a chunk reaching the job to a front-end message showing it.
-Also checked: no chunk is lost (the final rendering holds every chunk, in order).
+10,000 chunks at 2,000 per second go into one panel, with a recording frontend in place of
+a browser.  By default (``--source local``) they come from a real job: a handler on a local
+endpoint, in a separate server process, yields them, and the engine follows the job over
+HTTP as it would any other, so the kernel-side CPU includes following the stream.
+``--source driven`` pushes the chunks straight into a job at an exact rate instead (the
+panel's own cost, without the network).
+
+Measured: front-end messages sent (widget updates, displays, closes), the kernel's CPU
+time (whole process, and the ticker thread that does the panel's work alone), and the
+worst delay from a chunk being produced (reaching the server; or, driven, reaching the job)
+to a front-end message showing it.  Also checked: no chunk is lost (the final rendering
+holds every chunk, in order).
 
 Targets: <= 25 messages per second, no chunk lost, kernel CPU <= 10% of one core.
 
 Run from the repository root::
 
-    .venv/bin/python bench/ui_stream.py                    # text chunks (the default)
+    .venv/bin/python bench/ui_stream.py                    # text chunks from a real job
     .venv/bin/python bench/ui_stream.py --kind json        # JSON chunks with progress
+    .venv/bin/python bench/ui_stream.py --source driven    # chunks pushed into the job
 """
 
 from __future__ import annotations
@@ -34,6 +41,84 @@ TEXT_INDEX = re.compile(r"w(\d+) ")
 ITEM_INDEX = re.compile(r"chunk #(\d+) \(newest")
 
 
+class DrivenFeed:
+    """Chunks pushed straight into a job at an exact rate (no server)."""
+
+    def __init__(self, chunks: int, rate: float, batch: int, kind: str) -> None:
+        self.chunks, self.rate, self.batch, self.kind = chunks, rate, batch, kind
+
+    def __enter__(self) -> DrivenFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def job(self):
+        from tests.notebook.fake_jobs import ChunkFeeder, driven_job
+
+        self._job = driven_job("bench-0000-1111-2222", "bench")
+        self._feeder = ChunkFeeder(self._job, self.chunks, self.rate, batch=self.batch,
+                                   make=lambda i: make_chunk(self.kind, i, self.chunks))
+        return self._job
+
+    def start(self) -> None:
+        self._feeder.start()
+
+    def join(self) -> None:
+        self._feeder.join()
+
+    def produced_at(self) -> list[float]:
+        return self._feeder.added_at
+
+
+class LocalFeed:
+    """A real job: ``bench/_ui_handler.py`` on a local endpoint in another process."""
+
+    def __init__(self, chunks: int, rate: float, kind: str) -> None:
+        self.chunks, self.rate, self.kind = chunks, rate, kind
+
+    def __enter__(self) -> LocalFeed:
+        import subprocess
+
+        handler = f"{Path(__file__).resolve().parent / '_ui_handler.py'}:handler"
+        spec = {"endpoints": {"ui": {"handler": handler}}}
+        self._server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "_serve_endpoints.py"),
+             json.dumps(spec)], stdout=subprocess.PIPE, text=True)
+        self.base_url = self._server.stdout.readline().strip()
+        if not self.base_url.startswith("http://127.0.0.1"):
+            raise RuntimeError("the benchmark's local server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.terminate()
+        self._server.wait(10)
+
+    def job(self):
+        from rp_jupyter.jobs.endpoint import Endpoint
+
+        self._endpoint = Endpoint("ui", base_url=self.base_url)
+        self._job = self._endpoint.run({"chunks": self.chunks, "rate": self.rate,
+                                        "kind": self.kind})
+        return self._job
+
+    def start(self) -> None:
+        pass  # the handler starts as soon as a worker takes the job
+
+    def join(self) -> None:
+        if not self._job.wait(self.chunks / self.rate * 4 + 60):
+            raise RuntimeError(f"the job did not finish: {self._job!r}")
+
+    def produced_at(self) -> list[float]:
+        """When each chunk reached the server, on this process's monotonic clock."""
+        import httpx
+
+        record = httpx.get(f"{self.base_url.removesuffix('/v2')}/_local/jobs/ui/"
+                           f"{self._job.id}").json()
+        offset = time.time() - time.monotonic()
+        return [t - offset for t in record["chunk_times"]]
+
+
 def thread_cpu_seconds(native_id: int) -> float:
     """User + system CPU of one thread of this process (Linux ``/proc``)."""
     try:
@@ -52,37 +137,37 @@ def newest_index(kind: str, value: str) -> int:
     return max(map(int, found[-50:])) if found else -1
 
 
-def run(chunks: int, rate: float, batch: int, kind: str) -> dict:
+def make_chunk(kind: str, i: int, chunks: int):
+    if kind == "text":
+        return f"w{i} "
+    return {"chunk": i, "progress": (i + 1) / chunks, "text": f"item {i}"}
+
+
+def run(chunks: int, rate: float, batch: int, kind: str, source: str) -> dict:
     os.environ.setdefault("RP_JUPYTER_HOME", tempfile.mkdtemp(prefix="rp-bench-"))
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
     from rp_jupyter.notebook.panel import JobPanel
     from rp_jupyter.notebook.ticker import ticker
-    from tests.notebook.fake_jobs import ChunkFeeder, driven_job
     from tests.notebook.recording import install_display_recorder, recording_comms
 
     config = Config()
     config.HistoryAccessor.enabled = False
     shell = InteractiveShell.instance(config=config)
-
-    def make(i: int):
-        if kind == "text":
-            return f"w{i} "
-        return {"chunk": i, "progress": (i + 1) / chunks, "text": f"item {i}"}
-
-    with recording_comms() as recorder:
+    feed = LocalFeed(chunks, rate, kind) if source == "local" else DrivenFeed(
+        chunks, rate, batch, kind)
+    with feed, recording_comms() as recorder:
         install_display_recorder(shell, recorder)
-        job = driven_job("bench-0000-1111-2222", "bench")
+        job = feed.job()
         panel = JobPanel(job)
         panel.show()
-        feeder = ChunkFeeder(job, chunks, rate, batch=batch, make=make)
         cpu_start, wall_start = time.process_time(), time.monotonic()
         ticker_thread = ticker()._thread
         ticker_id = ticker_thread.native_id if ticker_thread is not None else None
         ticker_cpu_start = thread_cpu_seconds(ticker_id) if ticker_id else float("nan")
-        feeder.start()
-        feeder.join()
+        feed.start()
+        feed.join()
         stream_end = time.monotonic()
         display_id = recorder.of_kind("display")[0]["display_id"]
         deadline = time.monotonic() + 10
@@ -95,6 +180,10 @@ def run(chunks: int, rate: float, batch: int, kind: str) -> dict:
         cpu = time.process_time() - cpu_start
         ticker_cpu = (thread_cpu_seconds(ticker_id) - ticker_cpu_start) if ticker_id else None
         messages = recorder.snapshot()
+        added_at = feed.produced_at()
+
+    def make(i: int):
+        return make_chunk(kind, i, chunks)
 
     stream_seconds = stream_end - wall_start
     sent = [m for m in messages if m["kind"] in ("comm_msg", "update_display", "comm_close")]
@@ -129,13 +218,14 @@ def run(chunks: int, rate: float, batch: int, kind: str) -> dict:
             reached = max(reached, top)
     delays = [
         shown - added
-        for shown, added in zip(shown_at, feeder.added_at, strict=True)
+        for shown, added in zip(shown_at, added_at, strict=True)
         if shown is not None
     ]
     lost = sum(shown is None for shown in shown_at)
     delays.sort()
     result = {
-        "scenario": {"chunks": chunks, "rate_per_s": rate, "batch": batch, "kind": kind},
+        "scenario": {"chunks": chunks, "rate_per_s": rate, "batch": batch, "kind": kind,
+                     "source": source},
         "stream_seconds": round(stream_seconds, 3),
         "messages_total": len(sent),
         "messages_per_second_avg": round(len(during) / stream_seconds, 2),
@@ -164,7 +254,7 @@ def table(result: dict) -> str:
     rows = [
         (
             "chunks / rate / batch",
-            "{chunks} at {rate_per_s:g}/s, batches of {batch} ({kind})".format(
+            "{chunks} at {rate_per_s:g}/s, batches of {batch} ({kind}, {source})".format(
                 **result["scenario"]
             ),
         ),
@@ -196,11 +286,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=2_000.0)
-    parser.add_argument("--batch", type=int, default=10, help="chunks per delivery")
+    parser.add_argument("--batch", type=int, default=10,
+                        help="chunks per delivery (driven source only)")
+    parser.add_argument("--source", choices=("local", "driven"), default="local")
     parser.add_argument("--kind", choices=("text", "json"), default="text")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    result = run(args.chunks, args.rate, args.batch, args.kind)
+    result = run(args.chunks, args.rate, args.batch, args.kind, args.source)
     print(table(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     existing = {}
@@ -209,7 +301,7 @@ def main() -> None:
             existing = json.loads(args.out.read_text())
         except ValueError:
             existing = {}
-    existing[args.kind] = result
+    existing[f"{args.kind}-{args.source}"] = result
     args.out.write_text(json.dumps(existing, indent=2) + "\n")
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 

@@ -15,7 +15,6 @@ def rp_home(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     yield home
     from rp_jupyter.jobs.engine import Engine
-
     from rp_jupyter.jobs.journal import JobJournal
 
     engine = Engine.peek()

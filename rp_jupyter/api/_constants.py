@@ -17,6 +17,15 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 LONG_POLL_MARGIN = 15.0
 
+# Connection pools (see ``pools.py``): several small pools, each never holding more
+# connections than it keeps alive.  Requests the server holds open (``?wait=`` long-polls,
+# /runsync) have pools of their own, so they never delay the short ones.
+POOL_SHARDS = 16
+POOL_SIZE = 8
+HELD_POOL_SHARDS = 64
+HELD_POOL_SIZE = 8
+KEEPALIVE_EXPIRY = 4.0
+
 # Retries: 429, 5xx and connection errors, exponential backoff with full jitter.
 MAX_RETRIES = 5
 INITIAL_RETRY_DELAY = 0.2

@@ -8,6 +8,7 @@ operation of the job API.  Limits, retries and error mapping happen here, once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -17,10 +18,15 @@ import httpx
 from rp_jupyter._version import __version__
 from rp_jupyter.api._constants import (
     CONNECT_TIMEOUT,
+    HELD_POOL_SHARDS,
+    HELD_POOL_SIZE,
     JOB_OPERATIONS,
+    KEEPALIVE_EXPIRY,
     LIMIT_GROUP,
     LONG_POLL_MARGIN,
     LONG_POLL_MAX_MS,
+    POOL_SHARDS,
+    POOL_SIZE,
     RATE_LIMITS,
     READ_TIMEOUT,
     RUNSYNC_WAIT_MAX_MS,
@@ -40,6 +46,7 @@ from rp_jupyter.api.errors import (
 )
 from rp_jupyter.api.limiter import OperationLimiter
 from rp_jupyter.api.models import Health, StatusDocument, StreamBatch
+from rp_jupyter.api.pools import PoolSet
 from rp_jupyter.api.redact import Secret, redact
 from rp_jupyter.api.retry import RetryPolicy, parse_retry_after
 
@@ -49,7 +56,11 @@ log = logging.getLogger("rp_jupyter.api")
 
 
 class Connection:
-    """An ``httpx.AsyncClient`` for one base URL and API key, plus request counters."""
+    """The connection pools for one base URL and API key, plus request counters.
+
+    ``http`` carries short requests; ``held`` carries requests the server holds open
+    (long-polls and ``/runsync``), so that those never delay the short ones.
+    """
 
     def __init__(
         self,
@@ -65,14 +76,23 @@ class Connection:
         headers = {"User-Agent": f"rp_jupyter/{__version__}", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key.reveal()}"
-        self.http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-            limits=httpx.Limits(
-                max_connections=1000, max_keepalive_connections=200, keepalive_expiry=4.0
-            ),
-            transport=transport,
-        )
+        tls: list[Any] = []  # one TLS context for every pool: making one costs ~40 ms
+
+        def client(size: int) -> httpx.AsyncClient:
+            if not tls:
+                make_tls = getattr(httpx, "create_ssl_context", None)
+                tls.append(make_tls() if make_tls else True)
+            return httpx.AsyncClient(
+                headers=headers,
+                verify=tls[0],
+                timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size,
+                                    keepalive_expiry=KEEPALIVE_EXPIRY),
+                transport=transport,
+            )
+
+        self.http = PoolSet(client, shards=POOL_SHARDS, size=POOL_SIZE)
+        self.held = PoolSet(client, shards=HELD_POOL_SHARDS, size=HELD_POOL_SIZE)
         self.sent: Counter[str] = Counter()  # requests sent, by operation
         self.answered: Counter[int] = Counter()  # responses, by HTTP status
         self.retried = 0
@@ -84,6 +104,7 @@ class Connection:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.held.aclose()
 
 
 class EndpointClient:
@@ -129,6 +150,7 @@ class EndpointClient:
             params=params,
             read_timeout=read,
             priority=priority,
+            held=True,
         )
         return StatusDocument.parse(doc)
 
@@ -153,6 +175,7 @@ class EndpointClient:
             read_timeout=wait_ms / 1000 + LONG_POLL_MARGIN,
             job_id=job_id,
             priority=priority,
+            held=True,
         )
         return StatusDocument.parse(doc, job_id)
 
@@ -173,6 +196,7 @@ class EndpointClient:
             read_timeout=read,
             job_id=job_id,
             priority=priority,
+            held=bool(wait_ms),
         )
         return StreamBatch.parse(doc)
 
@@ -204,8 +228,10 @@ class EndpointClient:
         read_timeout: float | None = None,
         job_id: str | None = None,
         priority: float = 0.0,
+        held: bool = False,
     ) -> Any:
         conn = self.connection
+        pools = conn.held if held else conn.http
         policy = conn.retry
         limiter = self.limiters.get(LIMIT_GROUP.get(op, op))
         headers = {"Content-Type": "application/json"} if content is not None else None
@@ -218,9 +244,9 @@ class EndpointClient:
                 await limiter.acquire(priority)
             try:
                 conn.sent[op] += 1
-                response = await conn.http.request(
-                    method, url, content=content, params=params, headers=headers, timeout=timeout
-                )
+                async with pools.client() as http:
+                    response = await http.request(method, url, content=content, params=params,
+                                                  headers=headers, timeout=timeout)
             except httpx.TransportError as exc:
                 if attempt <= policy.max_retries and policy.should_retry_exception(op, exc):
                     conn.retried += 1
@@ -282,7 +308,7 @@ class EndpointClient:
     ) -> APIStatusError:
         code = response.status_code
         try:
-            body: Any = response.json()
+            body: Any = _redact_json(response.json(), self.connection.api_key)
         except ValueError:
             body = self._text(response)
         detail = _detail(body)
@@ -321,6 +347,13 @@ class EndpointClient:
         if code >= 500:
             return ServerError(f"{op}: server error ({code}){suffix}", **common)
         return APIStatusError(f"{op}: unexpected HTTP {code}{suffix}", **common)
+
+
+def _redact_json(body: Any, key: Secret | None) -> Any:
+    """``body`` with the key masked wherever it appears (a proxy may echo the header)."""
+    text = json.dumps(body)
+    masked = redact(text, key)
+    return body if masked == text else json.loads(masked)
 
 
 def _detail(body: Any) -> str:

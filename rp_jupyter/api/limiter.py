@@ -1,9 +1,12 @@
 """Client-side rate and concurrency limits, per endpoint and operation.
 
-A big fan-out waits here instead of meeting 429s: at most ``requests`` start in any window
-of ``per_seconds`` (a sliding log, with a small margin for clock and network skew), and at
-most ``concurrency`` are in flight.  Waiters are served by priority, then arrival, so jobs
-nearest to losing their result go first.  Runs on the engine's event loop only.
+A big fan-out waits here instead of meeting 429s: at most ``requests`` in any window of
+``per_seconds``, and at most ``concurrency`` in flight.  The server counts a request when it
+arrives, which the client cannot see: anywhere between sending it and reading the answer.
+So a request counts from the moment it is let through until one window after its answer
+(it is in flight, then in the sliding log), which holds however late the loop or the
+network delivers it.  Waiters are served by priority, then arrival, so jobs nearest to
+losing their result go first.  Runs on the engine's event loop only.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from rp_jupyter.api._constants import RateLimit
 
 __all__ = ["OperationLimiter"]
 
-WINDOW_MARGIN = 1.02  # the window we keep is 2% (plus SKEW) longer than the server's
-SKEW = 0.02
+WINDOW_MARGIN = 1.01  # the window we keep is 1% (plus SKEW) longer than the server's
+SKEW = 0.01
 
 
 class OperationLimiter:
@@ -37,7 +40,7 @@ class OperationLimiter:
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
         self._window = limit.per_seconds * WINDOW_MARGIN + SKEW
-        self._starts: deque[float] = deque()
+        self._done: deque[float] = deque()  # when recent requests were answered
         self._in_flight = 0
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -72,17 +75,23 @@ class OperationLimiter:
             raise
 
     def release(self) -> None:
+        """The request's answer is in (or it failed): it counts for one more window."""
         self._in_flight -= 1
+        self._done.append(time.monotonic())
         self._pump()
 
+    def _counted(self, now: float) -> int:
+        while self._done and now - self._done[0] >= self._window:
+            self._done.popleft()
+        return len(self._done) + self._in_flight
+
     def _ready(self, now: float) -> bool:
-        while self._starts and now - self._starts[0] >= self._window:
-            self._starts.popleft()
         cap = self.limit.concurrency
-        return len(self._starts) < self.limit.requests and (cap is None or self._in_flight < cap)
+        return self._counted(now) < self.limit.requests and (
+            cap is None or self._in_flight < cap
+        )
 
     def _take(self, now: float) -> None:
-        self._starts.append(now)
         self._in_flight += 1
 
     def _pump(self) -> None:
@@ -103,7 +112,7 @@ class OperationLimiter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._waiters or len(self._starts) < self.limit.requests:
-            return  # nothing waits, or only the concurrency cap holds them (release() pumps)
-        delay = max(0.0, self._starts[0] + self._window - now)
+        if not self._waiters or not self._done or self._counted(now) < self.limit.requests:
+            return  # nothing waits, or only requests in flight hold them (release() pumps)
+        delay = max(0.0, self._done[0] + self._window - now)
         self._timer = asyncio.get_running_loop().call_later(delay, self._pump)

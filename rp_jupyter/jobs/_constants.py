@@ -26,3 +26,6 @@ LEASE_RENEW_EVERY = 10.0
 # How long the server keeps a result after the job is final (seconds), for priorities.
 RUN_RETENTION = 30 * 60
 RUNSYNC_RETENTION = 60
+# A job lives at most its ttl (default 24 h) from submission, and its result is kept at
+# most RUN_RETENTION after that: past both, the server cannot know it any more.
+DEFAULT_TTL = 24 * 3600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -62,6 +63,7 @@ class Endpoint:
                              for op, v in (rate_limits or {}).items()} or None
         self._retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
         self._runtime: EndpointRuntime | None = None
+        self._runtime_lock = threading.Lock()
 
     @property
     def has_api_key(self) -> bool:
@@ -156,14 +158,15 @@ class Endpoint:
 
     @property
     def runtime(self) -> EndpointRuntime:
-        """The engine-side half of this endpoint (created on first use)."""
-        if self._runtime is None:
-            self._check_key()
-            engine = Engine.get()
-            self._runtime = engine.runtime(self.base_url, self.endpoint_id, self._api_key,
-                                           rate_limits=self._rate_limits, retry=self._retry)
-            engine.spawn_threadsafe(self._runtime.adopt_orphans())
-        return self._runtime
+        """The engine-side half of this endpoint (created on first use, by one thread)."""
+        with self._runtime_lock:
+            if self._runtime is None:
+                self._check_key()
+                engine = Engine.get()
+                self._runtime = engine.runtime(self.base_url, self.endpoint_id, self._api_key,
+                                               rate_limits=self._rate_limits, retry=self._retry)
+                engine.spawn_threadsafe(self._runtime.adopt_orphans())
+            return self._runtime
 
     def _engine(self) -> Engine:
         return self.runtime.engine

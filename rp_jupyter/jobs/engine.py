@@ -74,8 +74,9 @@ class Engine:
 
     @classmethod
     def peek(cls) -> Engine | None:
-        """The engine if it has started, without starting it."""
-        return cls._instance
+        """The engine if it has started (and not shut down), without starting it."""
+        engine = cls._instance
+        return engine if engine is not None and not engine._closed else None
 
     # -- running things on the loop ------------------------------------------------------
 
@@ -95,14 +96,18 @@ class Engine:
         """Run ``coro`` on the engine and block for its result (from any other thread)."""
         if self.on_engine_thread:
             coro.close()
-            raise RuntimeError("a blocking rp_jupyter call was made on the engine thread "
-                               "(from a job subscriber?); use the async API there")
+            raise self.blocking_call_error()
         future = self.submit(coro)
         try:
             return future.result(timeout)
         except KeyboardInterrupt:
             future.cancel()
             raise
+
+    @staticmethod
+    def blocking_call_error() -> RuntimeError:
+        return RuntimeError("a blocking rp_jupyter call was made on the engine thread "
+                            "(from a job subscriber?); use the async API there")
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the engine from any event loop (or the engine's own)."""

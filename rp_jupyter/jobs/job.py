@@ -174,57 +174,63 @@ class Job:
 
     async def await_final(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not (self.is_final or self._fatal is not None):
+        while True:
+            version = self._version  # read first: a change after this wakes us at once
+            if self.is_final or self._fatal is not None:
+                return True
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(self._next_change(self._version), remaining)
+                await asyncio.wait_for(self._next_change(version), remaining)
             except asyncio.TimeoutError:
                 return False
-        return True
 
     def stream(self, timeout: float | None = None) -> Iterator[Any]:
         """Yield every chunk of this attempt exactly once, in order, until the job is final.
 
         Starts from the first chunk even when called late.  ``timeout`` bounds each wait for
-        the next chunk.
+        the next chunk.  A ``retry()`` ends the stream of the attempt before it.
         """
-        attempt, index = self.attempt, 0
+        with self._cond:
+            attempt, chunks = self.attempt, self._chunks
+        index = 0
         self._watch(+1)
         try:
             while True:
                 with self._cond:
                     ready = self._cond.wait_for(
-                        lambda i=index: len(self._chunks) > i or self._stream_over(attempt), timeout
+                        lambda i=index: len(chunks) > i or self._stream_over(attempt), timeout
                     )
-                    new = self._chunks[index:] if attempt == self.attempt else []
+                    new = chunks[index:]
                     over = self._stream_over(attempt)
                 if not ready:
                     raise WaitTimeoutError(f"no chunk from job {self.id} for {timeout:g} s")
                 yield from new
                 index += len(new)
-                if over and index >= len(self._chunks):
-                    self._raise_fatal()
+                if over and index >= len(chunks):
+                    self._raise_fatal(attempt)
                     return
         finally:
             self._watch(-1)
 
     async def astream(self) -> AsyncIterator[Any]:
         """Async twin of :meth:`stream`."""
-        attempt, index = self.attempt, 0
+        with self._cond:
+            attempt, chunks = self.attempt, self._chunks
+        index = 0
         self._watch(+1)
         try:
             while True:
                 with self._cond:
                     version = self._version
-                    new = self._chunks[index:] if attempt == self.attempt else []
+                    new = chunks[index:]
                     over = self._stream_over(attempt)
                 for chunk in new:
                     yield chunk
                 index += len(new)
-                if over and index >= len(self._chunks):
-                    self._raise_fatal()
+                if over and index >= len(chunks):
+                    self._raise_fatal(attempt)
                     return
                 if not new:
                     await self._next_change(version)
@@ -234,12 +240,14 @@ class Job:
     # -- acting --------------------------------------------------------------------------
 
     def refresh(self) -> Job:
-        """Ask the server for the current status now."""
-        self._runtime_or_raise().call(lambda rt: rt.refresh(self))
+        """Ask the server for the current status now (a final job has nothing to ask)."""
+        if not self.is_final:
+            self._runtime_or_raise().call(lambda rt: rt.refresh(self))
         return self
 
     async def arefresh(self) -> Job:
-        await self._runtime_or_raise().acall(lambda rt: rt.refresh(self))
+        if not self.is_final:
+            await self._runtime_or_raise().acall(lambda rt: rt.refresh(self))
         return self
 
     def cancel(self) -> Job:
@@ -405,8 +413,8 @@ class Job:
     def _stream_over(self, attempt: int) -> bool:
         return attempt != self.attempt or self.is_final or self._fatal is not None
 
-    def _raise_fatal(self) -> None:
-        if self._fatal is not None and not self.is_final:
+    def _raise_fatal(self, attempt: int) -> None:
+        if self._fatal is not None and not self.is_final and attempt == self.attempt:
             raise self._fatal
 
     def _watch(self, delta: int) -> None:

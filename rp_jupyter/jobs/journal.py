@@ -305,12 +305,15 @@ class JobJournal:
 
         return self.write(op)
 
-    def record_submitted(self, key: int, job_id: str, status: str) -> Future[None]:
+    def record_submitted(
+        self, key: int, job_id: str, status: str, submitted_at: float | None = None
+    ) -> Future[None]:
+        """The server accepted the request (sent at ``submitted_at``) and named the job."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE jobs SET job_id = ?, status = ?, submitted_at = ?, updated_at = ?"
-                         " WHERE key = ?", (job_id, status, now, now, key))
+                         " WHERE key = ?", (job_id, status, submitted_at or now, now, key))
             conn.execute("INSERT INTO events VALUES (?, ?, ?, NULL)", (key, now, status))
 
         return self.write(op)
@@ -336,9 +339,10 @@ class JobJournal:
 
         def op(conn: sqlite3.Connection) -> None:
             sets, params = _field_updates(fields)
-            conn.execute(f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE key = ?",
-                         (status, now, *params, key))
-            conn.execute("INSERT INTO events VALUES (?, ?, ?, NULL)", (key, now, status))
+            cur = conn.execute(f"UPDATE jobs SET status = ?, updated_at = ?{sets} "
+                               "WHERE key = ? AND final = 0", (status, now, *params, key))
+            if cur.rowcount:  # a late answer never reopens a final record
+                conn.execute("INSERT INTO events VALUES (?, ?, ?, NULL)", (key, now, status))
 
         return self.write(op)
 
@@ -431,7 +435,10 @@ class JobJournal:
                 params.append(base_url_like)
             claimed = []
             for row in conn.execute(sql, params).fetchall():
-                if row["owner"] == self.owner or not owner_is_gone(row, now):
+                if row["owner"] == self.owner:
+                    if row["lease_until"] and row["lease_until"] >= now:
+                        continue  # this process follows it already
+                elif not owner_is_gone(row, now):
                     continue
                 if row["job_id"] is None:  # died between send and reply
                     conn.execute(
@@ -459,8 +466,12 @@ class JobJournal:
         from rp_jupyter.jobs.journal_records import prune_ops
 
         removed = self.write(prune_ops(max_age, max_jobs, max_bytes, self)).result()
-        if removed:
-            self.write(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).result()
+        if removed:  # give the space back (a checkpoint cannot run inside a transaction)
+            conn = _connect(self.path)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
         return removed
 
     def export_jsonl(self, file: str | Path | Any, **filters: Any) -> int:

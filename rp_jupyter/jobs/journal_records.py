@@ -169,9 +169,11 @@ def prune_ops(
 
 
 def _prune_to_bytes(conn: sqlite3.Connection, max_bytes: int) -> int:
-    """Delete oldest final jobs until the stored outputs and chunks fit in ``max_bytes``."""
+    """Delete oldest final jobs until the stored requests, outputs and chunks fit in
+    ``max_bytes``."""
     total = conn.execute(
-        "SELECT coalesce((SELECT sum(length(output)) FROM outputs), 0) + "
+        "SELECT coalesce((SELECT sum(length(request)) FROM jobs), 0) + "
+        "coalesce((SELECT sum(length(output)) FROM outputs), 0) + "
         "coalesce((SELECT sum(length(data)) FROM chunks), 0)").fetchone()[0]
     removed = 0
     rows = conn.execute(

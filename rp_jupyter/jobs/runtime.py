@@ -19,6 +19,7 @@ from rp_jupyter.api.errors import APIConnectionError, InvalidRequestError, JobNo
 from rp_jupyter.api.models import MISSING, Health, JobStatus, StatusDocument
 from rp_jupyter.api.request import JobRequest, build_request
 from rp_jupyter.jobs._constants import (
+    DEFAULT_TTL,
     LONG_POLL_EARLY,
     LONG_POLL_MISSES,
     LONG_POLL_SLOTS,
@@ -27,7 +28,7 @@ from rp_jupyter.jobs._constants import (
 )
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
-from rp_jupyter.jobs.tracker import follow, watch_queue
+from rp_jupyter.jobs.tracker import follow, watch_owned, watch_queue
 
 if TYPE_CHECKING:
     from rp_jupyter.api._constants import RateLimit
@@ -67,6 +68,8 @@ class EndpointRuntime:
     # -- the bridge used by Job ----------------------------------------------------------
 
     def call(self, fn: Callable[[EndpointRuntime], Awaitable[T]]) -> T:
+        if self.engine.on_engine_thread:  # before making a coroutine that would never run
+            raise self.engine.blocking_call_error()
         return self.engine.call(_as_coro(fn(self)))
 
     async def acall(self, fn: Callable[[EndpointRuntime], Awaitable[T]]) -> T:
@@ -91,6 +94,7 @@ class EndpointRuntime:
             request=request.redacted, input_hash=request.input_hash,
             request_hash=request.request_hash,
         ))
+        sent_at = time.time()
         try:
             if mode == "runsync":
                 doc = await self.client.runsync(request.encoded, wait_ms=wait_ms)
@@ -100,13 +104,16 @@ class EndpointRuntime:
             maybe_sent = isinstance(exc, asyncio.CancelledError) or (
                 isinstance(exc, APIConnectionError) and exc.maybe_sent
             )
-            self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
-                                              maybe_sent=maybe_sent)
+            written = self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
+                                                        maybe_sent=maybe_sent)
+            if not isinstance(exc, asyncio.CancelledError):
+                await _done(written)  # on disk before the caller hears of it
             raise
-        await _done(self.journal.record_submitted(key, doc.id, doc.status.value))
+        await _done(self.journal.record_submitted(key, doc.id, doc.status.value, sent_at))
         job = Job(self, job_id=doc.id, endpoint_id=self.endpoint_id, base_url=self.base_url,
                   mode=mode, input=request.body["input"], request=request, journal_key=key,
-                  status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS)
+                  status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
+                  submitted_at=sent_at)
         self._register(job)
         if doc.status.is_final:
             await self.complete(job, doc)
@@ -126,12 +133,15 @@ class EndpointRuntime:
         if record is not None:
             claimed = await _done(self.journal.claim_orphans(
                 base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id))
+            existing = self.engine.jobs.get((self.base_url, self.endpoint_id, job_id))
+            if existing is not None:  # adopted by this process meanwhile
+                return existing
             job = job_from_record(record, self)
             self._register(job)
             if claimed or record.job_id is None:
                 self.follow(job)
             else:  # another live process follows it: watch the status only
-                self.engine.spawn(self._watch_status(job))
+                self.engine.spawn(watch_owned(self, job))
             return job
         doc = await self.client.status(job_id)
         key = await _done(self.journal.record_attached(
@@ -204,6 +214,7 @@ class EndpointRuntime:
         task = self._followers.get(job.id)
         if task is not None and not task.done():
             return
+        job._follow_with(self)
         self._followers[job.id] = self.engine.spawn(follow(self, job))
         if job.watched:
             self._watch_queue(job)
@@ -218,14 +229,6 @@ class EndpointRuntime:
         task = self._queue_watchers.get(job.id)
         if task is None or task.done():
             self._queue_watchers[job.id] = self.engine.spawn(watch_queue(self, job))
-
-    async def _watch_status(self, job: Job) -> None:
-        while not job.is_final:
-            doc = await self.client.status_sync(job.id, wait_ms=30_000)
-            if doc.status.is_final:
-                await self.complete(job, doc)
-            else:
-                self.note_status(job, doc.status, doc)
 
     def take_long_poll_slot(self) -> bool:
         if self.long_poll is False or self._long_poll_free <= 0:
@@ -255,6 +258,16 @@ class EndpointRuntime:
         if ttl:
             window = min(window, ttl / 1000)
         return job.submitted_at + window
+
+    def gone_by(self, job: Job) -> float:
+        """The Unix time after which the server cannot know ``job`` any more."""
+        if job.request is not None:
+            policy = job.request.body.get("policy") or {}
+        else:
+            record = self.journal.get(job.journal_key) if job.journal_key is not None else None
+            policy = (record.request.get("policy") if record else None) or {}
+        ttl = policy["ttl"] / 1000 if policy.get("ttl") else DEFAULT_TTL
+        return job.submitted_at + ttl + RUN_RETENTION
 
     def release(self, job: Job) -> None:
         if job.journal_key is not None:
@@ -297,13 +310,25 @@ class EndpointRuntime:
             await self._drain_stream(job)
         if job.journal_key is not None:
             output_json = None if doc.output is MISSING else json.dumps(doc.output)
-            delay = doc.delay_ms
+            delay = doc.delay_ms if doc.delay_ms is not None else job.delay_ms
+            started = job.submitted_at + delay / 1000 if delay is not None else job.started_at
             fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
                       "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
-                      "finished_at": time.time(), "started_at": job.started_at}
+                      "finished_at": time.time(), "started_at": started}
             await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
                                                   output_json))
         job._finish(doc.status, doc)
+
+    def finish_from_record(self, job: Job, record: JobRecord) -> None:
+        """End ``job`` as the journal has it (another process followed it to the end)."""
+        stored = record.chunks() if record.attempt == job.attempt else []
+        if len(stored) > job.chunk_count:
+            job._add_chunks(stored[job.chunk_count:])
+        output = record.output()
+        job._finish(JobStatus.parse(record.status), StatusDocument(
+            id=job.id, status=JobStatus.parse(record.status), delay_ms=record.delay_ms,
+            execution_ms=record.execution_ms, worker_id=record.worker_id, output=output,
+            error=record.error))
 
     async def expire(self, job: Job) -> None:
         if job.journal_key is not None:

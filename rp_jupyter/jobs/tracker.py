@@ -35,12 +35,15 @@ if TYPE_CHECKING:
     from rp_jupyter.jobs.job import Job
     from rp_jupyter.jobs.runtime import EndpointRuntime
 
-__all__ = ["follow", "watch_queue"]
+__all__ = ["follow", "watch_owned", "watch_queue"]
 
 
 async def follow(runtime: EndpointRuntime, job: Job) -> None:
     """Track ``job`` until it is final, journaling every chunk and the final document."""
     interval, failures = POLL_INITIAL, 0
+    if time.time() > runtime.gone_by(job):  # e.g. adopted long after its process stopped
+        await runtime.expire(job)
+        return
     while not job.is_final:
         try:
             if runtime.stream_supported:
@@ -50,16 +53,21 @@ async def follow(runtime: EndpointRuntime, job: Job) -> None:
         except JobNotFoundError:
             await runtime.expire(job)
             return
-        except BadRequestError:
-            if not runtime.stream_supported:
-                raise
-            runtime.stream_supported = False  # e.g. "Stream not supported" for plain handlers
-            continue
+        except BadRequestError as exc:
+            if runtime.stream_supported:  # e.g. "Stream not supported" for plain handlers
+                runtime.stream_supported = False
+                continue
+            job._set_tracking_error(exc, fatal=True)
+            runtime.release(job)
+            return
         except (AuthenticationError, EndpointNotFoundError) as exc:
             job._set_tracking_error(exc, fatal=True)
             runtime.release(job)
             return
         except RunpodError as exc:  # unreachable, 5xx, 429 after retries: keep the job
+            if time.time() > runtime.gone_by(job):  # ... while the server can still have it
+                await runtime.expire(job)
+                return
             failures += 1
             job._set_tracking_error(exc)
             await asyncio.sleep(_backoff(failures))
@@ -127,6 +135,35 @@ async def watch_queue(runtime: EndpointRuntime, job: Job) -> None:
         if time.monotonic() - started < 0.5:  # no long-poll here; the follower will see it
             runtime.status_sync_supported = False
             return
+
+
+async def watch_owned(runtime: EndpointRuntime, job: Job) -> None:
+    """Another live process follows ``job`` (and journals it): mirror its status here, read
+    the end from the journal, and take the job over if that process stops."""
+    journal, failures = runtime.journal, 0
+    while not job.is_final:
+        record = journal.get(job.journal_key) if job.journal_key is not None else None
+        if record is not None and record.final:
+            runtime.finish_from_record(job, record)
+            return
+        claimed = await asyncio.wrap_future(journal.claim_orphans(
+            base_url=runtime.base_url, endpoint_id=runtime.endpoint_id, job_id=job.id))
+        if claimed:
+            runtime.follow(job)
+            return
+        try:
+            doc = await runtime.client.status(job.id, priority=runtime.priority(job))
+        except JobNotFoundError:
+            doc = None  # the owner notices too and journals the end
+        except RunpodError as exc:
+            failures += 1
+            job._set_tracking_error(exc)
+            await asyncio.sleep(_backoff(failures))
+            continue
+        running = doc is not None and not doc.status.is_final
+        if running:
+            job._apply_status(doc.status, doc)  # the owner journals it
+        await asyncio.sleep(POLL_MAX if running else POLL_INITIAL * 4)
 
 
 def _backoff(failures: int) -> float:

@@ -1,16 +1,14 @@
 """``Job``: a handle on one Runpod job, safe to use from any thread or event loop.
 
-The engine thread is the only writer of a job's state; readers block on a condition (sync)
-or await a future resolved from the engine thread (async).  Every change is also pushed to
-subscribers (the UI layer), on the engine thread.
+Reading, waiting, streaming and acting live here; the state itself, its updates from the
+engine thread and the subscriptions are in :mod:`rp_jupyter.jobs.job_state`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.errors import (
@@ -19,10 +17,10 @@ from rp_jupyter.api.errors import (
     JobExpiredError,
     JobFailedError,
     JobTimedOutError,
-    RunpodError,
     WaitTimeoutError,
 )
-from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
+from rp_jupyter.api.models import MISSING, JobStatus
+from rp_jupyter.jobs.job_state import JobEvent, JobState
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
@@ -30,12 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "JobEvent"]
 
-JobEvent = str
-"""What changed: ``"status"``, ``"chunks"``, ``"final"``, ``"retry"`` or ``"tracking"``."""
-Subscriber = Callable[["Job", JobEvent], None]
 
-
-class Job:
+class Job(JobState):
     """A Runpod job: its status, timings, streamed chunks and result.
 
     Returned by :meth:`Endpoint.run`, :meth:`Endpoint.run_sync` and :meth:`Endpoint.job`; the
@@ -67,6 +61,7 @@ class Job:
         attempt: int = 1,
         source: str = "server",
     ) -> None:
+        super().__init__(runtime, status=status, submitted_at=submitted_at, attempt=attempt)
         self.id = job_id
         self.endpoint_id = endpoint_id
         self.base_url = base_url
@@ -75,32 +70,9 @@ class Job:
         self.source = source  # "server", or "journal" when read back without a request
         self.cached = False  # True when answered from the journal by cache="use"
         self.journal_key = journal_key
-        self.attempt = attempt
-        self.status = status
-        self.output: Any = MISSING
-        self.error: Any = None
-        self.delay_ms: int | None = None
-        self.execution_ms: int | None = None
-        self.worker_id: str | None = None
-        self.submitted_at = submitted_at if submitted_at is not None else time.time()
-        self.started_at: float | None = None
-        self.finished_at: float | None = None
-        self.tracking_error: RunpodError | None = None  # why following is failing, if it is
-        self._runtime = runtime
         self._request = request
-        self._chunks: list[Any] = []
-        self._fatal: RunpodError | None = None
-        self._cond = threading.Condition()
-        self._version = 0
-        self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._subscribers: list[Subscriber] = []
-        self._watchers = 0
 
     # -- reading -------------------------------------------------------------------------
-
-    @property
-    def is_final(self) -> bool:
-        return self.status.is_final
 
     @property
     def chunks(self) -> list[Any]:
@@ -111,6 +83,17 @@ class Job:
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
+
+    @property
+    def text(self) -> str | None:
+        """The streamed text chunks joined into one string (``None`` if a chunk is not text).
+
+        Example: a token stream ``["Once ", "upon ", "a ", "time"]`` gives ``"Once upon a time"``.
+        """
+        chunks = self.chunks
+        if not chunks or not all(isinstance(c, str) for c in chunks):
+            return None
+        return "".join(chunks)
 
     def chunks_since(self, start: int) -> tuple[int, list[Any]]:
         """``(attempt, chunks[start:])`` read together, so a reader that keeps its place
@@ -279,26 +262,6 @@ class Job:
     async def arerun(self) -> Job:
         return await self._runtime_or_raise().acall(lambda rt: rt.rerun(self))
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(job, event)`` on every change (on the engine thread; keep it quick
-        and never block on the job there).  Returns a function that unsubscribes."""
-        with self._cond:
-            self._subscribers.append(callback)
-        self._watch(+1)
-        done = False
-
-        def unsubscribe() -> None:
-            nonlocal done
-            if done:
-                return
-            done = True
-            with self._cond:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-            self._watch(-1)
-
-        return unsubscribe
-
     # -- display -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -307,108 +270,7 @@ class Job:
         return (f"<Job {short} endpoint={self.endpoint_id!r} status={self.status}"
                 f" elapsed={self.elapsed:.1f}s{extra}>")
 
-    # -- engine side (engine thread only) ------------------------------------------------
-
-    def _apply_status(self, status: JobStatus, doc: StatusDocument | None = None) -> bool:
-        """Record a non-final status; True if anything changed."""
-        changed = False
-        with self._cond:
-            if status != self.status and not self.is_final:
-                self.status = status
-                changed = True
-                if status is JobStatus.IN_PROGRESS and self.started_at is None:
-                    self.started_at = time.time()
-            if doc is not None:
-                changed |= self._take_fields(doc)
-        if changed:
-            self._changed("status")
-        return changed
-
-    def _add_chunks(self, chunks: list[Any]) -> None:
-        with self._cond:
-            self._chunks.extend(chunks)
-            if self.status is JobStatus.IN_QUEUE:
-                self.status = JobStatus.IN_PROGRESS
-                self.started_at = self.started_at or time.time()
-        self._changed("chunks")
-
-    def _finish(self, status: JobStatus, doc: StatusDocument | None = None) -> None:
-        with self._cond:
-            if self.is_final:
-                return
-            if doc is not None:
-                self._take_fields(doc)
-                if doc.output is not MISSING:
-                    self.output = doc.output
-                self.error = doc.error
-            self.status = status
-            self.finished_at = time.time()
-            if self.delay_ms is not None:
-                self.started_at = self.submitted_at + self.delay_ms / 1000
-            self.tracking_error = None
-        self._changed("final")
-
-    def _restart(self, attempt: int) -> None:
-        """A ``/retry`` was accepted: a fresh attempt under the same id."""
-        with self._cond:
-            self.attempt = attempt
-            self.status = JobStatus.IN_QUEUE
-            self.output, self.error = MISSING, None
-            self.delay_ms = self.execution_ms = None
-            self.started_at = self.finished_at = None
-            self.submitted_at = time.time()
-            self._chunks = []
-        self._changed("retry")
-
-    def _follow_with(self, runtime: EndpointRuntime) -> None:
-        """A (new) follower takes the job on: an earlier fatal tracking error no longer holds."""
-        with self._cond:
-            self._runtime = runtime
-            self._fatal = None
-
-    def _set_tracking_error(self, error: RunpodError | None, *, fatal: bool = False) -> None:
-        with self._cond:
-            self.tracking_error = error
-            if fatal:
-                self._fatal = error
-        self._changed("tracking")
-
-    def _take_fields(self, doc: StatusDocument) -> bool:
-        before = (self.delay_ms, self.execution_ms, self.worker_id)
-        self.delay_ms = doc.delay_ms if doc.delay_ms is not None else self.delay_ms
-        self.execution_ms = doc.execution_ms if doc.execution_ms is not None else self.execution_ms
-        self.worker_id = doc.worker_id or self.worker_id
-        return before != (self.delay_ms, self.execution_ms, self.worker_id)
-
-    def _changed(self, event: JobEvent) -> None:
-        with self._cond:
-            self._version += 1
-            waiters, self._async_waiters = self._async_waiters, []
-            subscribers = list(self._subscribers)
-            self._cond.notify_all()
-        for loop, future in waiters:
-            try:
-                loop.call_soon_threadsafe(_resolve, future)
-            except RuntimeError:  # that loop has closed
-                pass
-        for callback in subscribers:
-            try:
-                callback(self, event)
-            except Exception:  # a broken subscriber must not stop tracking
-                import logging
-
-                logging.getLogger("rp_jupyter.jobs").exception("job subscriber failed")
-
     # -- helpers -------------------------------------------------------------------------
-
-    async def _next_change(self, seen: int) -> None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._cond:
-            if self._version != seen:
-                return
-            self._async_waiters.append((loop, future))
-        await future
 
     def _stream_over(self, attempt: int) -> bool:
         return attempt != self.attempt or self.is_final or self._fatal is not None
@@ -416,17 +278,6 @@ class Job:
     def _raise_fatal(self, attempt: int) -> None:
         if self._fatal is not None and not self.is_final and attempt == self.attempt:
             raise self._fatal
-
-    def _watch(self, delta: int) -> None:
-        with self._cond:
-            self._watchers += delta
-            watched = self._watchers > 0
-        if delta > 0 and watched and self._runtime is not None and not self.is_final:
-            self._runtime.on_watched(self)
-
-    @property
-    def watched(self) -> bool:
-        return self._watchers > 0
 
     def _outcome(self) -> Any:
         if self._fatal is not None and not self.is_final:
@@ -459,11 +310,6 @@ class Job:
                 hint="attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
             )
         return self._runtime
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _present(value: Any) -> Any:

@@ -11,28 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rp_jupyter.jobs.journal_records import JobRecord, record_from_row
 from rp_jupyter.jobs.journal_schema import migrate
+from rp_jupyter.jobs.journal_store import JournalWriter, Write, connect
 
 __all__ = ["JobJournal", "JobRecord", "default_journal_path"]
 
 HOME_ENV = "RP_JUPYTER_HOME"
-BUSY_TIMEOUT_MS = 30_000
 PREVIEW_CHARS = 240
-MAX_BATCH = 512
 LEASE_SECONDS = 30.0
-
-Write = Callable[[sqlite3.Connection], Any]
 
 
 def default_journal_path() -> Path:
@@ -43,17 +39,6 @@ def default_journal_path() -> Path:
 
         home = platformdirs.user_data_dir("rp_jupyter", appauthor=False)
     return Path(home).expanduser() / "journal.sqlite3"
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 class JobJournal:
@@ -72,16 +57,13 @@ class JobJournal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser().resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        setup = _connect(self.path)
+        setup = connect(self.path)
         try:
             migrate(setup)
         finally:
             setup.close()
         self._local = threading.local()
-        self._queue: queue.SimpleQueue[tuple[Write, Future[Any]] | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="rp_jupyter-journal",
-                                        daemon=True)
-        self._writer.start()
+        self._writer = JournalWriter(self.path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
 
     @classmethod
@@ -94,13 +76,11 @@ class JobJournal:
                 journal = cls._instances[resolved] = cls(resolved)
             return journal
 
-    # -- the writer thread ---------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------
 
     def write(self, op: Write) -> Future[Any]:
         """Queue ``op(conn)`` to run inside the writer's next transaction."""
-        future: Future[Any] = Future()
-        self._queue.put((op, future))
-        return future
+        return self._writer.write(op)
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> Future[None]:
         def op(conn: sqlite3.Connection) -> None:
@@ -113,68 +93,14 @@ class JobJournal:
         self.write(lambda conn: None).result(timeout)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._writer.join(timeout=10)
-
-    def _write_loop(self) -> None:
-        conn = _connect(self.path)
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            self._commit(conn, batch)
-            if stop:
-                break
-        conn.close()
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Write, Future[Any]]]) -> None:
-        # from here on a waiter can no longer cancel; a cancelled one still gets its write
-        wanted = [future.set_running_or_notify_cancel() for _, future in batch]
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, future in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append((future, op(conn), None))
-                    conn.execute("RELEASE op")
-                except Exception as exc:  # one bad op must not lose the others
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    results.append((future, None, exc))
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for (_, future), want in zip(batch, wanted, strict=True):
-                if want:
-                    future.set_exception(exc)
-            return
-        for (future, value, error), want in zip(results, wanted, strict=True):
-            if not want:
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
+        self._writer.close()
 
     # -- reads ---------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _connect(self.path)
+            conn = self._local.conn = connect(self.path)
         return conn
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -467,7 +393,7 @@ class JobJournal:
 
         removed = self.write(prune_ops(max_age, max_jobs, max_bytes, self)).result()
         if removed:  # give the space back (a checkpoint cannot run inside a transaction)
-            conn = _connect(self.path)
+            conn = connect(self.path)
             try:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:

@@ -15,6 +15,13 @@ LONG_POLL_SLOTS = 256
 # A long-poll that comes back sooner than this with nothing new means the server ignored
 # ``?wait=``; after LONG_POLL_MISSES such answers the endpoint is polled instead.
 LONG_POLL_EARLY = 0.5
+# A watched job still in the queue: how long each /status-sync waits for it to start.
+QUEUE_WATCH_WAIT_MS = 10_000
+# A busy stream waits this long between /stream calls so its chunks arrive in batches
+# (a panel shows ~20 frames a second); more when many jobs stream at once, so that all of
+# them together use at most STREAM_RATE_SHARE of the /stream rate limit.
+STREAM_PAUSE = 0.04
+STREAM_RATE_SHARE = 0.5
 LONG_POLL_MISSES = 2
 
 # While the server cannot be reached, keep trying, backing off up to this (seconds).

@@ -21,6 +21,7 @@ from rp_jupyter.jobs.runtime import EndpointRuntime
 __all__ = ["CACHE_MODES", "Endpoint"]
 
 CACHE_MODES = ("off", "use", "refresh")
+SUBMIT_GRACE = 10.0  # seconds an interrupted /run may take to come back before we give up
 Seconds = float | timedelta
 
 
@@ -98,8 +99,8 @@ class Endpoint:
         """
         request = self._request(input, webhook, execution_timeout, ttl, low_priority,
                                 s3_config, sync=False)
-        return self._engine().call(self.runtime.submit(request, mode="run",
-                                                       cache=_cache(cache)))
+        return _submit_interruptibly(self._engine(), self.runtime.submit(
+            request, mode="run", cache=_cache(cache)))
 
     async def arun(self, input: Mapping[str, Any], **options: Any) -> Job:
         cache = _cache(options.pop("cache", "off"))
@@ -186,6 +187,26 @@ class Endpoint:
     ) -> JobRequest:
         return build_request(input, webhook=webhook, execution_timeout=execution_timeout,
                              ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync)
+
+
+def _submit_interruptibly(engine: Engine, submission: Any) -> Job:
+    """Block for a ``/run``.  On Ctrl-C the request may already be on its way: let it
+    finish (a second Ctrl-C stops waiting) and cancel the job it started, so an interrupt
+    never leaves a job running unseen."""
+    future = engine.submit(submission)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        try:
+            job = future.result(timeout=SUBMIT_GRACE)
+        except BaseException:
+            future.cancel()
+            raise KeyboardInterrupt from None
+        try:
+            job.cancel()
+        except Exception:
+            pass  # the journal still has the job; it is followed to its end
+        raise
 
 
 def _cache(mode: str) -> str:

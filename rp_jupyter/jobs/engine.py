@@ -62,6 +62,7 @@ class Engine:
         self._closed = False
         self.spawn_threadsafe(self._renew_leases())
         self.spawn_threadsafe(self._adopt_orphans())
+        self.spawn_threadsafe(self._apply_journal_limits())
 
     @classmethod
     def get(cls) -> Engine:
@@ -170,6 +171,12 @@ class Engine:
         while True:
             await asyncio.sleep(LEASE_RENEW_EVERY)
             await asyncio.wrap_future(self.journal.renew_leases())
+
+    async def _apply_journal_limits(self) -> None:
+        """Prune the journal to the configured size and age limits, off the loop."""
+        removed = await self.loop.run_in_executor(None, self.journal.prune_to_configured_limits)
+        if removed:
+            log.info("pruned %d old job(s) from the journal", removed)
 
     async def _adopt_orphans(self) -> None:
         """Follow, to the end, unfinished jobs left by processes that have stopped."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from rp_jupyter.jobs.journal_records import JobRecord, record_from_row
 from rp_jupyter.jobs.journal_schema import migrate
@@ -27,6 +28,13 @@ from rp_jupyter.jobs.journal_store import JournalWriter, Write, connect
 __all__ = ["JobJournal", "JobRecord", "default_journal_path"]
 
 HOME_ENV = "RP_JUPYTER_HOME"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# prune() argument -> (environment variable, unit in the argument's terms)
+LIMIT_VARIABLES = {
+    "max_age": ("RP_JUPYTER_MAX_AGE_DAYS", 86400.0),
+    "max_jobs": ("RP_JUPYTER_MAX_JOBS", 1),
+    "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
+}
 PREVIEW_CHARS = 240
 LEASE_SECONDS = 30.0
 
@@ -153,11 +161,16 @@ class JobJournal:
         return [record_from_row(self, row) for row in rows]
 
     def find_reusable(self, base_url: str, endpoint_id: str, request_hash: str) -> JobRecord | None:
-        """The newest COMPLETED job with the same endpoint and request (for ``cache="use"``)."""
+        """The newest COMPLETED job with the same endpoint and request (for ``cache="use"``).
+
+        A local endpoint (a loopback URL) gets a new port each time it starts, so there the
+        port is ignored: the same endpoint id on this machine is the same endpoint.
+        """
+        same_url, url = reuse_scope(base_url)
         rows = self._query(
-            "SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND base_url = ? "
+            f"SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
             "AND status = 'COMPLETED' ORDER BY finished_at DESC LIMIT 1",
-            (request_hash, endpoint_id, base_url),
+            (request_hash, endpoint_id, url),
         )
         return record_from_row(self, rows[0]) if rows else None
 
@@ -400,11 +413,48 @@ class JobJournal:
                 conn.close()
         return removed
 
+    def prune_to_configured_limits(self) -> int:
+        """:meth:`prune` with the limits set in the environment (``RP_JUPYTER_MAX_AGE_DAYS``,
+        ``RP_JUPYTER_MAX_JOBS``, ``RP_JUPYTER_MAX_MB``); nothing when none is set."""
+        limits = limits_from_environment()
+        return self.prune(**limits) if limits else 0
+
     def export_jsonl(self, file: str | Path | Any, **filters: Any) -> int:
         """Write the filtered jobs (with chunks and output) as JSON Lines; returns the count."""
         from rp_jupyter.jobs.journal_records import export_records
 
         return export_records(self.list(limit=None, **filters), file)
+
+
+def limits_from_environment() -> dict[str, Any]:
+    """The journal's size and age limits from the environment, as :meth:`JobJournal.prune`
+    arguments; a value that is not a positive number is ignored with a warning."""
+    import logging
+
+    limits: dict[str, Any] = {}
+    for name, (variable, unit) in LIMIT_VARIABLES.items():
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+            if value <= 0:
+                raise ValueError
+        except ValueError:
+            logging.getLogger("rp_jupyter.jobs").warning(
+                "%s=%r is not a positive number; ignored", variable, text)
+            continue
+        limits[name] = int(value * unit) if name != "max_age" else value * unit
+    return limits
+
+
+def reuse_scope(base_url: str) -> tuple[str, str]:
+    """SQL condition and parameter matching the base URLs that count as ``base_url``:
+    itself, or for a local endpoint the same host and path on any port."""
+    parts = urlsplit(base_url)
+    if parts.hostname in LOOPBACK_HOSTS and parts.port is not None:
+        return "base_url GLOB ?", f"{parts.scheme}://{parts.hostname}:*{parts.path}"
+    return "base_url = ?", base_url
 
 
 def _field_updates(fields: dict[str, Any]) -> tuple[str, list[Any]]:

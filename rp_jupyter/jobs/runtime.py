@@ -25,6 +25,8 @@ from rp_jupyter.jobs._constants import (
     LONG_POLL_SLOTS,
     RUN_RETENTION,
     RUNSYNC_RETENTION,
+    STREAM_PAUSE,
+    STREAM_RATE_SHARE,
 )
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
@@ -64,6 +66,7 @@ class EndpointRuntime:
         self._long_poll_free = LONG_POLL_SLOTS
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._queue_watchers: dict[str, asyncio.Task[None]] = {}
+        self._streaming: dict[str, float] = {}  # job id -> when it last brought chunks
 
     # -- the bridge used by Job ----------------------------------------------------------
 
@@ -251,6 +254,16 @@ class EndpointRuntime:
                 self.long_poll = False
                 log.info("%s does not long-poll /stream; polling instead", self.client.url)
 
+    def stream_pause(self) -> float:
+        """Seconds a busy stream waits between ``/stream`` calls (see STREAM_PAUSE)."""
+        now = time.monotonic()
+        for job_id, last in list(self._streaming.items()):
+            if now - last > 1.0:
+                del self._streaming[job_id]
+        limit = self.client.limiters["stream"].limit
+        budget = STREAM_RATE_SHARE * limit.requests / limit.per_seconds
+        return max(STREAM_PAUSE, len(self._streaming) / budget)
+
     def priority(self, job: Job) -> float:
         """Lower goes first: the time by which the server may forget the job."""
         window = RUNSYNC_RETENTION if job.mode == "runsync" else RUN_RETENTION
@@ -276,6 +289,7 @@ class EndpointRuntime:
     # -- journal first, then publish -----------------------------------------------------
 
     async def store_chunks(self, job: Job, chunks: list[Any]) -> None:
+        self._streaming[job.id] = time.monotonic()
         if job.journal_key is not None:
             try:
                 await _done(self.journal.append_chunks(job.journal_key, job.attempt,

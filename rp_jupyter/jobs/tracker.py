@@ -28,6 +28,7 @@ from rp_jupyter.jobs._constants import (
     POLL_FACTOR,
     POLL_INITIAL,
     POLL_MAX,
+    QUEUE_WATCH_WAIT_MS,
     TRACKING_BACKOFF_MAX,
 )
 
@@ -44,10 +45,12 @@ async def follow(runtime: EndpointRuntime, job: Job) -> None:
     if time.time() > runtime.gone_by(job):  # e.g. adopted long after its process stopped
         await runtime.expire(job)
         return
+    streaming = False
     while not job.is_final:
         try:
             if runtime.stream_supported:
-                active = await _stream_step(runtime, job, interval)
+                pause = runtime.stream_pause() if streaming else 0.0
+                active = streaming = await _stream_step(runtime, job, interval, pause)
             else:
                 active = await _status_step(runtime, job, interval)
         except JobNotFoundError:
@@ -78,7 +81,14 @@ async def follow(runtime: EndpointRuntime, job: Job) -> None:
         interval = POLL_INITIAL if active else min(interval * POLL_FACTOR, POLL_MAX)
 
 
-async def _stream_step(runtime: EndpointRuntime, job: Job, interval: float) -> bool:
+async def _stream_step(
+    runtime: EndpointRuntime, job: Job, interval: float, pause: float
+) -> bool:
+    """One ``/stream`` call; True if it brought chunks or news.  ``pause`` lets a busy
+    stream's chunks gather on the server first, so a fast stream costs a few requests a
+    second rather than one per chunk."""
+    if pause:
+        await asyncio.sleep(pause)
     long_poll = runtime.take_long_poll_slot()
     try:
         if not long_poll:
@@ -118,15 +128,29 @@ async def _status_step(runtime: EndpointRuntime, job: Job, interval: float) -> b
 
 
 async def watch_queue(runtime: EndpointRuntime, job: Job) -> None:
-    """While a watched job waits in the queue, long-poll ``/status-sync`` to see it start."""
+    """While a watched job waits in the queue, see it start (``/stream`` long-polls do not
+    end on that change): one ``/status`` now, then ``/status-sync`` long-polls.
+
+    A long-poll waits for a status other than the one the job had when it arrived, so a
+    job that started between two requests is only seen when that wait ends: the waits are
+    kept short (QUEUE_WATCH_WAIT_MS) to bound that.
+    """
+    try:
+        doc: StatusDocument = await runtime.client.status(job.id, priority=runtime.priority(job))
+    except RunpodError:
+        return  # the follower has it covered
+    if doc.status is not JobStatus.IN_QUEUE:
+        if not (doc.status.is_final or job.is_final):
+            runtime.note_status(job, doc.status, doc)
+        return
     while job.status is JobStatus.IN_QUEUE and not job.is_final and runtime.status_sync_supported:
         started = time.monotonic()
         try:
-            doc: StatusDocument = await runtime.client.status_sync(
-                job.id, wait_ms=LONG_POLL_WAIT_MS, priority=runtime.priority(job)
+            doc = await runtime.client.status_sync(
+                job.id, wait_ms=QUEUE_WATCH_WAIT_MS, priority=runtime.priority(job)
             )
         except RunpodError:
-            return  # the follower has it covered
+            return
         if doc.status.is_final or job.is_final:
             return
         if doc.status is not JobStatus.IN_QUEUE:

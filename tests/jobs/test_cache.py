@@ -74,3 +74,28 @@ def test_off_is_the_default_and_always_runs(chaos, first):
     assert not ep.run({"chunks": 2, "seed": 1}, ttl=600).cached
     assert not ep.run({"chunks": 2, "seed": 1}, ttl=600, cache="off").cached
     assert chaos.request_count("run") == 2
+
+
+def test_a_local_endpoint_restarted_on_another_port_still_answers_from_the_journal():
+    from rp_jupyter.local import LocalEndpoint
+
+    with LocalEndpoint("echo", endpoint_id="same") as before:
+        job = rp_jupyter.Endpoint("same", base_url=before.base_url).run({"x": 1})
+        assert job.result(timeout=30) == {"echo": {"x": 1}}
+    with LocalEndpoint("echo", endpoint_id="same") as after:
+        assert after.base_url != before.base_url
+        again = rp_jupyter.Endpoint("same", base_url=after.base_url).run({"x": 1}, cache="use")
+        assert again.cached and again.id == job.id
+        assert after.request_count() == 0
+
+
+def test_hosted_endpoints_on_other_hosts_never_share_answers():
+    journal = JobJournal.open()
+    key = journal.record_submitting(base_url="https://one.example/v2", endpoint_id="ep",
+                                    mode="run", request={"input": {}}, input_hash="i",
+                                    request_hash="r").result()
+    journal.record_submitted(key, "job-1", "IN_QUEUE").result()
+    journal.record_final(key, "COMPLETED", {}, '"out"').result()
+    assert journal.find_reusable("https://one.example/v2", "ep", "r").job_id == "job-1"
+    assert journal.find_reusable("https://two.example/v2", "ep", "r") is None
+    assert journal.find_reusable("https://one.example:8443/v2", "ep", "r") is None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
 import time
 
 import httpx
@@ -162,3 +165,24 @@ def test_a_ttl_that_runs_out_in_the_queue_raises_timed_out():
         assert caught.value.status == "TIMED_OUT" and "retry" in caught.value.hint
     finally:
         server.stop()
+
+
+def test_ctrl_c_during_run_cancels_the_job_it_started(chaos):
+    chaos.faults.latency = 0.5  # the /run request is in flight for half a second
+    chaos.faults.ops = {"run"}
+    endpoint = rp_jupyter.Endpoint(chaos.endpoint_id, base_url=chaos.base_url)
+
+    def interrupt_once_sent():
+        deadline = time.monotonic() + 10
+        while chaos.request_count("run") == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt_once_sent)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        endpoint.run({"sleep": 30})
+    thread.join()
+    (record,) = rp_jupyter.jobs(chaos.endpoint_id)
+    assert record.job_id is not None
+    assert chaos.job_record(record.job_id)["status"] == "CANCELLED"

@@ -203,3 +203,26 @@ def test_an_unfinished_job_older_than_its_ttl_is_expired_without_asking(chaos):
         rp_jupyter.result("ancient-u1", timeout=10)
     assert caught.value.status == "EXPIRED"
     assert chaos.request_count(job_id="ancient-u1") == 0
+
+
+def test_limits_from_the_environment_prune_the_oldest_final_jobs_when_the_engine_starts(
+    monkeypatch,
+):
+    from rp_jupyter.jobs.engine import Engine
+
+    journal = JobJournal.open()
+    for index in range(5):
+        key = journal.record_submitting(base_url="http://127.0.0.1:1/v2", endpoint_id="ep",
+                                        mode="run", request={"input": {"i": index}},
+                                        input_hash=str(index), request_hash=str(index)).result()
+        journal.record_submitted(key, f"job-{index}", "IN_QUEUE").result()
+        if index < 4:
+            journal.record_final(key, "COMPLETED", {}, str(index)).result()
+    monkeypatch.setenv("RP_JUPYTER_MAX_JOBS", "3")
+    monkeypatch.setenv("RP_JUPYTER_MAX_AGE_DAYS", "not a number")  # ignored, with a warning
+    Engine.get()
+    deadline = time.monotonic() + 10
+    while journal.count() > 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kept = {r.job_id for r in journal.list(limit=None)}
+    assert kept == {"job-2", "job-3", "job-4"}  # the unfinished one is never pruned

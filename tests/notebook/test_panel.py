@@ -5,7 +5,7 @@ import time
 from rp_jupyter.api.models import JobStatus, StatusDocument
 from rp_jupyter.notebook.display import present_job
 from rp_jupyter.notebook.panel import JobPanel
-from tests.notebook.fake_jobs import ChunkFeeder, driven_job
+from tests.notebook.fake_jobs import driven_job
 from tests.notebook.recording import (
     WIDGET_VIEW,
     buttons,
@@ -48,20 +48,19 @@ def test_live_panel_streams_then_is_replaced_by_the_static_rendering(frontend, e
     wait_until(lambda: len(rec.of_kind("comm_close")) >= 3, 5, "the live widgets to close")
 
 
-def test_a_fast_stream_costs_about_20_messages_a_second_and_loses_no_chunk(frontend):
+def test_a_fast_stream_costs_about_20_messages_a_second_and_loses_no_chunk(frontend, endpoint):
     rec = frontend.recorder
-    job = driven_job()
+    words = [f"w{i}" for i in range(3000)]
+    job = endpoint("ui-tokens").run({"prompt": " ".join(words), "rate": 2000,
+                                     "max_tokens": len(words)})
     panel = JobPanel(job)
     panel.show()
-    feeder = ChunkFeeder(job, count=3000, rate=2000, batch=10)
-    feeder.start()
-    feeder.join(10)
     final = final_display(rec, rec.of_kind("display")[0]["display_id"], "COMPLETED")
     sent = rec.updates() + rec.of_kind("update_display", "comm_close")
     assert rec.max_per_window(sent, 1.0) <= 25
     assert len(rec.updates()) >= 10  # it did stream, not just jump to the end
-    everything = "".join(f"w{i} " for i in range(3000))
-    assert everything in final["data"]["text/html"]
+    assert job.chunk_count == len(words)
+    assert "".join(f"{w} " for w in words) in final["data"]["text/html"]
 
 
 def test_the_clock_refreshes_about_once_a_second_when_nothing_streams(frontend):

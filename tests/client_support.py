@@ -8,30 +8,16 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rp_jupyter.local import LocalEndpoint
+from tests.waiting import wait_for  # noqa: F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: policy bounds small enough to test ttl and execution timeouts in well under a second
 FAST_POLICY = {"min_ttl": 0.05, "min_execution_timeout": 0.05}
 CHAOS_PLAIN = "rp_jupyter.local.examples.chaos:plain"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition",
-             interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def start_local(handler: Any = "chaos", **settings: Any) -> LocalEndpoint:

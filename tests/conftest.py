@@ -1,8 +1,13 @@
-"""Shared fixtures: every test gets its own journal folder and a fresh engine."""
+"""Shared fixtures: every test gets its own journal folder and a fresh engine; the wire and
+engine tests share a chaos endpoint per module."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.client_support import FAST_POLICY, start_local
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +30,21 @@ def rp_home(tmp_path, monkeypatch):
         JobJournal._instances.clear()
     for journal in journals:
         journal.close()
+
+
+@pytest.fixture(scope="module")
+def chaos_server() -> Iterator:
+    """A chaos endpoint (2 workers, no key) shared by a module; see ``chaos``."""
+    server = start_local("chaos", workers=2, **FAST_POLICY)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chaos(chaos_server):
+    """The module's chaos endpoint with faults cleared and request counts reset."""
+    chaos_server.faults.clear()
+    chaos_server.faults.retry_after = 0.01
+    chaos_server.reset_stats()
+    yield chaos_server
+    chaos_server.faults.clear()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rp_jupyter.notebook.job_view import JobView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
+from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, failure_note, short_id
 from rp_jupyter.notebook.presented import mark_presented
 from rp_jupyter.notebook.static import error_summary, error_text, final_value
 from rp_jupyter.notebook.stream_state import one_line
@@ -240,8 +240,7 @@ class JobsTable:
                 self._open(job)
             row.job = job
         except Exception as exc:  # shown in the row: a click must never raise
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            note = f"{action} failed: {first}"
+            note = failure_note(action, exc)
         finally:
             with self._lock:
                 row.busy = False

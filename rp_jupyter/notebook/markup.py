@@ -16,6 +16,7 @@ __all__ = [
     "STATUS_COLOURS",
     "badge",
     "esc",
+    "failure_note",
     "folded",
     "header_html",
     "header_text",
@@ -39,6 +40,12 @@ STATUS_COLOURS = {
 FONT = "font-family:var(--jp-ui-font-family, system-ui, sans-serif);font-size:13px"
 MONO = "font-family:var(--jp-code-font-family, ui-monospace, monospace);font-size:12px"
 MUTED = "color:#6b7280"
+
+
+def failure_note(action: str, exc: BaseException) -> str:
+    """One line saying an action failed and why (the first line of the error)."""
+    text = str(exc)
+    return f"{action} failed: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def esc(value: Any) -> str:

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from rp_jupyter.notebook.job_view import JobView, widget_bundle
-from rp_jupyter.notebook.markup import MUTED, esc, header_text
+from rp_jupyter.notebook.markup import MUTED, esc, failure_note, header_text
 from rp_jupyter.notebook.static import static_bundle
 from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
@@ -193,8 +193,7 @@ class JobPanel:
                     if fresh is not job:
                         note = f"run again of job {job.id}"
         except Exception as exc:  # shown in the bar: a click must never raise into the kernel
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            note = f"{label} failed: {first}"
+            note = failure_note(label, exc)
         finally:
             with self._lock:
                 self._busy = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.inputs import as_endpoint, with_params
-from rp_jupyter.notebook.markup import MUTED, esc
+from rp_jupyter.notebook.markup import MUTED, esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
@@ -145,11 +145,11 @@ class Playground:
             try:
                 previous.cancel()
             except Exception as exc:
-                note = f"could not cancel the previous job: {_first_line(exc)}"
+                note = failure_note("cancelling the previous job", exc)
         try:
             job = self.endpoint.run(self.input, cache="use", **self.run_options)
         except Exception as exc:
-            self._set_note(f"submit failed: {_first_line(exc)}")
+            self._set_note(failure_note("submit", exc))
             return None
         with self._lock:
             self.job = job
@@ -230,11 +230,6 @@ class Playground:
         if presented_in_this_cell(self):
             return
         self.show()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def playground(

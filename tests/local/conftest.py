@@ -4,7 +4,6 @@ on observable conditions with a deadline (never a bare sleep)."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,23 +11,11 @@ import httpx
 import pytest
 
 from rp_jupyter.local import LocalEndpoint
+from tests.waiting import wait_for
 
 #: lower bounds for policy values small enough for tests
 FAST_POLICY = {"min_ttl": 0.05, "min_execution_timeout": 0.05}
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01,
-             what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def process_alive(pid: int) -> bool:

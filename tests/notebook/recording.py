@@ -14,6 +14,8 @@ from typing import Any
 import comm
 from comm.base_comm import BaseComm, CommManager
 
+from tests.waiting import wait_for
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -128,15 +130,8 @@ def install_display_recorder(shell: Any, recorder: Recorder) -> None:
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(0.01)
+    """:func:`tests.waiting.wait_for`, under the name these tests use."""
+    return wait_for(predicate, timeout, what=message)
 
 
 def buttons(recorder: Recorder, description: str) -> list[str]:

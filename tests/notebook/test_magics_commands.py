@@ -12,17 +12,9 @@ from IPython.core.error import UsageError
 
 from rp_jupyter.api.models import JobStatus
 from tests.notebook.magic_shell import total_requests
+from tests.waiting import wait_for
 
 KEY = "rpa_TOPSECRET_0123456789"
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def submit(ip, endpoint, body, flags="--no-wait"):

@@ -56,3 +56,32 @@ def test_headless_run_saves_final_results(tmp_path, monkeypatch):
     assert "['epsilon ', 'zeta ']" in outputs_text(nb.cells[4])
     assert "epsilon" in outputs_text(nb.cells[5])
     assert KEY not in text
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_autoload_through_interactive_shell_app_extensions(tmp_path):
+    """The documented autoload: ``c.InteractiveShellApp.extensions = ["rp_jupyter"]``."""
+    nb = notebook("%runpod help")
+    NotebookClient(nb, timeout=60, kernel_name="python3",
+                   extra_arguments=["--InteractiveShellApp.extensions=rp_jupyter"],
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert "Commands:" in outputs_text(nb.cells[0])
+
+
+def test_lazy_magics_load_the_extension_on_first_use():
+    """The documented lazy loading: ``c.MagicsManager.lazy_magics = {"runpod": "rp_jupyter"}``."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryAccessor.enabled = False
+    config.MagicsManager.lazy_magics = {"runpod": "rp_jupyter"}
+    shell = InteractiveShell.instance(config=config)
+    try:
+        assert "RunpodMagics" not in shell.magics_manager.registry
+        assert shell.run_cell("%runpod endpoint lazy-one").success
+        assert shell.magics_manager.registry["RunpodMagics"].default_endpoint == "lazy-one"
+    finally:
+        shell.extension_manager.unload_extension("rp_jupyter")
+        InteractiveShell.clear_instance()

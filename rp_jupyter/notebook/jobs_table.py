@@ -22,15 +22,22 @@ __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 RETRYABLE = ("FAILED", "TIMED_OUT")
 PREVIEW_CHARS = 80
 STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead of reading them
-COLUMNS = (
-    ("job", "9em"),
-    ("endpoint", "8em"),
+COLUMNS = (  # the last column takes whatever width is left
+    ("job", "8em"),
+    ("endpoint", "7em"),
     ("status", "7.5em"),
-    ("created", "9em"),
-    ("queue", "4.5em"),
-    ("run", "4.5em"),
-    ("output", "22em"),
+    ("created", "6.5em"),
+    ("queue", "4em"),
+    ("run", "4em"),
+    ("output", "auto"),
 )
+ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden;width:100%;"
+             "min-width:0")
+
+
+def _cell_style(width: str) -> str:
+    size = "flex:1 1 auto;min-width:0" if width == "auto" else f"flex:0 0 {width}"
+    return f"{size};overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding-right:.5em"
 
 
 def _when(at: float | None) -> str:
@@ -105,13 +112,11 @@ def _row_html(fields: dict[str, str], note: str | None = None) -> str:
             inner = f'<span style="{MONO}" title="{esc(value)}">{esc(short_id(value))}</span>'
         else:
             inner = esc(value)
-        cells.append(
-            f'<span style="display:inline-block;width:{width};overflow:hidden;'
-            f'white-space:nowrap;text-overflow:ellipsis;vertical-align:middle">'
-            f"{inner}</span>"
-        )
-    extra = f' <span style="{MUTED};font-style:italic">{esc(note)}</span>' if note else ""
-    return f'<div style="{FONT}">{"".join(cells)}{extra}</div>'
+        title = f' title="{esc(value)}"' if name == "output" else ""
+        cells.append(f'<span style="{_cell_style(width)}"{title}>{inner}</span>')
+    extra = (f'<span style="{MUTED};font-style:italic;flex:0 0 auto">{esc(note)}</span>'
+             if note else "")
+    return f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>'
 
 
 def static_jobs_bundle(records: Sequence[Any]) -> dict[str, Any]:
@@ -170,16 +175,20 @@ class JobsTable:
         self._lock = threading.RLock()
         self._sent: dict[int, str] = {}
         header = "".join(
-            f'<span style="display:inline-block;width:{w};{MUTED}">{n}</span>' for n, w in COLUMNS
+            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in COLUMNS
         )
-        lines = [widgets.HTML(f'<div style="{FONT}">{header}</div>')]
+        grow = widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden")
+        lines = [widgets.HBox([widgets.HTML(f'<div style="{FONT};{ROW_STYLE}">{header}</div>',
+                                            layout=grow)])]
         for index, row in enumerate(self.rows):
-            row.html = widgets.HTML(_row_html(_fields(row.record)))
+            row.html = widgets.HTML(_row_html(_fields(row.record)),
+                                    layout=widgets.Layout(flex="1 1 auto", min_width="0",
+                                                          overflow="hidden"))
             self._sent[index] = row.html.value
             for action in self._actions_for(row.record):
                 button = widgets.Button(
                     description=action.capitalize(),
-                    layout=widgets.Layout(width="auto"),
+                    layout=widgets.Layout(width="auto", flex="0 0 auto"),
                     disabled=row.record.job_id is None,
                 )
                 button.on_click(lambda _b, i=index, a=action: self.act(i, a))

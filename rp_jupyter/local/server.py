@@ -140,9 +140,16 @@ class EndpointHandle:
 class LocalServer:
     """A local server hosting one or more named endpoints, run in a daemon thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, loop: str = "auto") -> None:
+        """``loop`` is uvicorn's event-loop choice: ``"auto"`` (uvloop when installed),
+        or ``"asyncio"``."""
         self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.loop_kind = loop
+        # IPPROTO_TCP named explicitly: asyncio turns Nagle off (TCP_NODELAY) only on
+        # sockets whose protocol says TCP, and accepted sockets inherit it.  Without it
+        # every request after the first on a kept-alive connection stalls ~40 ms
+        # (Nagle's algorithm meeting the client's delayed ACK).
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
@@ -227,8 +234,9 @@ class LocalServer:
                 app.endpoints[handle.endpoint_id] = handle._runtime
             self._app = app
             self._sock.listen(2048)
-            config = uvicorn.Config(app, lifespan="on", log_config=None, log_level="warning",
-                                    access_log=False, timeout_graceful_shutdown=1,
+            config = uvicorn.Config(app, loop=self.loop_kind, lifespan="on", log_config=None,
+                                    log_level="warning", access_log=False,
+                                    timeout_graceful_shutdown=1,
                                     timeout_keep_alive=75)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run,
@@ -299,9 +307,9 @@ class LocalEndpoint(EndpointHandle):
 
     def __init__(self, handler: str | Callable[..., Any], endpoint_id: str = "local",
                  workers: int | None = None, api_key: str | None = None, *,
-                 host: str = "127.0.0.1", port: int = 0,
+                 host: str = "127.0.0.1", port: int = 0, loop: str = "auto",
                  settings: EndpointSettings | None = None, **settings_kwargs: Any) -> None:
-        server = LocalServer(host=host, port=port)
+        server = LocalServer(host=host, port=port, loop=loop)
         if api_key is not None:
             settings_kwargs["api_key"] = api_key
         try:

@@ -4,7 +4,7 @@
 #   bash scripts/demo.sh lab    opens the demo notebooks in JupyterLab (live widget panels)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+if [ "${1:-}" = "lab" ]; then bash scripts/setup.sh lab; else bash scripts/setup.sh demo; fi
 export RP_JUPYTER_HOME="${RP_JUPYTER_HOME:-$PWD/.demo-home}"
 if [ "${1:-}" = "lab" ]; then
   exec .venv/bin/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/01-quickstart.ipynb

@@ -17,7 +17,16 @@ FAKE_API_KEY = "rpa_E2E0FAKE0KEY0x7Q2m9Vt4Lk8Zs3"
 
 
 def notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    """The project's own notebooks: those git knows (a user's own notebook saved in
+    ``notebooks/`` is none of the suite's business); every one there without git."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "--", "*.ipynb"], cwd=NOTEBOOKS_DIR,
+                                capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    return sorted(NOTEBOOKS_DIR / name for name in listed if "/" not in name)
 
 
 def cell_text(cell) -> str:

@@ -25,7 +25,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rp_jupyter.local.handler_spec import handler_kind, load_handler
+from rp_jupyter.local.handler_spec import handler_kind
+from rp_jupyter.local.scripts import LoadFailure, serve_target
 
 CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
 KEY_ENV = "RUNPOD_AI_API_KEY"
@@ -150,6 +151,27 @@ def result_of_return(value: Any) -> dict[str, Any]:
     return result
 
 
+def reset_between_jobs() -> None:
+    """What runpod-python's job loop resets after every job (``rp_job.handle_job``): the
+    ``rp_debugger`` checkpoints.  Handlers that time their steps with
+    ``rp_debugger.FunctionTimer``/``LineTimer`` (faster-whisper) otherwise fail every job
+    after the first with ``KeyError: Checkpoint name ... already exists``."""
+    debugger = sys.modules.get("runpod.serverless.utils.rp_debugger")
+    if debugger is not None:
+        try:
+            debugger.clear_debugger_output()
+        except Exception:
+            pass
+
+
+def finish_result(result: dict[str, Any], refresh: bool) -> None:
+    """Between a job's result and its report: reset per-job state, and with the worker
+    config's ``refresh_worker`` ask for a fresh worker (``stopPod``), as runpod-python does."""
+    reset_between_jobs()
+    if refresh:
+        result["stopPod"] = True
+
+
 class JobRunner:
     """Runs one job at a time with the handler, in this process's main thread."""
 
@@ -160,8 +182,9 @@ class JobRunner:
         self.config = config
         self.link = link
         self.worker_id: str = config["worker_id"]
-        self.aggregate = bool(config.get("aggregate")
-                              or (options or {}).get("return_aggregate_stream"))
+        options = options or {}
+        self.aggregate = bool(config.get("aggregate") or options.get("return_aggregate_stream"))
+        self.refresh = bool(options.get("refresh_worker"))
         self._loop: Any = None
 
     def _run_async(self, coro: Any) -> Any:
@@ -177,6 +200,7 @@ class JobRunner:
             result, is_stream = self._run_generator(job), True
         else:
             result, is_stream = self._run_plain(job), False
+        finish_result(result, self.refresh)
         try:
             body = _encode(result).encode()
         except (TypeError, ValueError) as err:
@@ -201,34 +225,54 @@ class JobRunner:
             return {"error": exception_error(err, self.worker_id)}
 
     def _run_generator(self, job: dict[str, Any]) -> dict[str, Any]:
-        sender = ChunkSender(self.config, f"/job-stream/{self.worker_id}/{job['id']}")
-        result: dict[str, Any] = {"output": []}
-
-        def consume(item: Any) -> bool:
-            nonlocal result
-            if isinstance(item, dict) and item.get("error"):
-                result = {"error": str(item["error"])}
-                return False
-            try:
-                encoded = _encode(item)
-            except (TypeError, ValueError) as err:
-                result = {"error": f"handler: chunk is not JSON serializable: {err}"}
-                return False
-            if self.aggregate:
-                result["output"].append(item)
-            sender.put(encoded)
-            return True
-
+        stream = StreamCollector(ChunkSender(self.config, stream_path(self.worker_id, job)),
+                                 self.aggregate)
         try:
             if self.kind == "async_generator":
-                self._run_async(_drain_async(self.handler(job), consume))
+                self._run_async(_drain_async(self.handler(job), stream.take))
             else:
-                _drain(self.handler(job), consume)
+                _drain(self.handler(job), stream.take)
         except Exception as err:
-            result = {"error": f"handler: {err} \ntraceback: {traceback.format_exc()}"}
+            stream.fail(err)
         finally:
-            sender.close()
-        return result
+            stream.close()
+        return stream.result
+
+
+def stream_path(worker_id: str, job: dict[str, Any]) -> str:
+    return f"/job-stream/{worker_id}/{job['id']}"
+
+
+class StreamCollector:
+    """A generator's yields, as runpod-python handles them: each is streamed; a yielded
+    dict with ``error`` ends the job FAILED; with aggregation the output is every yield."""
+
+    def __init__(self, sender: ChunkSender, aggregate: bool) -> None:
+        self.sender = sender
+        self.aggregate = aggregate
+        self.result: dict[str, Any] = {"output": []}
+
+    def take(self, item: Any) -> bool:
+        """Handle one yield; ``False`` when the job must stop here."""
+        if isinstance(item, dict) and item.get("error"):
+            self.result = {"error": str(item["error"])}
+            return False
+        try:
+            encoded = _encode(item)
+        except (TypeError, ValueError) as err:
+            self.result = {"error": f"handler: chunk is not JSON serializable: {err}"}
+            return False
+        if self.aggregate:
+            self.result["output"].append(item)
+        self.sender.put(encoded)
+        return True
+
+    def fail(self, err: BaseException) -> None:
+        """The generator raised (call inside the ``except`` block)."""
+        self.result = {"error": f"handler: {err} \ntraceback: {traceback.format_exc()}"}
+
+    def close(self) -> None:
+        self.sender.close()
 
 
 def _drain(items: Iterable[Any], consume: Callable[[Any], bool]) -> None:
@@ -246,8 +290,8 @@ async def _drain_async(items: Any, consume: Callable[[Any], bool]) -> None:
         await items.aclose()
 
 
-def _report_load_failure(link: ServerLink, worker_id: str) -> None:
-    body = _encode({"error": traceback.format_exc()}).encode()
+def _report_load_failure(link: ServerLink, worker_id: str, failure: LoadFailure) -> None:
+    body = _encode({"error": str(failure), "traceback": failure.details}).encode()
     try:
         link.request("POST", f"/worker-failed/{worker_id}", body)
     except (OSError, http.client.HTTPException):
@@ -294,20 +338,39 @@ def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -
     link = ServerLink(config, timeout=wait + 30.0)
     worker_id = config["worker_id"]
     _point_runpod_helpers_here(config)
-    options: dict[str, Any] = {}
+
+    def serve(handler: Callable[..., Any], options: dict[str, Any]) -> int:
+        if config.get("cold_start"):
+            time.sleep(float(config["cold_start"]))
+        if options.get("concurrency_modifier"):
+            from rp_jupyter.local.worker_async import ConcurrentWorker
+
+            return ConcurrentWorker(handler, config, options).run()
+        return _serve_one_at_a_time(JobRunner(handler, config, link, options), link, wait)
+
+    if func is not None:
+        return serve(func, {})
     try:
-        if func is not None:
-            handler = func
-        else:
-            handler, options = load_handler(config["target"])
-    except BaseException:
-        traceback.print_exc()
-        _report_load_failure(link, worker_id)
+        return serve_target(config["target"], serve)
+    except LoadFailure as failure:
+        _report_load_failure(link, worker_id, failure)
         return EXIT_LOAD_FAILED
-    if config.get("cold_start"):
-        time.sleep(float(config["cold_start"]))
-    runner = JobRunner(handler, config, link, options)
-    take = f"/job-take/{worker_id}?job_in_progress=0&wait={int(wait * 1000)}"
+
+
+def take_path(worker_id: str, wait: float, *, in_progress: bool = False,
+              batch: int | None = None) -> str:
+    """The job-take request of a worker; a worker running jobs concurrently asks with the
+    batch form for up to ``batch`` jobs (``concurrent=1`` is a local addition telling the
+    server to stop its jobs by signal, not by ending the process)."""
+    query = f"job_in_progress={int(in_progress)}&wait={int(wait * 1000)}"
+    if batch is not None:
+        return f"/job-take-batch/{worker_id}?{query}&batch_size={batch}&concurrent=1"
+    return f"/job-take/{worker_id}?{query}"
+
+
+def _serve_one_at_a_time(runner: JobRunner, link: ServerLink, wait: float) -> int:
+    """Take and run jobs one by one until the server goes away or retires this worker."""
+    take = take_path(runner.worker_id, wait)
     unreachable_since: float | None = None
     while True:
         try:

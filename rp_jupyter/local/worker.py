@@ -314,6 +314,9 @@ def _point_runpod_helpers_here(config: dict[str, Any]) -> None:
     done = f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local"
     stream = f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local"
     os.environ["RUNPOD_POD_ID"] = config["worker_id"]
+    # runpod-python logs every progress update at DEBUG by default; keep its warnings only
+    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
+        os.environ["RUNPOD_LOG_LEVEL"] = "WARN"
     os.environ["RUNPOD_WEBHOOK_POST_OUTPUT"] = done
     os.environ["RUNPOD_WEBHOOK_POST_STREAM"] = stream
     if config.get("api_key"):

@@ -60,6 +60,11 @@ class EndpointHandle:
         return f"{self.base_url}/{self.endpoint_id}"
 
     @property
+    def openai_base_url(self) -> str:
+        """The ``base_url`` for an OpenAI client: ``http://127.0.0.1:PORT/v2/ID/openai/v1``."""
+        return f"{self.url}/openai/v1"
+
+    @property
     def settings(self) -> EndpointSettings:
         """The live settings: changing a field takes effect on the next request."""
         return self._runtime.settings

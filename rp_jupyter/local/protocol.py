@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from starlette.responses import Response
@@ -58,6 +59,23 @@ def worker_env(base_url: str, endpoint_id: str, worker_id: str,
     if api_key:
         env["RUNPOD_AI_API_KEY"] = api_key
     return env
+
+
+def runpod_worker_env(base_url: str, endpoint_id: str, worker_id: str,
+                      api_key: str | None = None) -> dict[str, str]:
+    """What a script run as it is (``python worker.py``) gets: :func:`worker_env`, plus
+    runpod-python's log level at INFO unless this environment sets one (its default,
+    DEBUG, logs every poll)."""
+    env = worker_env(base_url, endpoint_id, worker_id, api_key)
+    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
+        env["RUNPOD_LOG_LEVEL"] = "INFO"
+    return env
+
+
+def shown_worker_env(env: dict[str, str]) -> list[str]:
+    """``NAME=value`` lines for printing :func:`worker_env`; the key is never shown."""
+    return [f"{name}=<the endpoint's API key, not shown>" if name == "RUNPOD_AI_API_KEY"
+            else f"{name}={value}" for name, value in env.items()]
 
 
 async def _json_body(receive: Any) -> Any:

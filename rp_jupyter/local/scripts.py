@@ -191,6 +191,23 @@ def check_target(target: str) -> None:
                      f"runpod.serverless.start(...): name its handler as {shown}:NAME")
 
 
+def check_runpod_worker(target: str | None) -> None:
+    """Refuse what cannot run as it is, ``python worker.py``, as a runpod-python worker."""
+    if target is None:
+        raise ValueError("a runpod worker runs a script or module as it is: give a file or "
+                         "module, not a function")
+    source, name, is_file = split_target(target)
+    if name not in (None, "handler"):
+        raise ValueError(f"a runpod worker runs {display_name(source) if is_file else source} "
+                         f"as it is, so it cannot pick the handler {name!r}: leave out "
+                         f"':{name}'")
+    path = source if is_file else module_origin(source)
+    if path is not None and not inspect_source(path).calls_start:
+        shown = display_name(path) if is_file else source
+        raise ValueError(f"{shown} never calls runpod.serverless.start, so it cannot run as "
+                         "a runpod worker: serve it without the runpod-worker option")
+
+
 # -- in the worker process ---------------------------------------------------------------
 
 

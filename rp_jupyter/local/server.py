@@ -215,6 +215,10 @@ class LocalServer:
         else:
             for name, value in split_settings(settings_kwargs).items():
                 setattr(settings, name, value)
+        if settings.runpod_worker:
+            from rp_jupyter.local.scripts import check_runpod_worker
+
+            check_runpod_worker(spec.target)
         from rp_jupyter.local.endpoint import EndpointRuntime
 
         runtime = EndpointRuntime(endpoint_id, spec, settings, self._webhooks)

@@ -23,6 +23,7 @@ from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.processes import (
     describe_exit,
     kill_process,
+    start_runpod_worker,
     start_worker_process,
     wait_process,
 )
@@ -208,7 +209,10 @@ class WorkerPool:
 
     def _start_process(self, slot: WorkerSlot, config: dict[str, Any]) -> None:
         try:
-            proc = start_worker_process(config, self.settings.api_key, self.spec.func)
+            if self.settings.runpod_worker:
+                proc = self._start_runpod_worker(slot)
+            else:
+                proc = start_worker_process(config, self.settings.api_key, self.spec.func)
         except Exception as err:
             self._call(self._on_exit, slot.id, None, f"could not start worker: {err!r}")
             return
@@ -217,6 +221,16 @@ class WorkerPool:
             kill_process(proc)
         threading.Thread(target=self._watch, args=(slot.id, proc), daemon=True,
                          name=f"rp-local-watch-{slot.id}").start()
+
+    def _start_runpod_worker(self, slot: WorkerSlot) -> Any:
+        """``python worker.py`` as a runpod-python worker: it stops jobs by signal."""
+        from rp_jupyter.local.protocol import runpod_worker_env
+
+        assert self._address is not None and self.spec.target is not None
+        base_url = f"http://{self._address[0]}:{self._address[1]}/v2"
+        slot.stops_by_signal = True
+        return start_runpod_worker(self.spec.target, runpod_worker_env(
+            base_url, self.endpoint_id, slot.id, self.settings.api_key))
 
     def _watch(self, worker_id: str, proc: Any) -> None:
         code = wait_process(proc)
@@ -246,11 +260,20 @@ class WorkerPool:
         for job_id in sorted(slot.jobs):
             self._on_worker_lost(job_id, worker_id, describe_exit(code))
         failed_to_start = slot.state == INITIALIZING and not slot.retire
-        if error is not None or (failed_to_start and code == EXIT_LOAD_FAILED):
+        if error is not None or (failed_to_start and code == EXIT_LOAD_FAILED
+                                 and not self.settings.runpod_worker):
             self._mark_unhealthy(slot, error or self.last_error)
         elif failed_to_start:
-            self._mark_unhealthy(slot, f"worker exited while starting ({describe_exit(code)})")
+            self._mark_unhealthy(slot, self._start_failure(slot, code))
         self.reconcile()
+
+    def _start_failure(self, slot: WorkerSlot, code: int | None) -> str:
+        tail = slot.process.tail() if hasattr(slot.process, "tail") else ""
+        if not self.settings.runpod_worker:
+            return f"worker exited while starting ({describe_exit(code)})"
+        said = f"; it last wrote: {tail}" if tail else ""
+        return (f"{' '.join(slot.process.command[1:])} exited before it asked for a job "
+                f"({describe_exit(code)}){said}")
 
     def _mark_unhealthy(self, slot: WorkerSlot, error: str | None) -> None:
         self._failures += 1

@@ -347,8 +347,10 @@ class WorkerPool:
             self.kill(worker_id)
 
     def stop_job(self, worker_id: str, job_id: str) -> None:
-        """Stop a running job: signal the worker when it stops jobs by signal (ending it
-        if it still holds the job after :data:`STOP_GRACE`), else end its process."""
+        """Stop a running job: signal the worker when it stops jobs by signal, else end its
+        process.  Our own concurrent worker that still holds the job after
+        :data:`STOP_GRACE` (a handler that never yields to the loop) is ended; runpod-python
+        workers report nothing for a stopped job, so they are trusted to stop it."""
         slot = self.slots.get(worker_id)
         if slot is None or job_id not in slot.jobs:
             return
@@ -359,7 +361,8 @@ class WorkerPool:
         slot.stops.add(job_id)
         if not slot.jobs and slot.state == RUNNING:
             slot.state = IDLE
-        if not slot.external:
+        if not slot.external and not self.settings.runpod_worker:
+            # our concurrent worker reports a stopped job; one that does not is stuck
             slot.stopping.add(job_id)
             assert self._loop is not None
             self._loop.call_later(STOP_GRACE, self._end_if_still_running, worker_id, job_id)

@@ -97,7 +97,9 @@ def test_official_shaped_whisper_runs_job_after_job_as_a_runpod_worker(start_end
         assert doc["output"]["segments"][-1]["end"] == seconds
 
 
-def test_a_cancel_reaches_a_runpod_worker_by_signal(start_endpoint, client, tmp_path):
+def test_a_cancel_reaches_a_runpod_worker_by_signal(start_endpoint, client, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.setattr("rp_jupyter.local.workers.STOP_GRACE", 0.1)  # it must not apply
     script = tmp_path / "sleeper.py"
     script.write_text(textwrap.dedent("""
         import asyncio
@@ -115,10 +117,12 @@ def test_a_cancel_reaches_a_runpod_worker_by_signal(start_endpoint, client, tmp_
     job_id = submit(client, ep, {"sleep": 60})
     wait_status(client, ep, job_id, "IN_PROGRESS", timeout=30)
     assert client.post(f"{ep.url}/cancel/{job_id}").json()["status"] == "CANCELLED"
-    doc = client.post(f"{ep.url}/runsync", json={"input": {"sleep": 0}},
-                      params={"wait": 60000}).json()
-    assert doc["output"] == {"slept": 0}
+    for _ in range(2):
+        doc = client.post(f"{ep.url}/runsync", json={"input": {"sleep": 0.2}},
+                          params={"wait": 60000}).json()
+        assert doc["output"] == {"slept": 0.2}
     assert process_alive(pid) and ep.workers()[0]["pid"] == pid
+    assert doc["workerId"] == ep.workers()[0]["id"]
 
 
 def test_a_runpod_worker_that_dies_while_starting_says_what_it_wrote(start_endpoint, tmp_path):

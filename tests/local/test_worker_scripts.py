@@ -144,6 +144,32 @@ def test_cancelling_one_concurrent_job_leaves_the_others_running(start_endpoint,
     assert ep.workers()[0]["pid"] == pid
 
 
+def test_a_concurrent_job_that_ignores_its_stop_ends_its_worker(start_endpoint, client,
+                                                                tmp_path, monkeypatch):
+    monkeypatch.setattr("rp_jupyter.local.workers.STOP_GRACE", 0.3)
+    path = _script(tmp_path, "stuck.py", """
+        import os
+        import runpod
+
+        async def stubborn(job):
+            if job["input"].get("spin"):
+                while True:  # never awaits: the stop cannot reach it
+                    pass
+            return {"pid": os.getpid()}
+
+        runpod.serverless.start({"handler": stubborn, "concurrency_modifier": lambda c: 2})
+    """)
+    ep = start_endpoint(path, workers=1)
+    job_id = submit(client, ep, {"spin": True})
+    running = wait_status(client, ep, job_id, "IN_PROGRESS")
+    pid = ep.workers()[0]["pid"]
+    assert client.post(f"{ep.url}/cancel/{job_id}").json()["status"] == "CANCELLED"
+    wait_for(lambda: not process_alive(pid), what="the stuck worker to be ended")
+    doc = client.post(f"{ep.url}/runsync", json={"input": {}}).json()
+    assert doc["status"] == "COMPLETED" and doc["output"]["pid"] != pid
+    assert doc["workerId"] != running["workerId"]
+
+
 # -- scripts that cannot be served ----------------------------------------------------
 
 

@@ -21,20 +21,23 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
-import io
 import os
 import runpy
 import sys
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from rp_jupyter.local.load_failures import (
+    describe_failure,
+    details_of,
+    display_name,
+    stderr_tail,
+)
 
 #: Our example handlers are imported by name (their ``__main__`` block, which starts a real
 #: runpod worker, is for ``python -m``); they declare their start() keys in WORKER_CONFIG.
 EXAMPLES_PACKAGE = "rp_jupyter.local.examples"
-STDERR_TAIL = 2000
 
 Serve = Callable[[Callable[..., Any], dict[str, Any]], int]
 
@@ -69,16 +72,6 @@ class ScriptFacts:
     def binds(self, name: str) -> bool:
         """Whether ``name`` may exist at module level once the source has run."""
         return self.dynamic_names or name in self.names
-
-
-def display_name(source: str) -> str:
-    """A short name for messages: the path relative to the working directory if it is
-    inside it, else the file name."""
-    try:
-        relative = os.path.relpath(source)
-    except ValueError:
-        relative = source
-    return relative if not relative.startswith("..") else os.path.basename(source)
 
 
 def inspect_source(path: str) -> ScriptFacts:
@@ -237,7 +230,7 @@ def serve_target(target: str, serve: Serve) -> int:
 
 
 def _import(source: str, path: str | None, shown: str, is_file: bool) -> Any:
-    with _stderr_tail() as tail:
+    with stderr_tail() as tail:
         try:
             if is_file:
                 assert path is not None
@@ -273,7 +266,7 @@ def _run_as_main(source: str, path: str, shown: str, name: str | None, is_file: 
                           ) from None
     started: dict[str, Any] = {}
 
-    with _stderr_tail() as tail:
+    with stderr_tail() as tail:
 
         def start(config: dict[str, Any]) -> None:
             caller = sys._getframe(1).f_globals
@@ -303,12 +296,12 @@ def _run_as_main(source: str, path: str, shown: str, name: str | None, is_file: 
             if "config" in started:
                 return done.code if isinstance(done.code, int) else 0
             raise LoadFailure(describe_failure(done, path, shown, tail()),
-                              _details(done)) from None
+                              details_of(done)) from None
         except BaseException as err:
             if "config" in started:
                 raise
             raise LoadFailure(describe_failure(err, path, shown, tail()),
-                              _details(err)) from None
+                              details_of(err)) from None
         finally:
             sys.argv = argv
     handler = namespace.get(name or "handler")
@@ -317,85 +310,3 @@ def _run_as_main(source: str, path: str, shown: str, name: str | None, is_file: 
     raise LoadFailure(f"{shown} ran to its end without calling runpod.serverless.start "
                       f"(is the call inside a function nothing calls?) and has no function "
                       f"{name or 'handler'!r}")
-
-
-def _details(err: BaseException) -> str:
-    return "".join(traceback.format_exception(type(err), err, err.__traceback__))
-
-
-def describe_failure(err: BaseException, path: str | None, shown: str, said: str) -> str:
-    """One clear sentence for an exception raised while a handler loaded (no traceback)."""
-    last_words = f"; it last wrote: {said}" if said else ""
-    if isinstance(err, SystemExit):
-        code = err.code if err.code is not None else 0
-        reason = f"exited (sys.exit({code!r}))" if not isinstance(code, int) else \
-            f"exited with code {code}"
-        return (f"{shown} {reason} while loading, before it called "
-                f"runpod.serverless.start{last_words}")
-    if isinstance(err, ModuleNotFoundError) and err.name:
-        return (f"{shown} imports {err.name!r}, which is not installed in this Python "
-                f"({sys.executable}): install it, or serve the script where it is installed")
-    where = _where(err, path)
-    text = str(err) if not isinstance(err, SyntaxError) else err.msg
-    return (f"{shown} raised {type(err).__name__}: {text}{where} while loading"
-            f"{last_words}; fix the script (or set what it needs in the environment) and "
-            "start again")
-
-
-def _where(err: BaseException, path: str | None) -> str:
-    if isinstance(err, SyntaxError) and err.filename:
-        return f" ({display_name(err.filename)}, line {err.lineno})"
-    frames = traceback.extract_tb(err.__traceback__)
-    script_dir = os.path.dirname(path) if path else None
-    for frame in reversed(frames):
-        if path and os.path.abspath(frame.filename) == path:
-            return f" (line {frame.lineno})"
-    for frame in reversed(frames):
-        if script_dir and os.path.abspath(frame.filename).startswith(script_dir + os.sep):
-            return f" ({display_name(frame.filename)}, line {frame.lineno})"
-    return ""
-
-
-class _Tail(io.TextIOBase):
-    """Writes through to the real stderr and keeps the last characters written."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.text = ""
-        self.active = True
-
-    def write(self, text: str) -> int:
-        if self.active:
-            self.text = (self.text + text)[-STDERR_TAIL:]
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.target, name)
-
-
-class _TailHandle:
-    def __init__(self, tail: _Tail) -> None:
-        self._tail = tail
-
-    def __call__(self) -> str:
-        return " ".join(self._tail.text.split())[-STDERR_TAIL:]
-
-    def stop(self) -> None:
-        self._tail.active = False
-        if sys.stderr is self._tail:
-            sys.stderr = self._tail.target
-
-
-@contextmanager
-def _stderr_tail() -> Iterator[_TailHandle]:
-    """Keep what the script writes to stderr while it loads, for the failure message."""
-    tail = _Tail(sys.stderr)
-    sys.stderr = tail
-    handle = _TailHandle(tail)
-    try:
-        yield handle
-    finally:
-        handle.stop()

@@ -15,18 +15,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import queue
 import signal
-import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from rp_jupyter.local.handler_spec import handler_kind
+from rp_jupyter.local.job_results import (
+    StreamCollector,
+    encode,
+    exception_error,
+    finish_result,
+    result_of_return,
+)
 from rp_jupyter.local.scripts import LoadFailure, serve_target
+from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
 
 CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
 KEY_ENV = "RUNPOD_AI_API_KEY"
@@ -35,141 +40,6 @@ EXIT_LOAD_FAILED = 3
 SERVER_GONE_AFTER = 10.0
 MAX_BATCH = 512
 PARENT_CHECK_EVERY = 0.5
-
-
-class ServerLink:
-    """One keep-alive HTTP connection to the endpoint's worker routes."""
-
-    def __init__(self, config: dict[str, Any], timeout: float) -> None:
-        self._host = config["host"]
-        self._port = config["port"]
-        self._base = config["base_path"]
-        self._timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
-        if config.get("api_key"):
-            self._headers["Authorization"] = config["api_key"]
-        self._conn: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """Send one request; reconnects once when a kept-alive connection went stale."""
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = http.client.HTTPConnection(self._host, self._port,
-                                                        timeout=self._timeout)
-                self._conn.connect()
-                self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self._conn.request(method, self._base + path, body=body, headers=self._headers)
-                response = self._conn.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException):
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-class ChunkSender:
-    """Posts a generator's chunks from a background thread, batching whatever piled up,
-    so a fast handler never waits on the network and chunks keep their order."""
-
-    def __init__(self, config: dict[str, Any], path: str) -> None:
-        self._link = ServerLink(config, timeout=30.0)
-        self._path = path
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="rp-local-chunks", daemon=True)
-        self._thread.start()
-
-    def put(self, encoded_output: str) -> None:
-        self._queue.put('{"output":' + encoded_output + "}")
-
-    def close(self) -> None:
-        """Flush every chunk, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
-        self._link.close()
-
-    def _run(self) -> None:
-        done = False
-        while not done:
-            batch = []
-            item = self._queue.get()
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            done = item is None
-            if batch:
-                body = ("[" + ",".join(batch) + "]").encode()
-                try:
-                    self._link.request("POST", self._path, body)
-                except (OSError, http.client.HTTPException):
-                    pass  # the server is gone or the job was stopped; nothing to keep
-
-
-def _encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-
-def exception_error(err: BaseException, worker_id: str) -> str:
-    """The JSON-encoded error string runpod-python sends for a raised exception."""
-    return json.dumps({
-        "error_type": str(type(err)),
-        "error_message": str(err),
-        "error_traceback": traceback.format_exc(),
-        "hostname": os.environ.get("RUNPOD_POD_HOSTNAME", socket.gethostname()),
-        "worker_id": worker_id,
-        "runpod_version": "local",
-    })
-
-
-def result_of_return(value: Any) -> dict[str, Any]:
-    """Map a handler's return value to a job result, as runpod-python's ``run_job`` does."""
-    result: dict[str, Any] = {}
-    if isinstance(value, dict):
-        value = dict(value)
-        error = value.pop("error", None)
-        refresh = value.pop("refresh_worker", None)
-        result["output"] = value
-        if error:
-            result["error"] = error if isinstance(error, str) else _encode(error)
-        if refresh:
-            result["stopPod"] = True
-    else:
-        result["output"] = value
-    if result.get("output") == {}:
-        result.pop("output")
-    return result
-
-
-def reset_between_jobs() -> None:
-    """What runpod-python's job loop resets after every job (``rp_job.handle_job``): the
-    ``rp_debugger`` checkpoints.  Handlers that time their steps with
-    ``rp_debugger.FunctionTimer``/``LineTimer`` (faster-whisper) otherwise fail every job
-    after the first with ``KeyError: Checkpoint name ... already exists``."""
-    debugger = sys.modules.get("runpod.serverless.utils.rp_debugger")
-    if debugger is not None:
-        try:
-            debugger.clear_debugger_output()
-        except Exception:
-            pass
-
-
-def finish_result(result: dict[str, Any], refresh: bool) -> None:
-    """Between a job's result and its report: reset per-job state, and with the worker
-    config's ``refresh_worker`` ask for a fresh worker (``stopPod``), as runpod-python does."""
-    reset_between_jobs()
-    if refresh:
-        result["stopPod"] = True
 
 
 class JobRunner:
@@ -202,9 +72,9 @@ class JobRunner:
             result, is_stream = self._run_plain(job), False
         finish_result(result, self.refresh)
         try:
-            body = _encode(result).encode()
+            body = encode(result).encode()
         except (TypeError, ValueError) as err:
-            body = _encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
+            body = encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
         path = (f"/job-done/{self.worker_id}/{job['id']}?isStream={str(is_stream).lower()}"
                 "&next=1")
         try:
@@ -239,42 +109,6 @@ class JobRunner:
         return stream.result
 
 
-def stream_path(worker_id: str, job: dict[str, Any]) -> str:
-    return f"/job-stream/{worker_id}/{job['id']}"
-
-
-class StreamCollector:
-    """A generator's yields, as runpod-python handles them: each is streamed; a yielded
-    dict with ``error`` ends the job FAILED; with aggregation the output is every yield."""
-
-    def __init__(self, sender: ChunkSender, aggregate: bool) -> None:
-        self.sender = sender
-        self.aggregate = aggregate
-        self.result: dict[str, Any] = {"output": []}
-
-    def take(self, item: Any) -> bool:
-        """Handle one yield; ``False`` when the job must stop here."""
-        if isinstance(item, dict) and item.get("error"):
-            self.result = {"error": str(item["error"])}
-            return False
-        try:
-            encoded = _encode(item)
-        except (TypeError, ValueError) as err:
-            self.result = {"error": f"handler: chunk is not JSON serializable: {err}"}
-            return False
-        if self.aggregate:
-            self.result["output"].append(item)
-        self.sender.put(encoded)
-        return True
-
-    def fail(self, err: BaseException) -> None:
-        """The generator raised (call inside the ``except`` block)."""
-        self.result = {"error": f"handler: {err} \ntraceback: {traceback.format_exc()}"}
-
-    def close(self) -> None:
-        self.sender.close()
-
-
 def _drain(items: Iterable[Any], consume: Callable[[Any], bool]) -> None:
     for item in items:
         if not consume(item):
@@ -291,7 +125,7 @@ async def _drain_async(items: Any, consume: Callable[[Any], bool]) -> None:
 
 
 def _report_load_failure(link: ServerLink, worker_id: str, failure: LoadFailure) -> None:
-    body = _encode({"error": str(failure), "traceback": failure.details}).encode()
+    body = encode({"error": str(failure), "traceback": failure.details}).encode()
     try:
         link.request("POST", f"/worker-failed/{worker_id}", body)
     except (OSError, http.client.HTTPException):
@@ -358,17 +192,6 @@ def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -
     except LoadFailure as failure:
         _report_load_failure(link, worker_id, failure)
         return EXIT_LOAD_FAILED
-
-
-def take_path(worker_id: str, wait: float, *, in_progress: bool = False,
-              batch: int | None = None) -> str:
-    """The job-take request of a worker; a worker running jobs concurrently asks with the
-    batch form for up to ``batch`` jobs (``concurrent=1`` is a local addition telling the
-    server to stop its jobs by signal, not by ending the process)."""
-    query = f"job_in_progress={int(in_progress)}&wait={int(wait * 1000)}"
-    if batch is not None:
-        return f"/job-take-batch/{worker_id}?{query}&batch_size={batch}&concurrent=1"
-    return f"/job-take/{worker_id}?{query}"
 
 
 def _serve_one_at_a_time(runner: JobRunner, link: ServerLink, wait: float) -> int:

@@ -21,18 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.local.handler_spec import handler_kind
-from rp_jupyter.local.worker import (
-    SERVER_GONE_AFTER,
-    ChunkSender,
-    ServerLink,
+from rp_jupyter.local.job_results import (
     StreamCollector,
-    _encode,
+    encode,
     exception_error,
     finish_result,
     result_of_return,
-    stream_path,
-    take_path,
 )
+from rp_jupyter.local.worker import SERVER_GONE_AFTER
+from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
 
 MAX_CONCURRENCY = 1000
 STOPPED_ERROR = "job stopped by the server"
@@ -135,9 +132,9 @@ class ConcurrentWorker:
                 result = {"error": STOPPED_ERROR}  # the server has ended the job already
             finish_result(result, self.refresh)
             try:
-                body = _encode(result).encode()
+                body = encode(result).encode()
             except (TypeError, ValueError) as err:
-                body = _encode({"error": f"handler output is not JSON serializable: {err}"}
+                body = encode({"error": f"handler output is not JSON serializable: {err}"}
                                ).encode()
             path = (f"/job-done/{self.worker_id}/{job['id']}"
                     f"?isStream={str(is_stream).lower()}")

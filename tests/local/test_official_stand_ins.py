@@ -48,7 +48,7 @@ def test_faster_whisper_passes_job_two_and_three(start_endpoint, client, monkeyp
 def test_rp_debugger_checkpoints_fail_a_second_job_unless_cleared_between_jobs():
     from runpod.serverless.utils import rp_debugger
 
-    from rp_jupyter.local.worker import reset_between_jobs
+    from rp_jupyter.local.job_results import reset_between_jobs
 
     @rp_debugger.FunctionTimer
     def timed(job):

@@ -135,7 +135,7 @@ def test_infinity_without_model_names_says_why_it_cannot_start(start_endpoint, m
 def test_infinity_runs_jobs_concurrently_and_answers_the_openai_route(start_endpoint, client,
                                                                       monkeypatch):
     monkeypatch.setenv("MODEL_NAMES", "BAAI/bge-small-en-v1.5;intfloat/e5-large-v2")
-    monkeypatch.setenv("EMBED_LATENCY", "1.0")
+    monkeypatch.setenv("EMBED_LATENCY", "2.0")
     ep = start_endpoint(str(SCRIPTS / "infinity" / "src" / "handler.py"))
     ids = [submit(client, ep, {"model": "intfloat/e5-large-v2", "input": f"text {n}"})
            for n in range(4)]

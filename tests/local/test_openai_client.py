@@ -160,7 +160,7 @@ def test_async_requests_run_concurrently_on_one_llm_worker(server):
         try:
             replies = await asyncio.gather(*[client.chat.completions.create(
                 model=llm.MODEL, messages=[{"role": "user", "content": f"question {i}"}],
-                max_tokens=20, extra_body={"token_delay": 0.05}) for i in range(4)])
+                max_tokens=40, extra_body={"token_delay": 0.05}) for i in range(4)])
             return [r._request_id for r in replies]
         finally:
             await client.close()

@@ -121,7 +121,7 @@ CONCURRENT = """
 def test_concurrency_modifier_runs_several_jobs_at_once_on_one_worker(start_endpoint, client,
                                                                       tmp_path):
     ep = start_endpoint(_script(tmp_path, "conc.py", CONCURRENT), workers=1)
-    ids = [submit(client, ep, {"n": n, "sleep": 1.5}) for n in range(4)]
+    ids = [submit(client, ep, {"n": n, "sleep": 2.0}) for n in range(4)]
     docs = [wait_status(client, ep, job_id, "COMPLETED", timeout=20) for job_id in ids]
     assert sorted(d["output"]["n"] for d in docs) == [0, 1, 2, 3]
     assert len({d["output"]["pid"] for d in docs}) == 1

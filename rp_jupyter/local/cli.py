@@ -24,9 +24,10 @@ Serve a local Runpod-compatible endpoint: the job API (/run, /runsync, /status,
 with the handler running in worker processes.
 
 HANDLER is path/to/file.py[:name], module:name (name defaults to 'handler'), or one of
-the examples: {examples}.  A runpod worker script is served unchanged: the handler
-and config it passes to runpod.serverless.start are used, wherever it calls it.
-The OpenAI-compatible route is under /v2/ENDPOINT_ID/openai/v1.
+the examples: {examples}.
+A runpod worker script is served unchanged: the handler and config it passes to
+runpod.serverless.start are used, wherever it calls it (--runpod-worker runs it under
+runpod-python itself).  The OpenAI-compatible route is under /v2/ENDPOINT_ID/openai/v1.
 """
 
 

@@ -24,6 +24,7 @@ _EXPORTS = {
     "DOCUMENTED_RATE_LIMITS": "rp_jupyter.local.settings",
     "Faults": "rp_jupyter.local.faults",
     "HandlerSpec": "rp_jupyter.local.handler_spec",
+    "HandlerLoadError": "rp_jupyter.local.scripts",
 }
 
 __all__ = list(_EXPORTS)
@@ -45,6 +46,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from rp_jupyter.local.faults import Faults  # noqa: F401
     from rp_jupyter.local.handler_spec import HandlerSpec  # noqa: F401
+    from rp_jupyter.local.scripts import HandlerLoadError  # noqa: F401
     from rp_jupyter.local.server import EndpointHandle, LocalEndpoint, LocalServer  # noqa: F401
     from rp_jupyter.local.settings import (  # noqa: F401
         DOCUMENTED_RATE_LIMITS,

@@ -1,7 +1,8 @@
 """The ASGI application of a local server: dispatch, then stats, faults, auth, limits.
 
 Path shapes: ``/v2/{endpoint_id}/{op}[/{args}]`` for the job API (:mod:`.routes`) and
-the worker protocol (:mod:`.protocol`), ``/_local/...`` for the admin view
+the worker protocol (:mod:`.protocol`), ``/v2/{endpoint_id}/openai/...`` for the
+OpenAI-compatible route (:mod:`.openai_route`), ``/_local/...`` for the admin view
 (:mod:`.admin`).  For a client request the order is: count it, apply injected faults,
 check the method and the API key, apply the rate limit, run the route.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local import admin, protocol
+from rp_jupyter.local import admin, openai_route, protocol
 from rp_jupyter.local.endpoint import EndpointRuntime
 from rp_jupyter.local.httputil import (
     ClientGone,
@@ -93,6 +94,10 @@ class LocalApp:
         method = scope["method"]
         params = query(scope)
         try:
+            if len(parts) >= 3 and parts[0] == "v2" and parts[2] == openai_route.OP:
+                await openai_route.serve(self.endpoints, parts[1], parts[3:], method, scope,
+                                         receive, send, self.closing)
+                return
             if len(parts) >= 3 and parts[0] == "v2":
                 await self._v2(parts[1], parts[2], parts[3:], method, params,
                                scope, receive, send)

@@ -25,6 +25,9 @@ with the handler running in worker processes.
 
 HANDLER is path/to/file.py[:name], module:name (name defaults to 'handler'), or one of
 the examples: {examples}.
+A runpod worker script is served unchanged: the handler and config it passes to
+runpod.serverless.start are used, wherever it calls it (--runpod-worker runs it under
+runpod-python itself).  The OpenAI-compatible route is under /v2/ENDPOINT_ID/openai/v1.
 """
 
 
@@ -54,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--api-key", help="require this API key")
     keys.add_argument("--api-key-env", metavar="VAR",
                       help="require the API key held in environment variable VAR")
+    serve.add_argument("--runpod-worker", action="store_true",
+                       help="run the HANDLER script as it is ('python worker.py') as a "
+                            "runpod-python worker pulling jobs through the worker protocol; "
+                            "prints the environment it is given")
     serve.add_argument("--aggregate-stream", action="store_true",
                        help="return_aggregate_stream: a generator's output is all its yields")
     serve.add_argument("--cold-start", type=_seconds, default=0.0, metavar="S",
@@ -112,6 +119,7 @@ def settings_of(args: argparse.Namespace, api_key: str | None) -> dict[str, Any]
         "rate_scale": args.rate_scale,
         "max_run_body": args.max_run_body,
         "max_runsync_body": args.max_runsync_body,
+        "runpod_worker": args.runpod_worker,
     }
 
 
@@ -157,6 +165,8 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         server.stop()
         return 1
     _print_banner(server, args, api_key)
+    if args.runpod_worker:
+        _print_runpod_worker_env(server)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while server.running:
@@ -194,6 +204,21 @@ def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) ->
                  "-H 'Content-Type: application/json' -d '{\"input\": {}}'")
     lines.append("Press Ctrl+C to stop.")
     print("\n".join(lines), flush=True)
+
+
+def _print_runpod_worker_env(server: Any) -> None:
+    """What ``--runpod-worker`` gives each worker (the key itself is never printed)."""
+    from rp_jupyter.local.processes import runpod_worker_command
+    from rp_jupyter.local.protocol import runpod_worker_env, shown_worker_env
+
+    for handle in server.endpoints.values():
+        command = " ".join(runpod_worker_command(handle.handler))
+        print(f"\nEndpoint {handle.endpoint_id!r} runs `{command}` unchanged, as runpod-python "
+              "workers, with these variables added to this environment:", flush=True)
+        env = runpod_worker_env(server.base_url, handle.endpoint_id, "<one id per worker>",
+                                handle.settings.api_key)
+        for line in shown_worker_env(env):
+            print(f"  {line}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

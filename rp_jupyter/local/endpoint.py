@@ -44,7 +44,8 @@ class EndpointRuntime:
         self.settings = settings
         self.jobs: dict[str, Job] = {}
         self.running: set[str] = set()
-        self.queue = JobQueue(on_take=self._on_take)
+        self.queue = JobQueue(on_take=self._on_take,
+                              can_take=lambda worker_id: self.pool.may_take(worker_id))
         self.pool = WorkerPool(endpoint_id, spec, settings, self._worker_lost)
         self.limiter = RateLimiter(lambda: self.settings.effective_rate_limits())
         self.stats = RequestStats()

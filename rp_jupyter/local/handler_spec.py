@@ -1,15 +1,19 @@
-"""Name a handler so a worker process can load it, and load it there.
+"""Name a handler so a worker process can load it.
 
-Accepted forms: ``path/to/file.py[:name]``, ``module:name``, ``module`` (``name``
-defaults to ``handler``), a bare example name (``echo``, ``tokens``, ``images``,
-``chaos``), or a Python callable.  A callable importable as ``module:qualname`` is
-loaded by name; one defined in ``__main__`` (a notebook cell) or inside a function can
-only run in a fork-started worker, which inherits it.
+Accepted forms: ``path/to/file.py[:name]``, ``module[:name]``, a bare example name
+(``echo``, ``tokens``, ``images``, ``chaos``, ``llm``, ``imagegen``, ``transcribe``,
+``embed``), or a Python callable.  A file or module that calls
+``runpod.serverless.start`` is served the way the platform runs it, with the handler
+and config it passes there (see :mod:`.scripts`); otherwise its ``handler`` (or the
+named function) is served.  A callable importable as ``module:qualname`` is loaded by
+name; one defined in ``__main__`` (a notebook cell) or inside a function can only run
+in a fork-started worker, which inherits it.
 
 Example::
 
     spec = HandlerSpec.of("tokens")   # target 'rp_jupyter.local.examples.tokens:handler'
-    handler = spec.load()              # inside the worker process
+    spec = HandlerSpec.of("worker.py")  # target '/abs/worker.py' (refused at once if it
+                                        # has no handler and never calls start)
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-EXAMPLES = ("echo", "tokens", "images", "chaos")
-EXAMPLES_PACKAGE = "rp_jupyter.local.examples"
+from rp_jupyter.local.scripts import EXAMPLES_PACKAGE, check_target, split_target
+
+EXAMPLES = ("echo", "tokens", "images", "chaos", "llm", "imagegen", "transcribe", "embed")
 
 
 @dataclass(frozen=True)
@@ -68,122 +73,28 @@ class HandlerSpec:
                 return cls(target=f"{module}:{qualname}")
         return cls(func=func)
 
-    def load(self) -> Callable[..., Any]:
-        """Import the handler (in the worker process)."""
-        if self.func is not None:
-            return self.func
-        assert self.target is not None
-        return load_target(self.target)
-
-
-def _split_path_target(text: str) -> tuple[str, str] | None:
-    """``file.py[:name]`` -> (path, name), or ``None`` if ``text`` is not a file spec."""
-    path, name = text, "handler"
-    head, sep, tail = text.rpartition(":")
-    if sep and head.endswith(".py") and tail.isidentifier():
-        path, name = head, tail
-    if path.endswith(".py"):
-        return path, name
-    return None
-
-
 def _normalise_target(text: str) -> str:
     if text in EXAMPLES:
         return f"{EXAMPLES_PACKAGE}.{text}:handler"
-    as_path = _split_path_target(text)
-    if as_path is not None:
-        path, name = as_path
-        full = os.path.abspath(os.path.expanduser(path))
+    source, name, is_file = split_target(text)
+    if is_file:
+        full = os.path.abspath(os.path.expanduser(source))
         if not os.path.isfile(full):
-            raise ValueError(f"handler file not found: {path}")
-        return f"{full}:{name}"
-    module, _, name = text.partition(":")
-    name = name or "handler"
-    if not all(part.isidentifier() for part in module.split(".")):
-        raise ValueError(f"not a handler spec: {text!r} (use file.py[:name], module:name, "
-                         f"or one of {', '.join(EXAMPLES)})")
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        found = None
-    if found is None:
-        raise ValueError(f"handler module not found: {module!r} (from {text!r})")
-    return f"{module}:{name}"
-
-
-def load_target(target: str) -> Callable[..., Any]:
-    """Import ``file.py:name`` or ``module:qualname`` and return the callable."""
-    return load_handler(target)[0]
-
-
-def load_handler(target: str) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """Import the handler named by ``target``; also returns the worker config the module
-    passed to ``runpod.serverless.start`` (empty if it did not call it).
-
-    A runpod worker script calls ``runpod.serverless.start({"handler": ...})`` when it is
-    imported; here that call only records its config, so such a script can be served
-    unchanged (its ``handler`` is used when the target names no function it has).
-    """
-    as_path = _split_path_target(target)
-    if as_path is not None:
-        source, qualname = as_path[0], as_path[1]
+            raise ValueError(f"handler file not found: {source}")
+        target = f"{full}:{name}" if name else full
     else:
-        module_name, _, qualname = target.partition(":")
-        qualname = qualname or "handler"
-        found_spec = importlib.util.find_spec(module_name)
-        source = getattr(found_spec, "origin", None) or ""
-    started = _capture_runpod_start(source)
-    if as_path is not None:
-        module = _import_file(as_path[0])
-    else:
-        module = importlib.import_module(module_name)
-    found: Any = module
-    try:
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except AttributeError:
-        if not (started and qualname == "handler" and "handler" in started):
-            raise
-        found = started["handler"]
-    if not callable(found):
-        raise TypeError(f"{target} is not callable")
-    return found, started
-
-
-def _capture_runpod_start(source: str) -> dict[str, Any]:
-    """If ``source`` calls ``serverless.start``, make that call record its config."""
-    config: dict[str, Any] = {}
-    try:
-        with open(source, encoding="utf-8") as handle:
-            if "serverless.start" not in handle.read():
-                return config
-    except (OSError, UnicodeDecodeError):
-        return config
-    try:
-        import runpod.serverless
-    except ImportError:
-        return config
-
-    def start(worker_config: dict[str, Any]) -> None:
-        config.update(worker_config)
-
-    runpod.serverless.start = start
-    return config
-
-
-def _import_file(path: str) -> Any:
-    directory = os.path.dirname(path)
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name = stem if stem.isidentifier() and stem not in sys.modules else "rp_local_handler"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+        if not all(part.isidentifier() for part in source.split(".")):
+            raise ValueError(f"not a handler spec: {text!r} (use file.py[:name], module:name, "
+                             f"or one of {', '.join(EXAMPLES)})")
+        try:
+            found = importlib.util.find_spec(source)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ValueError(f"handler module not found: {source!r} (from {text!r})")
+        target = f"{source}:{name}" if name else source
+    check_target(target)
+    return target
 
 
 def handler_kind(handler: Callable[..., Any]) -> str:

@@ -56,6 +56,76 @@ def _python_path() -> str:
     return os.pathsep.join(dict.fromkeys(e for e in entries if e))
 
 
+class RunpodWorkerProcess:
+    """A handler script run as it is, ``python worker.py`` (``python -m module``), as a
+    runpod-python worker pulling jobs through the worker protocol.
+
+    It runs in its own process group, so ending it also ends the heartbeat process
+    runpod-python starts; what it writes to stderr passes through, and the last of it
+    is kept for the message when it fails to start.
+    """
+
+    TAIL = 2000
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.command = command
+        self._tail = ""
+        self._proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        self.pid = self._proc.pid
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True,
+                                        name=f"rp-local-stderr-{self.pid}")
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in iter(self._proc.stderr.readline, b""):
+            text = raw.decode("utf-8", "replace")
+            self._tail = (self._tail + text)[-self.TAIL:]
+            try:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def tail(self) -> str:
+        """The last things it wrote to stderr, on one line."""
+        self._reader.join(1.0)
+        return " ".join(self._tail.split())[-self.TAIL:]
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            kill_process(self._proc)
+
+    def wait(self) -> int:
+        code = self._proc.wait()
+        try:  # children it left behind (runpod-python's heartbeat) go with it
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        return code
+
+
+def runpod_worker_command(target: str) -> list[str]:
+    """How the platform would start the script: ``python file.py`` or ``python -m module``."""
+    from rp_jupyter.local.scripts import split_target
+
+    source, _, is_file = split_target(target)
+    return [sys.executable, source] if is_file else [sys.executable, "-m", source]
+
+
+def start_runpod_worker(target: str, worker_env: dict[str, str]) -> RunpodWorkerProcess:
+    """Start ``target`` unchanged with ``worker_env`` added to this environment."""
+    env = dict(os.environ)
+    env.pop(CONFIG_ENV, None)
+    env.update(worker_env)
+    env["PYTHONPATH"] = _python_path()
+    with _SPAWN_LOCK:
+        return RunpodWorkerProcess(runpod_worker_command(target), env)
+
+
 class ForkedWorker:
     """A worker forked from this process, so it inherits a handler defined in ``__main__``."""
 

@@ -5,7 +5,8 @@ against the local endpoint given :meth:`worker_env`'s variables:
 
 - ``GET job-take/{worker}?job_in_progress=0|1[&wait=ms]``: one job ``{id, input, ...}``
   (200) or 204 after holding the request up to ``wait`` (default 30 s);
-  ``job-take-batch/{worker}?batch_size=N`` answers a list.
+  ``job-take-batch/{worker}?batch_size=N`` answers a list of up to N jobs
+  (``&concurrent=1``, a local addition: stop this worker's jobs by signal).
 - ``POST job-stream/{worker}/{job}``: one chunk ``{"output": x}``, or a list of them.
 - ``POST job-done/{worker}/{job}?isStream=…[&next=1]``: the result ``{"output"?,
   "error"?, "stopPod"?}``; with ``"status": "IN_PROGRESS"`` a progress update.  With
@@ -13,8 +14,8 @@ against the local endpoint given :meth:`worker_env`'s variables:
   job, if any, for this worker.
 - ``GET job-stop/{worker}[?wait=ms]``: ``{"jobsToStop": [ids]}`` or 204 (long-poll).
 - ``GET ping/{worker}``: heartbeat.
-- ``POST worker-failed/{worker}``: ``{"error": traceback}`` when a local worker cannot
-  load its handler (a local addition).
+- ``POST worker-failed/{worker}``: ``{"error": message, "traceback": text}`` when a
+  local worker cannot load its handler (a local addition).
 
 Bodies are JSON text whatever their content type (runpod-python sends JSON with
 ``application/x-www-form-urlencoded``).  These routes are neither counted nor limited.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from starlette.responses import Response
@@ -34,6 +36,7 @@ from rp_jupyter.local.longpoll import DisconnectWatch, wait_first
 from rp_jupyter.local.validation import BadRequest, wait_param
 
 MAX_WORKER_BODY = 256 * 1024 * 1024
+MAX_BATCH = 1000
 
 
 def worker_env(base_url: str, endpoint_id: str, worker_id: str,
@@ -58,6 +61,23 @@ def worker_env(base_url: str, endpoint_id: str, worker_id: str,
     return env
 
 
+def runpod_worker_env(base_url: str, endpoint_id: str, worker_id: str,
+                      api_key: str | None = None) -> dict[str, str]:
+    """What a script run as it is (``python worker.py``) gets: :func:`worker_env`, plus
+    runpod-python's log level at INFO unless this environment sets one (its default,
+    DEBUG, logs every poll)."""
+    env = worker_env(base_url, endpoint_id, worker_id, api_key)
+    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
+        env["RUNPOD_LOG_LEVEL"] = "INFO"
+    return env
+
+
+def shown_worker_env(env: dict[str, str]) -> list[str]:
+    """``NAME=value`` lines for printing :func:`worker_env`; the key is never shown."""
+    return [f"{name}=<the endpoint's API key, not shown>" if name == "RUNPOD_AI_API_KEY"
+            else f"{name}={value}" for name, value in env.items()]
+
+
 async def _json_body(receive: Any) -> Any:
     raw = await read_body(receive, MAX_WORKER_BODY)
     if raw is None:
@@ -74,8 +94,11 @@ async def job_take(runtime: EndpointRuntime, args: list[str], query: dict[str, s
     await read_body(receive, 0)
     if not runtime.pool.may_take(worker_id):
         return error(410, "worker retired")
-    runtime.pool.waiting(worker_id, busy=query.get("job_in_progress") == "1")
+    slot = runtime.pool.waiting(worker_id, busy=query.get("job_in_progress") == "1")
+    if query.get("concurrent") == "1":
+        slot.stops_by_signal = True
     wait = wait_param(query.get("wait"), runtime.settings.worker_poll_wait, 0.0, 300.0)
+    size = _batch_size(query.get("batch_size")) if batch else 1
     watch = DisconnectWatch(receive)
     try:
         job = await runtime.queue.take(worker_id, wait, watch.gone)
@@ -83,10 +106,22 @@ async def job_take(runtime: EndpointRuntime, args: list[str], query: dict[str, s
         watch.close()
     if job is None:
         return Response(status_code=204)
+    jobs = [job]
+    while len(jobs) < size and (more := runtime.queue.take_nowait(worker_id)) is not None:
+        jobs.append(more)
     if watch.gone.is_set() or closing.is_set():
-        runtime.give_back(job)
+        for taken in reversed(jobs):
+            runtime.give_back(taken)
         return Response(status_code=204)
-    return answer([job.payload()] if batch else job.payload())
+    return answer([j.payload() for j in jobs] if batch else job.payload())
+
+
+def _batch_size(raw: str | None) -> int:
+    try:
+        return max(1, min(MAX_BATCH, int(raw or 1)))
+    except ValueError:
+        raise BadRequest(f"bad request: query: batch_size must be a number, got {raw!r}"
+                         ) from None
 
 
 async def job_stream(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
@@ -148,7 +183,9 @@ async def ping(runtime: EndpointRuntime, args: list[str], receive: Any) -> Respo
 async def worker_failed(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
     body = await _json_body(receive)
     message = body.get("error") if isinstance(body, dict) else None
-    runtime.pool.load_failed(args[0], str(message or "unknown error"))
+    details = body.get("traceback") if isinstance(body, dict) else None
+    runtime.pool.load_failed(args[0], str(message or "unknown error"),
+                             str(details) if details else None)
     return answer({"status": "ok"})
 
 

@@ -16,11 +16,15 @@ from rp_jupyter.local.state import Job
 class JobQueue:
     """Two FIFO lanes with O(1) removal, plus the workers waiting for a job."""
 
-    def __init__(self, on_take: Callable[[Job, str], None]) -> None:
+    def __init__(self, on_take: Callable[[Job, str], None],
+                 can_take: Callable[[str], bool] | None = None) -> None:
+        """``can_take(worker_id)`` is asked before a waiting worker gets a job: a worker
+        being ended while its job-take waits (a concurrent one) must not get one."""
         self._normal: OrderedDict[str, Job] = OrderedDict()
         self._low: OrderedDict[str, Job] = OrderedDict()
         self._takers: deque[tuple[str, asyncio.Future[Job]]] = deque()
         self._on_take = on_take
+        self._can_take = can_take
 
     def __len__(self) -> int:
         return len(self._normal) + len(self._low)
@@ -100,6 +104,9 @@ class JobQueue:
         while self._takers and len(self):
             worker_id, fut = self._takers.popleft()
             if fut.done():
+                continue
+            if self._can_take is not None and not self._can_take(worker_id):
+                fut.cancel()
                 continue
             job = self._pop()
             assert job is not None

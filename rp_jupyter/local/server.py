@@ -60,6 +60,11 @@ class EndpointHandle:
         return f"{self.base_url}/{self.endpoint_id}"
 
     @property
+    def openai_base_url(self) -> str:
+        """The ``base_url`` for an OpenAI client: ``http://127.0.0.1:PORT/v2/ID/openai/v1``."""
+        return f"{self.url}/openai/v1"
+
+    @property
     def settings(self) -> EndpointSettings:
         """The live settings: changing a field takes effect on the next request."""
         return self._runtime.settings
@@ -116,9 +121,12 @@ class EndpointHandle:
     def wait_ready(self, timeout: float = 30.0, workers: int | None = None) -> None:
         """Block until ``workers`` (default: all configured) workers are idle or busy.
 
-        Raises ``RuntimeError`` with the worker's error if the handler cannot be loaded,
-        and ``TimeoutError`` if they are not ready in time.
+        Raises :class:`~rp_jupyter.local.scripts.HandlerLoadError` (a ``RuntimeError`` and
+        a ``ValueError``) saying why if the handler cannot be loaded, and ``TimeoutError``
+        if the workers are not ready in time.
         """
+        from rp_jupyter.local.scripts import HandlerLoadError
+
         wanted = self.settings.workers if workers is None else workers
         deadline = time.monotonic() + timeout
         while True:
@@ -127,7 +135,7 @@ class EndpointHandle:
                 return
             error = self._runtime.pool.last_error
             if counts["unhealthy"] and error:
-                raise RuntimeError(f"worker for {self.handler} failed to start:\n{error}")
+                raise HandlerLoadError(error)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers of endpoint {self.endpoint_id!r} not ready "
                                    f"after {timeout:g} s: {counts}")
@@ -207,6 +215,10 @@ class LocalServer:
         else:
             for name, value in split_settings(settings_kwargs).items():
                 setattr(settings, name, value)
+        if settings.runpod_worker:
+            from rp_jupyter.local.scripts import check_runpod_worker
+
+            check_runpod_worker(spec.target)
         from rp_jupyter.local.endpoint import EndpointRuntime
 
         runtime = EndpointRuntime(endpoint_id, spec, settings, self._webhooks)
@@ -215,6 +227,20 @@ class LocalServer:
         if self._app is not None:
             self.call(self._app.attach, runtime)
         return handle
+
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        """Stop one endpoint's workers and forget it, so its id can be used again (e.g.
+        after its handler failed to load)."""
+        handle = self._handles.pop(endpoint_id)
+        app = self._app
+        if app is None or app.loop is None or not self.running:
+            return
+
+        async def detach() -> None:
+            app.endpoints.pop(endpoint_id, None)
+            await handle._runtime.close()
+
+        asyncio.run_coroutine_threadsafe(detach(), app.loop).result(15)
 
     def start(self) -> LocalServer:
         """Start serving in a background thread; returns once the server accepts requests."""

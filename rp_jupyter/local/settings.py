@@ -34,6 +34,7 @@ CLIENT_OPS = (
     "retry",
     "purge-queue",
     "health",
+    "openai",
 )
 
 
@@ -67,6 +68,7 @@ DOCUMENTED_RATE_LIMITS: dict[str, RateLimit] = {
     "stream": RateLimit(2000, 10.0, 400),
     "cancel": RateLimit(100, 10.0, 20),
     "purge-queue": RateLimit(2, 10.0, None),
+    "openai": RateLimit(2000, 10.0, 400),
 }
 
 
@@ -83,7 +85,11 @@ class EndpointSettings:
     Times are in seconds. ``rate_limits`` is ``None`` for the documented table, a dict
     ``op -> RateLimit`` overriding some operations, or ``"off"``.  ``min_ttl`` and
     ``min_execution_timeout`` are the lower bounds used to validate ``policy`` (hosted:
-    10 s and 5 s); lower them to test TTL and timeouts quickly.
+    10 s and 5 s); lower them to test TTL and timeouts quickly.  ``openai_timeout`` is
+    the longest an OpenAI-route request waits for its job (its first chunk when
+    streaming) before the job is cancelled and 408 answered.  ``runpod_worker`` runs the
+    handler script itself (``python worker.py``) as a runpod-python worker instead of
+    loading it into a local worker process.
     """
 
     workers: int = 1
@@ -108,6 +114,8 @@ class EndpointSettings:
     min_execution_timeout: float = 5.0
     max_execution_timeout: float = 7 * DAY
     worker_poll_wait: float = 30.0
+    openai_timeout: float = 600.0
+    runpod_worker: bool = False
 
     def __post_init__(self) -> None:
         if self.workers < 0:

@@ -15,17 +15,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import queue
 import signal
-import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rp_jupyter.local.handler_spec import handler_kind, load_handler
+from rp_jupyter.local.handler_spec import handler_kind
+from rp_jupyter.local.job_results import (
+    StreamCollector,
+    encode,
+    exception_error,
+    finish_result,
+    result_of_return,
+)
+from rp_jupyter.local.scripts import LoadFailure, serve_target
+from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
 
 CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
 KEY_ENV = "RUNPOD_AI_API_KEY"
@@ -34,120 +40,6 @@ EXIT_LOAD_FAILED = 3
 SERVER_GONE_AFTER = 10.0
 MAX_BATCH = 512
 PARENT_CHECK_EVERY = 0.5
-
-
-class ServerLink:
-    """One keep-alive HTTP connection to the endpoint's worker routes."""
-
-    def __init__(self, config: dict[str, Any], timeout: float) -> None:
-        self._host = config["host"]
-        self._port = config["port"]
-        self._base = config["base_path"]
-        self._timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
-        if config.get("api_key"):
-            self._headers["Authorization"] = config["api_key"]
-        self._conn: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        """Send one request; reconnects once when a kept-alive connection went stale."""
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = http.client.HTTPConnection(self._host, self._port,
-                                                        timeout=self._timeout)
-                self._conn.connect()
-                self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self._conn.request(method, self._base + path, body=body, headers=self._headers)
-                response = self._conn.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException):
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-class ChunkSender:
-    """Posts a generator's chunks from a background thread, batching whatever piled up,
-    so a fast handler never waits on the network and chunks keep their order."""
-
-    def __init__(self, config: dict[str, Any], path: str) -> None:
-        self._link = ServerLink(config, timeout=30.0)
-        self._path = path
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="rp-local-chunks", daemon=True)
-        self._thread.start()
-
-    def put(self, encoded_output: str) -> None:
-        self._queue.put('{"output":' + encoded_output + "}")
-
-    def close(self) -> None:
-        """Flush every chunk, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
-        self._link.close()
-
-    def _run(self) -> None:
-        done = False
-        while not done:
-            batch = []
-            item = self._queue.get()
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            done = item is None
-            if batch:
-                body = ("[" + ",".join(batch) + "]").encode()
-                try:
-                    self._link.request("POST", self._path, body)
-                except (OSError, http.client.HTTPException):
-                    pass  # the server is gone or the job was stopped; nothing to keep
-
-
-def _encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-
-def exception_error(err: BaseException, worker_id: str) -> str:
-    """The JSON-encoded error string runpod-python sends for a raised exception."""
-    return json.dumps({
-        "error_type": str(type(err)),
-        "error_message": str(err),
-        "error_traceback": traceback.format_exc(),
-        "hostname": os.environ.get("RUNPOD_POD_HOSTNAME", socket.gethostname()),
-        "worker_id": worker_id,
-        "runpod_version": "local",
-    })
-
-
-def result_of_return(value: Any) -> dict[str, Any]:
-    """Map a handler's return value to a job result, as runpod-python's ``run_job`` does."""
-    result: dict[str, Any] = {}
-    if isinstance(value, dict):
-        value = dict(value)
-        error = value.pop("error", None)
-        refresh = value.pop("refresh_worker", None)
-        result["output"] = value
-        if error:
-            result["error"] = error if isinstance(error, str) else _encode(error)
-        if refresh:
-            result["stopPod"] = True
-    else:
-        result["output"] = value
-    if result.get("output") == {}:
-        result.pop("output")
-    return result
 
 
 class JobRunner:
@@ -160,8 +52,9 @@ class JobRunner:
         self.config = config
         self.link = link
         self.worker_id: str = config["worker_id"]
-        self.aggregate = bool(config.get("aggregate")
-                              or (options or {}).get("return_aggregate_stream"))
+        options = options or {}
+        self.aggregate = bool(config.get("aggregate") or options.get("return_aggregate_stream"))
+        self.refresh = bool(options.get("refresh_worker"))
         self._loop: Any = None
 
     def _run_async(self, coro: Any) -> Any:
@@ -177,10 +70,11 @@ class JobRunner:
             result, is_stream = self._run_generator(job), True
         else:
             result, is_stream = self._run_plain(job), False
+        finish_result(result, self.refresh)
         try:
-            body = _encode(result).encode()
+            body = encode(result).encode()
         except (TypeError, ValueError) as err:
-            body = _encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
+            body = encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
         path = (f"/job-done/{self.worker_id}/{job['id']}?isStream={str(is_stream).lower()}"
                 "&next=1")
         try:
@@ -201,34 +95,18 @@ class JobRunner:
             return {"error": exception_error(err, self.worker_id)}
 
     def _run_generator(self, job: dict[str, Any]) -> dict[str, Any]:
-        sender = ChunkSender(self.config, f"/job-stream/{self.worker_id}/{job['id']}")
-        result: dict[str, Any] = {"output": []}
-
-        def consume(item: Any) -> bool:
-            nonlocal result
-            if isinstance(item, dict) and item.get("error"):
-                result = {"error": str(item["error"])}
-                return False
-            try:
-                encoded = _encode(item)
-            except (TypeError, ValueError) as err:
-                result = {"error": f"handler: chunk is not JSON serializable: {err}"}
-                return False
-            if self.aggregate:
-                result["output"].append(item)
-            sender.put(encoded)
-            return True
-
+        stream = StreamCollector(ChunkSender(self.config, stream_path(self.worker_id, job)),
+                                 self.aggregate)
         try:
             if self.kind == "async_generator":
-                self._run_async(_drain_async(self.handler(job), consume))
+                self._run_async(_drain_async(self.handler(job), stream.take))
             else:
-                _drain(self.handler(job), consume)
+                _drain(self.handler(job), stream.take)
         except Exception as err:
-            result = {"error": f"handler: {err} \ntraceback: {traceback.format_exc()}"}
+            stream.fail(err)
         finally:
-            sender.close()
-        return result
+            stream.close()
+        return stream.result
 
 
 def _drain(items: Iterable[Any], consume: Callable[[Any], bool]) -> None:
@@ -246,8 +124,8 @@ async def _drain_async(items: Any, consume: Callable[[Any], bool]) -> None:
         await items.aclose()
 
 
-def _report_load_failure(link: ServerLink, worker_id: str) -> None:
-    body = _encode({"error": traceback.format_exc()}).encode()
+def _report_load_failure(link: ServerLink, worker_id: str, failure: LoadFailure) -> None:
+    body = encode({"error": str(failure), "traceback": failure.details}).encode()
     try:
         link.request("POST", f"/worker-failed/{worker_id}", body)
     except (OSError, http.client.HTTPException):
@@ -270,6 +148,9 @@ def _point_runpod_helpers_here(config: dict[str, Any]) -> None:
     done = f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local"
     stream = f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local"
     os.environ["RUNPOD_POD_ID"] = config["worker_id"]
+    # runpod-python logs every progress update at DEBUG by default; keep its warnings only
+    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
+        os.environ["RUNPOD_LOG_LEVEL"] = "WARN"
     os.environ["RUNPOD_WEBHOOK_POST_OUTPUT"] = done
     os.environ["RUNPOD_WEBHOOK_POST_STREAM"] = stream
     if config.get("api_key"):
@@ -294,20 +175,28 @@ def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -
     link = ServerLink(config, timeout=wait + 30.0)
     worker_id = config["worker_id"]
     _point_runpod_helpers_here(config)
-    options: dict[str, Any] = {}
+
+    def serve(handler: Callable[..., Any], options: dict[str, Any]) -> int:
+        if config.get("cold_start"):
+            time.sleep(float(config["cold_start"]))
+        if options.get("concurrency_modifier"):
+            from rp_jupyter.local.worker_async import ConcurrentWorker
+
+            return ConcurrentWorker(handler, config, options).run()
+        return _serve_one_at_a_time(JobRunner(handler, config, link, options), link, wait)
+
+    if func is not None:
+        return serve(func, {})
     try:
-        if func is not None:
-            handler = func
-        else:
-            handler, options = load_handler(config["target"])
-    except BaseException:
-        traceback.print_exc()
-        _report_load_failure(link, worker_id)
+        return serve_target(config["target"], serve)
+    except LoadFailure as failure:
+        _report_load_failure(link, worker_id, failure)
         return EXIT_LOAD_FAILED
-    if config.get("cold_start"):
-        time.sleep(float(config["cold_start"]))
-    runner = JobRunner(handler, config, link, options)
-    take = f"/job-take/{worker_id}?job_in_progress=0&wait={int(wait * 1000)}"
+
+
+def _serve_one_at_a_time(runner: JobRunner, link: ServerLink, wait: float) -> int:
+    """Take and run jobs one by one until the server goes away or retires this worker."""
+    take = take_path(runner.worker_id, wait)
     unreachable_since: float | None = None
     while True:
         try:

@@ -23,6 +23,7 @@ from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.processes import (
     describe_exit,
     kill_process,
+    start_runpod_worker,
     start_worker_process,
     wait_process,
 )
@@ -33,6 +34,8 @@ INITIALIZING, IDLE, RUNNING, UNHEALTHY, STOPPING = (
     "initializing", "idle", "running", "unhealthy", "stopping")
 EXTERNAL_FORGET_AFTER = 60.0
 RECONCILE_EVERY = 0.25
+#: a worker told to stop a job by signal is ended if it still holds the job after this
+STOP_GRACE = 5.0
 _ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -82,19 +85,31 @@ class StopSignals:
 
 
 class WorkerSlot:
-    """One worker as the supervisor sees it."""
+    """One worker as the supervisor sees it.
+
+    ``jobs`` are the jobs it runs (several for a worker with ``concurrency_modifier``);
+    ``stops_by_signal`` says its jobs are stopped through the job-stop channel rather
+    than by ending its process (external workers, concurrent ones, runpod-python ones).
+    """
 
     def __init__(self, worker_id: str, *, external: bool = False) -> None:
         self.id = worker_id
         self.external = external
         self.state = IDLE if external else INITIALIZING
-        self.job_id: str | None = None
+        self.jobs: set[str] = set()
+        self.stopping: set[str] = set()
+        self.stops_by_signal = external
         self.process: Any = None
         self.spawned_at = time.monotonic()
         self.last_seen = self.spawned_at
         self.retire = False
         self.respawn_at: float | None = None
         self.stops = StopSignals()
+
+    @property
+    def job_id(self) -> str | None:
+        """One job this worker runs (the oldest), or ``None``."""
+        return min(self.jobs) if self.jobs else None
 
 
 class WorkerPool:
@@ -107,6 +122,8 @@ class WorkerPool:
         self.settings = settings
         self.slots: dict[str, WorkerSlot] = {}
         self.last_error: str | None = None
+        self.last_traceback: str | None = None
+        self.ready_once = False
         self.departed: set[str] = set()
         self._on_worker_lost = on_worker_lost
         self._address: tuple[str, int] | None = None
@@ -192,7 +209,10 @@ class WorkerPool:
 
     def _start_process(self, slot: WorkerSlot, config: dict[str, Any]) -> None:
         try:
-            proc = start_worker_process(config, self.settings.api_key, self.spec.func)
+            if self.settings.runpod_worker:
+                proc = self._start_runpod_worker(slot)
+            else:
+                proc = start_worker_process(config, self.settings.api_key, self.spec.func)
         except Exception as err:
             self._call(self._on_exit, slot.id, None, f"could not start worker: {err!r}")
             return
@@ -201,6 +221,16 @@ class WorkerPool:
             kill_process(proc)
         threading.Thread(target=self._watch, args=(slot.id, proc), daemon=True,
                          name=f"rp-local-watch-{slot.id}").start()
+
+    def _start_runpod_worker(self, slot: WorkerSlot) -> Any:
+        """``python worker.py`` as a runpod-python worker: it stops jobs by signal."""
+        from rp_jupyter.local.protocol import runpod_worker_env
+
+        assert self._address is not None and self.spec.target is not None
+        base_url = f"http://{self._address[0]}:{self._address[1]}/v2"
+        slot.stops_by_signal = True
+        return start_runpod_worker(self.spec.target, runpod_worker_env(
+            base_url, self.endpoint_id, slot.id, self.settings.api_key))
 
     def _watch(self, worker_id: str, proc: Any) -> None:
         code = wait_process(proc)
@@ -227,14 +257,23 @@ class WorkerPool:
         slot = self.slots.pop(worker_id, None)
         if slot is None or self._closing:
             return
-        if slot.job_id is not None:
-            self._on_worker_lost(slot.job_id, worker_id, describe_exit(code))
+        for job_id in sorted(slot.jobs):
+            self._on_worker_lost(job_id, worker_id, describe_exit(code))
         failed_to_start = slot.state == INITIALIZING and not slot.retire
-        if error is not None or (failed_to_start and code == EXIT_LOAD_FAILED):
+        if error is not None or (failed_to_start and code == EXIT_LOAD_FAILED
+                                 and not self.settings.runpod_worker):
             self._mark_unhealthy(slot, error or self.last_error)
         elif failed_to_start:
-            self._mark_unhealthy(slot, f"worker exited while starting ({describe_exit(code)})")
+            self._mark_unhealthy(slot, self._start_failure(slot, code))
         self.reconcile()
+
+    def _start_failure(self, slot: WorkerSlot, code: int | None) -> str:
+        tail = slot.process.tail() if hasattr(slot.process, "tail") else ""
+        if not self.settings.runpod_worker:
+            return f"worker exited while starting ({describe_exit(code)})"
+        said = f"; it last wrote: {tail}" if tail else ""
+        return (f"{' '.join(slot.process.command[1:])} exited before it asked for a job "
+                f"({describe_exit(code)}){said}")
 
     def _mark_unhealthy(self, slot: WorkerSlot, error: str | None) -> None:
         self._failures += 1
@@ -273,41 +312,64 @@ class WorkerPool:
         if slot.state in (INITIALIZING, IDLE):
             if slot.state == INITIALIZING:
                 self._failures = 0
+                self.ready_once = True
             slot.state = IDLE
         return slot
 
-    def load_failed(self, worker_id: str, error: str) -> None:
+    def load_failed(self, worker_id: str, error: str, details: str | None = None) -> None:
+        """A worker reported that it cannot load the handler (``error`` says why)."""
         self.last_error = error
-        print(f"rp-jupyter local endpoint {self.endpoint_id!r}: worker could not load "
-              f"handler {self.spec.label}:\n{error}", file=sys.stderr)
+        self.last_traceback = details
+        if self.ready_once:  # a first failure is reported by wait_ready to whoever waits
+            print(f"rp-jupyter local endpoint {self.endpoint_id!r}: a new worker could not "
+                  f"load {self.spec.label}: {error}", file=sys.stderr)
 
     def took(self, worker_id: str, job_id: str) -> None:
         slot = self.seen(worker_id)
         slot.state = RUNNING
-        slot.job_id = job_id
+        slot.jobs.add(job_id)
 
     def released(self, worker_id: str, job_id: str, refresh: bool = False) -> None:
-        """The worker is done with ``job_id`` (result posted, or the hand-off failed)."""
+        """The worker is done with ``job_id`` (result posted, or the hand-off failed);
+        ``refresh`` (the result's ``stopPod``) replaces the worker once it is idle."""
         slot = self.slots.get(worker_id)
-        if slot is None or slot.job_id != job_id:
+        if slot is None or (job_id not in slot.jobs and job_id not in slot.stopping):
             return
-        slot.job_id = None
+        slot.jobs.discard(job_id)
+        slot.stopping.discard(job_id)
+        if refresh and not slot.external:
+            slot.retire = True
+        if slot.jobs:
+            return
         if slot.state == RUNNING:
             slot.state = IDLE
-        if (refresh or slot.retire) and not slot.external:
+        if slot.retire and not slot.external:
             self.kill(worker_id)
 
     def stop_job(self, worker_id: str, job_id: str) -> None:
-        """Stop a running job: kill our worker process, or signal an external worker."""
+        """Stop a running job: signal the worker when it stops jobs by signal, else end its
+        process.  Our own concurrent worker that still holds the job after
+        :data:`STOP_GRACE` (a handler that never yields to the loop) is ended; runpod-python
+        workers report nothing for a stopped job, so they are trusted to stop it."""
         slot = self.slots.get(worker_id)
-        if slot is None or slot.job_id != job_id:
+        if slot is None or job_id not in slot.jobs:
             return
-        if slot.external:
-            slot.stops.add(job_id)
-            slot.job_id = None
+        slot.jobs.discard(job_id)  # the job is final already; an exit must not fail it again
+        if not slot.stops_by_signal:
+            self.kill(worker_id)
+            return
+        slot.stops.add(job_id)
+        if not slot.jobs and slot.state == RUNNING:
             slot.state = IDLE
-        else:
-            slot.job_id = None  # the job is final already; the exit must not fail it again
+        if not slot.external and not self.settings.runpod_worker:
+            # our concurrent worker reports a stopped job; one that does not is stuck
+            slot.stopping.add(job_id)
+            assert self._loop is not None
+            self._loop.call_later(STOP_GRACE, self._end_if_still_running, worker_id, job_id)
+
+    def _end_if_still_running(self, worker_id: str, job_id: str) -> None:
+        slot = self.slots.get(worker_id)
+        if slot is not None and job_id in slot.stopping:
             self.kill(worker_id)
 
     # -- views -----------------------------------------------------------------------

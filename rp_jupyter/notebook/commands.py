@@ -184,8 +184,9 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
                                     aggregate=args.aggregate, retention=retention)
     except (ValueError, ImportError, FileNotFoundError) as exc:
         raise usage_error(f"cannot start the local endpoint: {exc}",
-                          "HANDLER is echo, tokens, images, chaos, path/to/file.py[:name], "
-                          "module:name, or a handler function defined in the notebook") from None
+                          "HANDLER is an example (echo, tokens, images, chaos, llm, imagegen, "
+                          "transcribe, embed), path/to/file.py[:name], module:name, or a "
+                          "handler function defined in the notebook") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
     workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
     _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "

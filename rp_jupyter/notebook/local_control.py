@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["LocalEndpoints", "endpoint_id_for"]
 
-EXAMPLES = ("echo", "tokens", "images", "chaos")
+EXAMPLES = ("echo", "tokens", "images", "chaos", "llm", "imagegen", "transcribe", "embed")
 
 
 def endpoint_id_for(handler: Any) -> str:
@@ -63,7 +63,12 @@ class LocalEndpoints:
                                           return_aggregate_stream=aggregate, **windows)
         self.handlers[endpoint_id] = label
         self.server.start()
-        handle.wait_ready(timeout=60)
+        try:
+            handle.wait_ready(timeout=60)
+        except BaseException:  # e.g. a script that cannot be served: let a fixed one start
+            self.server.remove_endpoint(endpoint_id)
+            self.handlers.pop(endpoint_id, None)
+            raise
         return handle
 
     def base_url_for(self, endpoint_id: str) -> str | None:

@@ -113,9 +113,10 @@ def _purge() -> _Parser:
 
 def _local() -> _Parser:
     p = _parser("local", "Start a local Runpod-compatible endpoint in the background and make "
-                "it the default.\nHANDLER: an example (echo, tokens, images, chaos), "
-                "path/to/file.py[:name], module:name,\nor the name of a handler function "
-                "defined in the notebook.")
+                "it the default.\nHANDLER: an example (echo, tokens, images, chaos, llm, "
+                "imagegen, transcribe, embed),\npath/to/file.py[:name] (a runpod worker "
+                "script is served unchanged), module:name,\nor the name of a handler "
+                "function defined in the notebook.")
     p.add_argument("handler", nargs="?", default="echo", help="the handler (default: echo)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--id", dest="endpoint_id", metavar="ID",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -72,3 +73,38 @@ def progress(job: dict[str, Any]) -> dict[str, Any]:
 
 def broken_import_handler(job: dict[str, Any]) -> Any:  # pragma: no cover - never loaded
     return None
+
+
+# -- shapes for the OpenAI route ---------------------------------------------------------
+
+
+def _event(text: str) -> str:
+    chunk = {"object": "chat.completion.chunk", "choices": [
+        {"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    return "data: " + json.dumps(chunk) + "\n\n"
+
+
+def sse_without_done(job: dict[str, Any]) -> Any:
+    """Raw SSE text without the closing ``[DONE]``."""
+    yield _event("one ") + _event("two")
+
+
+def chunk_objects(job: dict[str, Any]) -> Any:
+    """Chunk objects instead of SSE text (a dict, then a list of two)."""
+    yield json.loads(_event("a ")[len("data: "):])
+    yield [json.loads(_event("b ")[len("data: "):]), json.loads(_event("c")[len("data: "):])]
+
+
+def fails_mid_stream(job: dict[str, Any]) -> Any:
+    yield _event("partial")
+    raise RuntimeError("the model fell over")
+
+
+def returns_openai_list(job: dict[str, Any]) -> Any:
+    """A plain handler answering ``[dict]``, as worker-infinity-embedding does."""
+    return [{"object": "list", "route": job["input"]["openai_route"],
+             "body": job["input"].get("openai_input")}]
+
+
+def raises_plain(job: dict[str, Any]) -> Any:
+    raise ValueError("cannot answer that")

@@ -189,17 +189,21 @@ def test_a_handler_that_cannot_be_found_is_refused_at_once(spec):
 
 def test_a_handler_that_fails_to_load_makes_the_worker_unhealthy(start_endpoint, tmp_path):
     path = tmp_path / "broken.py"
-    path.write_text("raise ImportError('this handler cannot load')\n")
+    path.write_text("raise ImportError('this handler cannot load')\n\n"
+                    "def handler(job):\n    return 1\n")
     ep = start_endpoint(str(path), ready=False)
-    with pytest.raises(RuntimeError, match="this handler cannot load"):
+    with pytest.raises(RuntimeError, match="this handler cannot load") as raised:
         ep.wait_ready(20.0)
+    assert "Traceback" not in str(raised.value)
+    assert "broken.py raised ImportError" in str(raised.value)
     assert ep.health()["workers"]["unhealthy"] == 1
 
 
-def test_a_handler_name_missing_from_its_module_is_reported(start_endpoint):
-    ep = start_endpoint(f"{H}:no_such_function", ready=False)
-    with pytest.raises(RuntimeError, match="no_such_function"):
-        ep.wait_ready(20.0)
+def test_a_handler_name_missing_from_its_module_is_refused_at_once():
+    from rp_jupyter.local import LocalEndpoint
+
+    with pytest.raises(ValueError, match="has no function 'no_such_function'"):
+        LocalEndpoint(f"{H}:no_such_function")
 
 
 def test_job_ids_submitted_to_a_forked_worker_finish(start_endpoint, client):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -116,7 +117,13 @@ def _start_runpod_worker(ep, tmp_path, source: str) -> subprocess.Popen:
     script.write_text(source)
     env = {**os.environ, **ep.worker_env("runpod-worker-1")}
     return subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    """End the worker and the heartbeat process runpod-python started beside it."""
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
 
 
 def test_a_real_runpod_worker_pulls_jobs_through_the_worker_protocol(start_endpoint, client,
@@ -139,8 +146,7 @@ def test_a_real_runpod_worker_pulls_jobs_through_the_worker_protocol(start_endpo
                             params={"wait": 30000}).json()
         assert after["status"] == "COMPLETED" and after["output"]["input"] == {"b": 2}
     finally:
-        worker.kill()
-        worker.wait()
+        _stop(worker)
 
 
 def test_a_real_runpod_generator_worker_streams_chunks(start_endpoint, client, tmp_path):
@@ -153,8 +159,7 @@ def test_a_real_runpod_generator_worker_streams_chunks(start_endpoint, client, t
         stream = client.get(f"{ep.url}/stream/{doc['id']}").json()["stream"]
         assert [c["output"] for c in stream] == [{"i": 0}, {"i": 1}, {"i": 2}]
     finally:
-        worker.kill()
-        worker.wait()
+        _stop(worker)
 
 
 UNCHANGED_SCRIPT = textwrap.dedent("""

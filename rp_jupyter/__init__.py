@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "JobFailedError": "rp_jupyter.api.errors",
     "JobCancelledError": "rp_jupyter.api.errors",
     "JobTimedOutError": "rp_jupyter.api.errors",
+    # inputs from files
+    "b64": "rp_jupyter.formats.inputs",
+    "data_url": "rp_jupyter.formats.inputs",
     # notebook helpers
     "sweep": "rp_jupyter.notebook.sweep",
     "playground": "rp_jupyter.notebook.playground",
@@ -111,6 +114,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServerError,
     )
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
+    from rp_jupyter.formats.inputs import b64, data_url  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401

@@ -26,7 +26,8 @@ __all__ = ["JobEvent", "JobState", "Subscriber"]
 log = logging.getLogger("rp_jupyter.jobs")
 
 JobEvent = str
-"""What changed: ``"status"``, ``"chunks"``, ``"final"``, ``"retry"`` or ``"tracking"``."""
+"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"`` or
+``"tracking"``."""
 Subscriber = Callable[[Any, JobEvent], None]
 
 
@@ -39,6 +40,7 @@ class JobState:
         self.status = status
         self.output: Any = MISSING
         self.error: Any = None
+        self.progress: Any = None  # the latest progress update (never the output)
         self.delay_ms: int | None = None
         self.execution_ms: int | None = None
         self.worker_id: str | None = None
@@ -115,6 +117,18 @@ class JobState:
                 self.started_at = self.started_at or time.time()
         self._changed("chunks")
 
+    def _set_progress(self, progress: Any) -> bool:
+        """A progress update (``/status`` said IN_PROGRESS with an ``output``); True if new."""
+        with self._cond:
+            if self.is_final or progress == self.progress:
+                return False
+            self.progress = progress
+            if self.status is JobStatus.IN_QUEUE:
+                self.status = JobStatus.IN_PROGRESS
+                self.started_at = self.started_at or time.time()
+        self._changed("progress")
+        return True
+
     def _finish(self, status: JobStatus, doc: StatusDocument | None = None) -> None:
         with self._cond:
             if self.is_final:
@@ -136,7 +150,7 @@ class JobState:
         with self._cond:
             self.attempt = attempt
             self.status = JobStatus.IN_QUEUE
-            self.output, self.error = MISSING, None
+            self.output, self.error, self.progress = MISSING, None, None
             self.delay_ms = self.execution_ms = None
             self.started_at = self.finished_at = None
             self.submitted_at = time.time()

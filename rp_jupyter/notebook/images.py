@@ -157,14 +157,16 @@ def contact_sheet(values: list[Any], *, cell: int = 512, columns: int = 4) -> by
         picture = _open(encoded.data)
         picture.thumbnail((cell, cell))
         pictures.append(picture)
-    cell = max(max(p.size) for p in pictures)
+    width = max(p.size[0] for p in pictures)
+    height = max(p.size[1] for p in pictures)
     columns = max(1, min(columns, len(pictures)))
     rows = (len(pictures) + columns - 1) // columns
     gap = 4
-    sheet = Image.new("RGB", (columns * (cell + gap) - gap, rows * (cell + gap) - gap), "white")
+    sheet = Image.new("RGB", (columns * (width + gap) - gap, rows * (height + gap) - gap),
+                      "white")
     for index, picture in enumerate(pictures):
         row, col = divmod(index, columns)
-        sheet.paste(picture.convert("RGB"), (col * (cell + gap), row * (cell + gap)))
+        sheet.paste(picture.convert("RGB"), (col * (width + gap), row * (height + gap)))
     return _to_png(sheet)
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import io
-import threading
 
 import pytest
 from PIL import Image
@@ -19,6 +17,7 @@ from rp_jupyter.formats import (
     read_progress,
     read_transcript,
 )
+from tests.workers import file_site
 from tests.workers.pictures import png, png_b64
 from tests.workers.subtitles import format_segments
 
@@ -55,18 +54,8 @@ def test_a_reference_resolves_inline_from_a_url_or_through_a_registered_resolver
     data = png(5, 3)
     (tmp_path / "x.png").write_bytes(data)
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(tmp_path), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/x.png"
+    with file_site(tmp_path) as base:
+        url = f"{base}/x.png"
         assert formats.resolve(ImageRef("url", url)) == data
         assert formats.open_image(ImageRef("url", url)).size == (5, 3)
         with pytest.raises(ValueError, match=r"missing\.png"):
@@ -77,10 +66,6 @@ def test_a_reference_resolves_inline_from_a_url_or_through_a_registered_resolver
             assert formats.open_image(ImageRef("url", url.replace("x", "gone"))).size == (9, 9)
         finally:
             remove()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
     assert formats.resolve(ImageRef("base64", base64.b64encode(data).decode())) == data
     assert formats.resolve(ImageRef("path", str(tmp_path / "x.png"))) == data
 

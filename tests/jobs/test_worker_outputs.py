@@ -4,11 +4,9 @@ vLLM and OpenAI replies, pictures, transcripts, embeddings, and progress updates
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,21 +15,16 @@ import rp_jupyter
 from rp_jupyter import formats
 from rp_jupyter.jobs.journal import JobJournal
 from rp_jupyter.local import LocalEndpoint, LocalServer
-from tests.workers import WORKERS, script
+from tests.workers import WORKERS, file_site, script, stand_in_server
 from tests.workers.fake_text import tokens
 from tests.workers.pictures import png
 
-STAND_INS = ("vllm", "vllm_proxy", "comfyui", "sdxl", "public_image", "whisper", "embedding")
 CHAT = [{"role": "user", "content": "Tell me about the lighthouse"}]
 
 
 @pytest.fixture(scope="module")
 def workers() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        for name in STAND_INS:
-            server.add_endpoint(name, script(name), workers=1)
-        for handle in server.endpoints.values():
-            handle.wait_ready(60)
+    with stand_in_server() as server:
         yield server
 
 
@@ -46,21 +39,8 @@ def picture_site(tmp_path_factory) -> Iterator[str]:
     """A loopback web server with one 192×128 PNG at /result.png (a public endpoint's URL)."""
     folder = tmp_path_factory.mktemp("site")
     (folder / "result.png").write_bytes(png(192, 128, seed=5))
-
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/result.png"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with file_site(folder) as base:
+        yield f"{base}/result.png"
 
 
 # -- text ----------------------------------------------------------------------------------

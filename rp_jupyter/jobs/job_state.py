@@ -9,10 +9,11 @@ the engine thread after every change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.errors import RunpodError
@@ -80,6 +81,16 @@ class JobState:
             self._watch(-1)
 
         return unsubscribe
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """While inside this block someone is looking at the job (a blocking cell shows it):
+        the engine then sees it start and reads the worker's progress updates."""
+        self._watch(+1)
+        try:
+            yield
+        finally:
+            self._watch(-1)
 
     def _watch(self, delta: int) -> None:
         with self._cond:

@@ -316,11 +316,24 @@ def _error_of(value: dict[str, Any]) -> str | None:
     return None
 
 
+def _may_be_reply(value: Any) -> bool:
+    """A cheap first look (a panel asks about every chunk): could ``value`` be a reply?"""
+    if isinstance(value, str):
+        return starts_like_sse(value) is not False
+    if isinstance(value, dict):
+        return is_reply_object(value)
+    if isinstance(value, list) and value:
+        return _may_be_reply(value[0])
+    return False
+
+
 def read_reply(value: Any) -> Reply | None:
     """The reply in a whole output (or list of chunks), or ``None`` if it holds none.
 
     Plain text is not a reply: ``read_reply(["a", "b"])`` is ``None``.
     """
+    if not _may_be_reply(value):
+        return None
     stream = ReplyStream()
     items = value if isinstance(value, list) else [value]
     if not items:

@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "__version__",
+    "formats",
     "jobs",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -68,6 +69,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "jobs":  # the subpackage is callable: rp_jupyter.jobs(...) lists the journal
         return importlib.import_module("rp_jupyter.jobs")
+    if name == "formats":  # the output shapes of real workers (standard library only)
+        return importlib.import_module("rp_jupyter.formats")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rp_jupyter' has no attribute {name!r}")

@@ -13,8 +13,11 @@ import pytest
 
 import rp_jupyter
 from rp_jupyter import formats
+from rp_jupyter.api.models import MISSING
 from rp_jupyter.jobs.journal import JobJournal
+from rp_jupyter.jobs.runtime import job_from_record
 from rp_jupyter.local import LocalEndpoint, LocalServer
+from tests.waiting import wait_for
 from tests.workers import WORKERS, file_site, script, stand_in_server
 from tests.workers.fake_text import tokens
 from tests.workers.pictures import png
@@ -54,6 +57,8 @@ def test_job_text_of_a_vllm_token_stream_is_the_generated_text(workers):
     assert job.text == "".join(tokens(40))
     reply = job.reading
     assert isinstance(reply, formats.Reply) and reply.usage == formats.Usage(4, 40)
+    preview = JobJournal.open().get(job.journal_key).output_preview
+    assert preview.startswith("The lighthouse keeper") and "choices" not in preview
 
 
 def test_job_text_of_a_vllm_answer_without_streaming(workers):
@@ -173,6 +178,20 @@ def test_progress_from_a_real_runpod_worker_process():
         worker.kill()
         worker.wait()
         ep.stop()
+
+
+def test_an_unfinished_job_read_back_from_the_journal_keeps_its_latest_progress(workers):
+    job = rp_jupyter.Endpoint("comfyui", base_url=workers.base_url).run(
+        {"workflow": {"steps": 8, "size": [8, 8]}, "delay": 0.5})
+    with job.watching():
+        wait_for(lambda: job.progress and job.progress["step"] >= 2, 20, "a progress update")
+        seen = job.progress
+        journal = JobJournal.open()
+        journal.flush()
+        again = job_from_record(journal.get(job.journal_key), None)
+    assert not again.is_final and again.progress["step"] >= seen["step"]
+    assert again.output is MISSING  # the progress is not the output
+    job.cancel()
 
 
 def test_an_unwatched_job_is_followed_without_extra_status_requests(workers):

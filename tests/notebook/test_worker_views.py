@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import rp_jupyter
+from rp_jupyter.api.models import MISSING
 from rp_jupyter.notebook.display import present_job
 from rp_jupyter.notebook.jobs_table import static_jobs_bundle
 from rp_jupyter.notebook.panel import JobPanel
@@ -188,3 +189,39 @@ def test_sweep_rows_and_the_jobs_table_show_the_reply_text(frontend, workers):
     assert texts == ["".join(tokens(5)), "".join(tokens(9))]
     table = static_jobs_bundle(rp_jupyter.jobs(limit=2))["text/plain"]
     assert "".join(tokens(9)) in table and "choices" not in table
+
+
+# -- progress and errors, driven -----------------------------------------------------------
+
+
+def test_progress_shows_as_a_bar_or_as_its_message():
+    from rp_jupyter.notebook.stream_state import StreamState
+    from tests.notebook.fake_jobs import driven_job
+
+    job = driven_job()
+    view = StreamState()
+    for progress, shown in [(0.3, "30%"), ("45%", "45%"), ({"current": 2, "total": 8}, "2/8"),
+                            ("loading the model", "loading the model"),
+                            ({"phase": "warm-up"}, "{&quot;phase&quot;: &quot;warm-up&quot;}")]:
+        job._set_progress(progress)
+        assert view.sync(job)
+        html = view.html(frame=False)
+        assert shown in html
+        assert ("width:" in html) == (progress not in ("loading the model", {"phase": "warm-up"}))
+    assert job.status == "IN_PROGRESS" and job.output is MISSING  # progress is not output
+    assert view.text_summary() == 'progress {"phase": "warm-up"}'
+    assert not view.sync(job)  # nothing new
+
+
+def test_a_completed_job_whose_output_is_an_error_reads_as_the_error():
+    from rp_jupyter.api.models import JobStatus, StatusDocument
+    from tests.notebook.fake_jobs import driven_job
+    from tests.workers.fake_text import vllm_error
+
+    job = driven_job()
+    job._finish(JobStatus.COMPLETED, StatusDocument(
+        id=job.id, status=JobStatus.COMPLETED, output=[vllm_error("prompt is too long")]))
+    bundle = static_bundle(job)
+    assert "BadRequestError: prompt is too long (code 400)" in bundle["text/html"]
+    assert "error: BadRequestError: prompt is too long (code 400)" in bundle["text/plain"]
+    assert job.text is None

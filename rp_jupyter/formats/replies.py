@@ -159,7 +159,6 @@ class ReplyStream:
         self._pending = ""  # leading text that may still turn out to be an event stream
         self._sse: SSEReader | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._done = False
 
     @property
     def is_reply(self) -> bool:
@@ -227,7 +226,6 @@ class ReplyStream:
 
     def _event(self, data: str) -> str:
         if data.strip() == DONE:
-            self._done = True
             return ""
         try:
             value = json.loads(data)
@@ -272,7 +270,7 @@ class ReplyStream:
                 thought = _choice_reasoning(choice)
                 if thought and self.keep_text:
                     reply.reasoning.append(thought)
-            reason = choice.get("finish_reason") or choice.get("stop_reason")
+            reason = choice.get("finish_reason")
             if isinstance(reason, str) and index == 0:
                 reply.finish_reason = reason
         return added

@@ -68,8 +68,8 @@ class StreamState:
         self._encoded: tuple[int, images.EncodedImage | None] = (-1, None)
 
     def sync(self, job: Any) -> bool:
-        """Take the chunks ``job`` has that this view has not seen; True if any (or if a
-        retry started a new attempt)."""
+        """Take the chunks ``job`` has that this view has not seen, and its progress; True
+        if anything changed (a retry starting a new attempt included)."""
         attempt, new = job.chunks_since(self.seen)
         reset = attempt != self.attempt
         if reset:

@@ -14,10 +14,9 @@ from typing import Any, TextIO
 
 from rp_jupyter.api.errors import parse_job_error
 from rp_jupyter.formats import Reply, ReplyStream, read_progress
-from rp_jupyter.notebook.format_views import render_reading
 from rp_jupyter.notebook.markup import timings_text
 from rp_jupyter.notebook.renderers import renderers
-from rp_jupyter.notebook.static import error_summary, final_value, output_reading
+from rp_jupyter.notebook.static import error_summary, final_value, output_reading, render_output
 from rp_jupyter.notebook.stream_state import one_line, progress_of
 
 __all__ = ["TextStatus"]
@@ -154,9 +153,7 @@ class TextStatus:
             elif isinstance(value, str) and value == streamed:
                 pass  # already printed as it streamed
             else:
-                rendering = (render_reading(reading, seconds=job.run_seconds)
-                             if reading is not None else renderers.render(value))
-                text = rendering.text
+                text = render_output(job).text
                 if len(text) > OUTPUT_CHARS:
                     text = text[:OUTPUT_CHARS] + f"… ({len(text) - OUTPUT_CHARS} more chars)"
                 self._line(text)

@@ -225,3 +225,18 @@ def test_a_completed_job_whose_output_is_an_error_reads_as_the_error():
     assert "BadRequestError: prompt is too long (code 400)" in bundle["text/html"]
     assert "error: BadRequestError: prompt is too long (code 400)" in bundle["text/plain"]
     assert job.text is None
+
+
+def test_the_playground_shows_a_vllm_reply_as_text(frontend, workers):
+    board = rp_jupyter.playground(rp_jupyter.Endpoint("vllm", base_url=workers.base_url),
+                                  {"prompt": "Tell me", "stream": True,
+                                   "sampling_params": {"max_tokens": 7}},
+                                  **{"sampling_params.max_tokens": (1, 20, 1)})
+    try:
+        assert board.job.wait(30)
+        wait_until(lambda: board.view is not None and board.view.settled, 20, "the final view")
+        shown = board.view.html.value
+        assert "".join(tokens(7)) in shown and '"choices"' not in shown
+        assert "2 tokens in · 7 out" in shown
+    finally:
+        board.close()

@@ -39,6 +39,11 @@ class Progress:
     label: str
     message: str | None = None
 
+    def describe(self) -> str:
+        """``3/8 · denoising``: the label, and the message when it adds something."""
+        extra = self.message if self.message and self.message != self.label else None
+        return f"{self.label} · {extra}" if extra else self.label
+
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

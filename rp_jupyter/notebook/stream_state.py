@@ -37,8 +37,7 @@ def progress_of(chunk: Any) -> tuple[float, str] | None:
 def progress_block(progress: Progress) -> str:
     """A bar when the progress says how far, else its message."""
     if progress.fraction is not None:
-        label = progress.label + (f" · {progress.message}" if progress.message else "")
-        return progress_html(progress.fraction, label)
+        return progress_html(progress.fraction, progress.describe())
     return f'<div style="{MUTED};font-style:italic">{esc(progress.label)}</div>'
 
 
@@ -208,7 +207,7 @@ class StreamState:
         lines = []
         progress = self.progress_now
         if progress is not None:
-            lines.append(f"progress {progress.label}")
+            lines.append(f"progress {progress.describe()}")
         if self.text:
             lines.append(self.text[-limit:])
         if self.is_reply:

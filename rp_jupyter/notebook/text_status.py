@@ -100,8 +100,7 @@ class TextStatus:
         self._next_progress_line = now + 1 / ITEM_LINES_PER_SECOND
         progress = read_progress(value)
         if progress is not None:
-            message = progress.message if progress.message != progress.label else None
-            self._line(f"  progress {progress.label}" + (f" · {message}" if message else ""))
+            self._line(f"  progress {progress.describe()}")
 
     def _write_text(self, text: str) -> None:
         if not text:

@@ -140,7 +140,7 @@ def watch_progress(job: rp_jupyter.Job) -> list:
 def assert_progress_kept_apart(job: rp_jupyter.Job, seen: list) -> None:
     steps = [p["step"] for p in seen]
     assert len(set(steps)) >= 2 and steps == sorted(steps), seen
-    assert all(p["steps"] == 6 and p["message"] == "sampling" for p in seen)
+    assert all(p["steps"] == 8 and p["message"] == "sampling" for p in seen)
     assert isinstance(job.output, dict) and len(job.images) == 1  # the result, not progress
     record = JobJournal.open().get(job.journal_key)
     journaled = [detail for _, status, detail in record.events()
@@ -152,12 +152,12 @@ def assert_progress_kept_apart(job: rp_jupyter.Job, seen: list) -> None:
 def test_a_watched_jobs_progress_is_seen_journaled_and_never_taken_for_the_output(workers):
     workers.endpoint("comfyui").reset_stats()
     job = rp_jupyter.Endpoint("comfyui", base_url=workers.base_url).run(
-        {"workflow": {"steps": 6, "size": [32, 32]}, "delay": 0.5})
+        {"workflow": {"steps": 8, "size": [32, 32]}, "delay": 0.5})
     seen = watch_progress(job)
     assert job.wait(30) and job.status == "COMPLETED"
     assert_progress_kept_apart(job, seen)
     # about one /status a second while the job ran, not one per poll of /stream
-    assert workers.endpoint("comfyui").request_count("status") <= 8
+    assert workers.endpoint("comfyui").request_count("status") <= 10
 
 
 def test_progress_from_a_real_runpod_worker_process():
@@ -169,7 +169,7 @@ def test_progress_from_a_real_runpod_worker_process():
     try:
         job = rp_jupyter.Endpoint(ep.endpoint_id, base_url=ep.base_url,
                                   api_key="progress-key").run(
-            {"workflow": {"steps": 6, "size": [32, 32]}, "delay": 0.5})
+            {"workflow": {"steps": 8, "size": [32, 32]}, "delay": 0.5})
         seen = watch_progress(job)
         assert job.wait(60) and job.status == "COMPLETED"
         assert job.worker_id == "runpod-worker-1"

@@ -240,3 +240,23 @@ def test_the_playground_shows_a_vllm_reply_as_text(frontend, workers):
         assert "2 tokens in · 7 out" in shown
     finally:
         board.close()
+
+
+def test_terminal_output_prints_a_line_per_progress_update():
+    from rp_jupyter.api.models import JobStatus, StatusDocument
+    from tests.notebook.fake_jobs import driven_job
+
+    job = driven_job()
+    out = io.StringIO()
+    status = TextStatus(job, out=out)
+    status.start()
+    job._set_progress({"step": 2, "steps": 8, "message": "denoising"})
+    status.poll()
+    status.poll()  # no change, no new line
+    job._finish(JobStatus.COMPLETED, StatusDocument(id=job.id, status=JobStatus.COMPLETED,
+                                                    output={"images": []}))
+    status.finish()
+    lines = out.getvalue().splitlines()
+    assert lines.count("  progress 2/8 · denoising") == 1
+    assert lines[-4:] == [lines[-4], "{", '  "images": []', "}"]  # the output, not the progress
+    assert lines[-4].startswith("runpod: COMPLETED")

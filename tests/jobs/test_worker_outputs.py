@@ -5,6 +5,7 @@ vLLM and OpenAI replies, pictures, transcripts, embeddings, and progress updates
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -164,8 +165,10 @@ def test_progress_from_a_real_runpod_worker_process():
     """The comfyui stand-in run as runpod-python runs it, pulling through the worker protocol."""
     ep = LocalEndpoint("echo", workers=0, api_key="progress-key").start()
     env = {**os.environ, **ep.worker_env("runpod-worker-1"), "PYTHONPATH": str(WORKERS)}
+    # its own process group: runpod-python starts a heartbeat process that must end too
     worker = subprocess.Popen([sys.executable, script("comfyui")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     try:
         job = rp_jupyter.Endpoint(ep.endpoint_id, base_url=ep.base_url,
                                   api_key="progress-key").run(
@@ -175,7 +178,7 @@ def test_progress_from_a_real_runpod_worker_process():
         assert job.worker_id == "runpod-worker-1"
         assert_progress_kept_apart(job, seen)
     finally:
-        worker.kill()
+        os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         ep.stop()
 

@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "JobFailedError": "rp_jupyter.api.errors",
     "JobCancelledError": "rp_jupyter.api.errors",
     "JobTimedOutError": "rp_jupyter.api.errors",
+    # inputs from files
+    "b64": "rp_jupyter.formats.inputs",
+    "data_url": "rp_jupyter.formats.inputs",
     # notebook helpers
     "sweep": "rp_jupyter.notebook.sweep",
     "playground": "rp_jupyter.notebook.playground",
@@ -55,6 +58,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "__version__",
+    "formats",
     "jobs",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -65,6 +69,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "jobs":  # the subpackage is callable: rp_jupyter.jobs(...) lists the journal
         return importlib.import_module("rp_jupyter.jobs")
+    if name == "formats":  # the output shapes of real workers (standard library only)
+        return importlib.import_module("rp_jupyter.formats")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rp_jupyter' has no attribute {name!r}")
@@ -111,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServerError,
     )
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
+    from rp_jupyter.formats.inputs import b64, data_url  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401

@@ -23,6 +23,9 @@ QUEUE_WATCH_WAIT_MS = 10_000
 STREAM_PAUSE = 0.04
 STREAM_RATE_SHARE = 0.5
 LONG_POLL_MISSES = 2
+# A watched running job whose stream is quiet reads /status this often (seconds): progress
+# updates (runpod.serverless.progress_update) show only there.
+PROGRESS_POLL_EVERY = 1.0
 
 # While the server cannot be reached, keep trying, backing off up to this (seconds).
 TRACKING_BACKOFF_MAX = 30.0

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from rp_jupyter import formats
 from rp_jupyter.api.errors import (
     InvalidRequestError,
     JobCancelledError,
@@ -34,7 +35,10 @@ class Job(JobState):
 
     Returned by :meth:`Endpoint.run`, :meth:`Endpoint.run_sync` and :meth:`Endpoint.job`; the
     engine follows it until it is final whether or not anyone waits, and journals every
-    chunk and the result.
+    chunk and the result.  ``job.progress`` is the worker's latest progress update
+    (``runpod.serverless.progress_update``), never mistaken for the output; ``job.text``,
+    ``job.images`` and ``job.embeddings`` read the output as what it is (see
+    :mod:`rp_jupyter.formats`).
 
     Example::
 
@@ -86,14 +90,42 @@ class Job(JobState):
 
     @property
     def text(self) -> str | None:
-        """The streamed text chunks joined into one string (``None`` if a chunk is not text).
+        """The text the job produced, so far or in the end: a model's reply (vLLM token
+        batches, OpenAI objects or event streams), a transcript, text chunks joined, or a
+        text output.  ``None`` when it produced something else.
 
-        Example: a token stream ``["Once ", "upon ", "a ", "time"]`` gives ``"Once upon a time"``.
+        Example: a token stream ``["Once ", "upon ", "a ", "time"]`` gives ``"Once upon a time"``;
+        vLLM batches ``{"choices": [{"tokens": ["Once", " upon"]}], ...}`` give ``"Once upon"``.
         """
-        chunks = self.chunks
-        if not chunks or not all(isinstance(c, str) for c in chunks):
-            return None
-        return "".join(chunks)
+        return formats.job_text(self._output_or_none(), self.chunks)
+
+    @property
+    def reading(self) -> formats.Reading | None:
+        """What the output is, read by :mod:`rp_jupyter.formats`: a ``Reply`` (text, finish
+        reason, token usage), an ``ImageSet``, a ``Transcript``, ``Embeddings``, or ``None``.
+
+        Example: ``job.reading.usage.output`` is the number of tokens a vLLM job generated.
+        """
+        return formats.read_job(self._output_or_none(), self.chunks)
+
+    @property
+    def images(self) -> list[Any]:
+        """The pictures the job produced, as Pillow images (ComfyUI, SDXL, public endpoints,
+        a picture output, or the newest frame of a picture stream); ``[]`` when none.
+        Pictures given as URLs are fetched; ``ValueError`` says which one could not be."""
+        refs = formats.job_image_refs(self._output_or_none(), self.chunks)
+        return [formats.open_image(ref) for ref in refs]
+
+    @property
+    def embeddings(self) -> Any:
+        """The vectors of an embeddings job: a numpy array (count × dimensions) when numpy
+        is installed, else a list of lists; ``None`` for other jobs."""
+        found = formats.job_embeddings(self._output_or_none(), self.chunks)
+        return None if found is None else found.as_array()
+
+    def _output_or_none(self) -> Any:
+        output = self.output
+        return None if output is MISSING else output
 
     def chunks_since(self, start: int) -> tuple[int, list[Any]]:
         """``(attempt, chunks[start:])`` read together, so a reader that keeps its place

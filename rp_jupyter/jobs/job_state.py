@@ -9,10 +9,11 @@ the engine thread after every change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.errors import RunpodError
@@ -26,7 +27,8 @@ __all__ = ["JobEvent", "JobState", "Subscriber"]
 log = logging.getLogger("rp_jupyter.jobs")
 
 JobEvent = str
-"""What changed: ``"status"``, ``"chunks"``, ``"final"``, ``"retry"`` or ``"tracking"``."""
+"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"`` or
+``"tracking"``."""
 Subscriber = Callable[[Any, JobEvent], None]
 
 
@@ -39,6 +41,7 @@ class JobState:
         self.status = status
         self.output: Any = MISSING
         self.error: Any = None
+        self.progress: Any = None  # the latest progress update (never the output)
         self.delay_ms: int | None = None
         self.execution_ms: int | None = None
         self.worker_id: str | None = None
@@ -79,6 +82,16 @@ class JobState:
 
         return unsubscribe
 
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """While inside this block someone is looking at the job (a blocking cell shows it):
+        the engine then sees it start and reads the worker's progress updates."""
+        self._watch(+1)
+        try:
+            yield
+        finally:
+            self._watch(-1)
+
     def _watch(self, delta: int) -> None:
         with self._cond:
             self._watchers += delta
@@ -115,6 +128,18 @@ class JobState:
                 self.started_at = self.started_at or time.time()
         self._changed("chunks")
 
+    def _set_progress(self, progress: Any) -> bool:
+        """A progress update (``/status`` said IN_PROGRESS with an ``output``); True if new."""
+        with self._cond:
+            if self.is_final or progress == self.progress:
+                return False
+            self.progress = progress
+            if self.status is JobStatus.IN_QUEUE:
+                self.status = JobStatus.IN_PROGRESS
+                self.started_at = self.started_at or time.time()
+        self._changed("progress")
+        return True
+
     def _finish(self, status: JobStatus, doc: StatusDocument | None = None) -> None:
         with self._cond:
             if self.is_final:
@@ -136,7 +161,7 @@ class JobState:
         with self._cond:
             self.attempt = attempt
             self.status = JobStatus.IN_QUEUE
-            self.output, self.error = MISSING, None
+            self.output, self.error, self.progress = MISSING, None, None
             self.delay_ms = self.execution_ms = None
             self.started_at = self.finished_at = None
             self.submitted_at = time.time()

@@ -36,6 +36,8 @@ LIMIT_VARIABLES = {
     "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
 }
 PREVIEW_CHARS = 240
+PROGRESS_CHARS = 2_000  # of one progress update's JSON kept in its event
+PROGRESS_DETAIL = "progress "  # an event whose detail starts so is a progress update
 LEASE_SECONDS = 30.0
 
 
@@ -298,19 +300,22 @@ class JobJournal:
         return self.write(op)
 
     def record_final(
-        self, key: int, status: str, fields: dict[str, Any], output_json: str | None
+        self, key: int, status: str, fields: dict[str, Any], output_json: str | None,
+        preview: str | None = None,
     ) -> Future[None]:
-        """The final document: status, timings, error and the output (stored apart)."""
+        """The final document: status, timings, error and the output (stored apart).
+        ``preview`` is a readable one-line preview (default: the start of the JSON)."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> None:
             sets, params = _field_updates(fields)
-            preview = output_json[:PREVIEW_CHARS] if output_json is not None else None
+            shown = preview if preview is not None else output_json
+            shown = shown[:PREVIEW_CHARS] if shown is not None else None
             size = len(output_json) if output_json is not None else None
             conn.execute(
                 f"UPDATE jobs SET status = ?, final = 1, updated_at = ?, output_bytes = ?, "
                 f"output_preview = ?, lease_until = NULL{sets} WHERE key = ?",
-                (status, now, size, preview, *params, key),
+                (status, now, size, shown, *params, key),
             )
             if output_json is not None:
                 conn.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?)", (key, output_json))
@@ -336,6 +341,28 @@ class JobJournal:
             return int(conn.execute("SELECT attempt FROM jobs WHERE key = ?", (key,)).fetchone()[0])
 
         return self.write(op)
+
+    def record_progress(self, key: int, progress: Any) -> Future[None]:
+        """A progress update from the worker, as an IN_PROGRESS event (never the output)."""
+        now = time.time()
+        try:
+            encoded = json.dumps(progress, ensure_ascii=False, default=repr)
+        except (TypeError, ValueError):
+            encoded = json.dumps(repr(progress))
+        detail = PROGRESS_DETAIL + encoded[:PROGRESS_CHARS]
+        return self._execute("INSERT INTO events VALUES (?, ?, 'IN_PROGRESS', ?)",
+                             (key, now, detail))
+
+    def latest_progress(self, key: int) -> Any:
+        """The newest progress update journaled for a job (``None`` if there is none)."""
+        rows = self._query("SELECT detail FROM events WHERE key = ? AND detail LIKE ? "
+                           "ORDER BY rowid DESC LIMIT 1", (key, PROGRESS_DETAIL + "%"))
+        if not rows:
+            return None
+        try:
+            return json.loads(rows[0][0][len(PROGRESS_DETAIL):])
+        except ValueError:  # cut at PROGRESS_CHARS
+            return rows[0][0][len(PROGRESS_DETAIL):]
 
     def record_note(self, key: int, note: str) -> Future[None]:
         return self._execute("UPDATE jobs SET note = ?, updated_at = ? WHERE key = ?",

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from rp_jupyter import formats
 from rp_jupyter.api.errors import APIConnectionError, InvalidRequestError, JobNotFoundError
 from rp_jupyter.api.models import MISSING, Health, JobStatus, StatusDocument
 from rp_jupyter.api.request import JobRequest, build_request
@@ -30,7 +31,7 @@ from rp_jupyter.jobs._constants import (
 )
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
-from rp_jupyter.jobs.tracker import follow, watch_owned, watch_queue
+from rp_jupyter.jobs.tracker import follow, watch_owned, watch_progress, watch_queue
 
 if TYPE_CHECKING:
     from rp_jupyter.api._constants import RateLimit
@@ -66,6 +67,7 @@ class EndpointRuntime:
         self._long_poll_free = LONG_POLL_SLOTS
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._queue_watchers: dict[str, asyncio.Task[None]] = {}
+        self._progress_watchers: dict[str, asyncio.Task[None]] = {}
         self._streaming: dict[str, float] = {}  # job id -> when it last brought chunks
 
     # -- the bridge used by Job ----------------------------------------------------------
@@ -122,6 +124,7 @@ class EndpointRuntime:
             await self.complete(job, doc)
         else:
             job._apply_status(doc.status, doc)
+            self.note_progress(job, doc)
             self.follow(job)
         return job
 
@@ -157,6 +160,7 @@ class EndpointRuntime:
             await self.complete(job, doc)
         else:
             job._apply_status(doc.status, doc)
+            self.note_progress(job, doc)
             self.follow(job)
         return job
 
@@ -220,18 +224,29 @@ class EndpointRuntime:
         job._follow_with(self)
         self._followers[job.id] = self.engine.spawn(follow(self, job))
         if job.watched:
-            self._watch_queue(job)
+            self._watch(job)
 
     def on_watched(self, job: Job) -> None:
-        """Someone is looking (any thread): make sure the queue→running change is seen."""
-        self.engine.loop.call_soon_threadsafe(self._watch_queue, job)
+        """Someone is looking (any thread): make sure the queue→running change and the
+        worker's progress updates are seen."""
+        self.engine.loop.call_soon_threadsafe(self._watch, job)
 
-    def _watch_queue(self, job: Job) -> None:
+    def _watch(self, job: Job) -> None:
+        if job.is_final:
+            return
+        task = self._progress_watchers.get(job.id)
+        if task is None or task.done():
+            task = self._progress_watchers[job.id] = self.engine.spawn(watch_progress(self, job))
+            task.add_done_callback(lambda done, job_id=job.id: self._forget(job_id, done))
         if job.status is not JobStatus.IN_QUEUE or not self.status_sync_supported:
             return
         task = self._queue_watchers.get(job.id)
         if task is None or task.done():
             self._queue_watchers[job.id] = self.engine.spawn(watch_queue(self, job))
+
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._progress_watchers.get(job_id) is task:
+            del self._progress_watchers[job_id]
 
     def take_long_poll_slot(self) -> bool:
         if self.long_poll is False or self._long_poll_free <= 0:
@@ -298,11 +313,32 @@ class EndpointRuntime:
                 log.exception("could not journal chunks of job %s", job.id)
         job._add_chunks(chunks)
 
-    def note_status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> None:
-        if job._apply_status(status, doc) and job.journal_key is not None:
+    def note_status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> bool:
+        """A non-final status (and any progress update it carries); True if anything changed."""
+        changed = job._apply_status(status, doc)
+        if changed and job.journal_key is not None:
             self.journal.record_status(job.journal_key, status.value, {
                 "started_at": job.started_at, "delay_ms": job.delay_ms,
                 "worker_id": job.worker_id})
+        if doc is not None:
+            changed |= self.note_progress(job, doc)
+        return changed
+
+    def note_progress(self, job: Job, doc: StatusDocument, *, journal: bool = True) -> bool:
+        """``/status`` answered IN_PROGRESS with an ``output``: that is a progress update
+        (``runpod.serverless.progress_update``), kept as ``job.progress`` and journaled as an
+        event, never taken for the result.  True if it is new."""
+        progress = doc.output
+        if (doc.status is not JobStatus.IN_PROGRESS or progress is MISSING
+                or progress is None or progress == [] or progress == job.progress):
+            return False
+        if journal and job.journal_key is not None:
+            self.journal.record_progress(job.journal_key, progress)
+        return job._set_progress(progress)
+
+    def last_chunks_at(self, job: Job) -> float | None:
+        """When (``time.monotonic()``) the job's stream last brought chunks, if lately."""
+        return self._streaming.get(job.id)
 
     async def finish_from_status(self, job: Job, seen: JobStatus) -> None:
         """``/stream`` said final: read the final document (output, timings) from ``/status``."""
@@ -329,8 +365,9 @@ class EndpointRuntime:
             fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
                       "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
                       "finished_at": time.time(), "started_at": started}
+            preview = None if doc.output is MISSING else formats.output_preview(doc.output)
             await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
-                                                  output_json))
+                                                  output_json, preview))
         job._finish(doc.status, doc)
 
     def finish_from_record(self, job: Job, record: JobRecord) -> None:
@@ -384,6 +421,7 @@ def job_from_record(record: JobRecord, runtime: EndpointRuntime | None) -> Job:
     else:
         job.status = status if status in (JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS) else (
             JobStatus.IN_QUEUE)
+        job.progress = record.journal.latest_progress(record.key)
     return job
 
 

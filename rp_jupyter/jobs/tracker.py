@@ -28,6 +28,7 @@ from rp_jupyter.jobs._constants import (
     POLL_FACTOR,
     POLL_INITIAL,
     POLL_MAX,
+    PROGRESS_POLL_EVERY,
     QUEUE_WATCH_WAIT_MS,
     TRACKING_BACKOFF_MAX,
 )
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from rp_jupyter.jobs.job import Job
     from rp_jupyter.jobs.runtime import EndpointRuntime
 
-__all__ = ["follow", "watch_owned", "watch_queue"]
+__all__ = ["follow", "watch_owned", "watch_progress", "watch_queue"]
 
 
 async def follow(runtime: EndpointRuntime, job: Job) -> None:
@@ -121,10 +122,7 @@ async def _status_step(runtime: EndpointRuntime, job: Job, interval: float) -> b
     if doc.status.is_final:
         await runtime.complete(job, doc)
         return True
-    changed = doc.status != job.status
-    if changed:
-        runtime.note_status(job, doc.status, doc)
-    return changed
+    return runtime.note_status(job, doc.status, doc)
 
 
 async def watch_queue(runtime: EndpointRuntime, job: Job) -> None:
@@ -161,6 +159,29 @@ async def watch_queue(runtime: EndpointRuntime, job: Job) -> None:
             return
 
 
+async def watch_progress(runtime: EndpointRuntime, job: Job) -> None:
+    """While a watched job runs, read ``/status`` now and then: a worker's progress updates
+    (``runpod.serverless.progress_update``) show only there.  Skipped while chunks flow,
+    and when the follower polls ``/status`` anyway (handlers that cannot stream)."""
+    while job.watched and not job.is_final:
+        await asyncio.sleep(PROGRESS_POLL_EVERY)
+        if job.is_final or not job.watched:
+            return
+        if job.status is not JobStatus.IN_PROGRESS or not runtime.stream_supported:
+            continue
+        streamed = runtime.last_chunks_at(job)
+        if streamed is not None and time.monotonic() - streamed < PROGRESS_POLL_EVERY:
+            continue
+        try:
+            doc = await runtime.client.status(job.id, priority=runtime.priority(job))
+        except JobNotFoundError:
+            return  # the follower notices and ends the job
+        except RunpodError:
+            continue  # the follower reports trouble; try again on the next round
+        if not doc.status.is_final and not job.is_final:
+            runtime.note_status(job, doc.status, doc)
+
+
 async def watch_owned(runtime: EndpointRuntime, job: Job) -> None:
     """Another live process follows ``job`` (and journals it): mirror its status here, read
     the end from the journal, and take the job over if that process stops."""
@@ -187,6 +208,7 @@ async def watch_owned(runtime: EndpointRuntime, job: Job) -> None:
         running = doc is not None and not doc.status.is_final
         if running:
             job._apply_status(doc.status, doc)  # the owner journals it
+            runtime.note_progress(job, doc, journal=False)
         await asyncio.sleep(POLL_MAX if running else POLL_INITIAL * 4)
 
 

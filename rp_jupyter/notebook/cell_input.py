@@ -15,6 +15,8 @@ Placeholders ``{{ expr }}`` are filled from the notebook namespace before parsin
 JSON string with the value's text, JSON-escaped; as a JSON value with the value's JSON
 encoding; in Python with the value itself; in text with ``str(value)``.  So a variable
 holding quotes or newlines cannot break the request.  ``--no-expand`` turns them off.
+``b64(path)`` and ``data_url(path)`` work in placeholders without an import, and ``bytes`` or
+a Pillow image in a placeholder becomes base64 text.
 """
 
 from __future__ import annotations
@@ -171,15 +173,25 @@ def _fill(text: str, namespace: Mapping[str, Any], outside, inside) -> str:
 
 
 def _evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
+    """A placeholder's value; ``b64`` and ``data_url`` need no import, and ``bytes`` or a
+    Pillow image become base64 text (never a repr)."""
+    from rp_jupyter.formats import as_base64, b64, data_url
+
     expr = expr.strip()
     try:
-        return eval(compile(expr, "<runpod placeholder>", "eval"), dict(namespace))
+        value = eval(compile(expr, "<runpod placeholder>", "eval"),
+                     {"b64": b64, "data_url": data_url, **namespace})
+        encoded = as_base64(value)
+        return value if encoded is None else encoded
     except NameError as exc:
         name = getattr(exc, "name", None) or expr
         raise CellInputError(
             f"{{{{ {expr} }}}}: {name!r} is not defined in the notebook",
             hint=f"define {name} in a cell above, or remove the placeholder",
         ) from None
+    except FileNotFoundError as exc:
+        raise CellInputError(f"{{{{ {expr} }}}}: {exc}",
+                             hint="check the file name, or give the file's full path") from None
     except Exception as exc:
         raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}") from None
 

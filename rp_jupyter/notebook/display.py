@@ -121,7 +121,8 @@ def _present_as_text(job: Any) -> None:
 
     status = TextStatus(job)
     status.start()
-    wait_interruptibly([job], on_poll=status.poll, on_stop=status.finish)
+    with job.watching():
+        wait_interruptibly([job], on_poll=status.poll, on_stop=status.finish)
     status.finish()
 
 
@@ -149,7 +150,8 @@ def _present_headless(job: Any, read_as: str | None) -> None:
     def final() -> None:
         handle.update(static_bundle(job, read_as=read_as), raw=True)
 
-    wait_interruptibly([job], on_poll=update, on_stop=final)
+    with job.watching():
+        wait_interruptibly([job], on_poll=update, on_stop=final)
     final()
 
 

@@ -16,19 +16,19 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from rp_jupyter.formats.sniff import looks_like_image, sniff_bytes
+
 __all__ = [
     "EncodedImage",
     "contact_sheet",
     "encode_image",
+    "encode_ref",
     "image_payload",
     "is_image",
     "thumbnail_data_url",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-# base64 of the first bytes of PNG, JPEG, WebP (RIFF) and GIF files
-BASE64_PREFIXES = {"iVBORw0KGgo": "png", "/9j/": "jpeg", "UklGR": "webp", "R0lGOD": "gif"}
-MIN_BASE64_CHARS = 64
 WEB_FORMATS = ("png", "jpeg", "webp", "gif")
 
 
@@ -72,11 +72,11 @@ def is_image(value: Any) -> bool:
 
 def _source_kind(value: Any) -> str | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return "bytes" if _sniff(bytes(value[:16])) else None
+        return "bytes" if sniff_bytes(bytes(value[:16])) else None
     if isinstance(value, str):
         if value.startswith("data:image/"):
             return "data-url"
-        if len(value) >= MIN_BASE64_CHARS and value.startswith(tuple(BASE64_PREFIXES)):
+        if looks_like_image(value):
             return "base64"
         if (
             len(value) < 4096
@@ -88,20 +88,6 @@ def _source_kind(value: Any) -> str | None:
         return None
     if type(value).__module__.startswith("PIL.") and hasattr(value, "save"):
         return "pil"
-    return None
-
-
-def _sniff(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(b"BM"):
-        return "bmp"
     return None
 
 
@@ -145,6 +131,14 @@ def encode_image(value: Any) -> EncodedImage:
     return EncodedImage(data, fmt, *image.size)
 
 
+def encode_ref(ref: Any) -> EncodedImage:
+    """Decode a worker's picture reference (:class:`rp_jupyter.formats.ImageRef`): inline,
+    a local file, or a URL fetched now.  ``ValueError`` says why it cannot be shown."""
+    from rp_jupyter.formats import resolve
+
+    return encode_image(resolve(ref))
+
+
 def thumbnail_data_url(value: Any, size: int = 96) -> str:
     """A small PNG ``data:`` URL of the picture, for grids of mini-panels."""
     image = _open(encode_image(value).data)
@@ -152,22 +146,27 @@ def thumbnail_data_url(value: Any, size: int = 96) -> str:
     return "data:image/png;base64," + base64.b64encode(_to_png(image)).decode("ascii")
 
 
-def contact_sheet(values: list[Any], *, cell: int = 192, columns: int = 4) -> bytes:
-    """One PNG with the pictures side by side (for the ``image/png`` of a list of images)."""
+def contact_sheet(values: list[Any], *, cell: int = 512, columns: int = 4) -> bytes:
+    """One PNG with the pictures side by side (for the ``image/png`` of a list of images):
+    each at its own size up to ``cell`` pixels, never enlarged."""
     from PIL import Image
 
     pictures = []
     for value in values:
-        picture = _open(encode_image(value).data)
+        encoded = value if isinstance(value, EncodedImage) else encode_image(value)
+        picture = _open(encoded.data)
         picture.thumbnail((cell, cell))
         pictures.append(picture)
+    width = max(p.size[0] for p in pictures)
+    height = max(p.size[1] for p in pictures)
     columns = max(1, min(columns, len(pictures)))
     rows = (len(pictures) + columns - 1) // columns
     gap = 4
-    sheet = Image.new("RGB", (columns * (cell + gap) - gap, rows * (cell + gap) - gap), "white")
+    sheet = Image.new("RGB", (columns * (width + gap) - gap, rows * (height + gap) - gap),
+                      "white")
     for index, picture in enumerate(pictures):
         row, col = divmod(index, columns)
-        sheet.paste(picture.convert("RGB"), (col * (cell + gap), row * (cell + gap)))
+        sheet.paste(picture.convert("RGB"), (col * (width + gap), row * (height + gap)))
     return _to_png(sheet)
 
 

@@ -1,5 +1,6 @@
 """The live view of one job: one HTML widget (header, clock, progress, streamed text or
-newest item) and one Image widget (newest frame), refreshed by the ticker.
+newest item) and one Image widget (newest frame, at its natural size: never stretched to
+the output's width, never wider than it), refreshed by the ticker.
 
 Few widgets on purpose: each front-end update is one message, and a panel must stay under
 about 20 a second whatever the chunk rate.  The job's subscriber only marks the view
@@ -18,7 +19,7 @@ from rp_jupyter.notebook.static import static_html
 from rp_jupyter.notebook.stream_state import StreamState
 from rp_jupyter.notebook.ticker import MessageBudget
 
-__all__ = ["JobView", "close_widgets", "widget_bundle"]
+__all__ = ["JobView", "close_widgets", "frame_layout", "widget_bundle"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -48,6 +49,13 @@ def close_widgets(widget: Any) -> list[Any]:
     return found
 
 
+def frame_layout(widgets: Any) -> Any:
+    """An Image widget's layout that keeps the picture at its natural size: a VBox would
+    stretch it to the full width (its children default to ``align-self: stretch``)."""
+    return widgets.Layout(display="none", align_self="flex-start", width="auto",
+                          height="auto", max_width="100%")
+
+
 class JobView:
     """One job shown live (see the module docstring).
 
@@ -73,9 +81,7 @@ class JobView:
         self.stream = StreamState()
         self._on_dirty = on_dirty
         self.html = widgets.HTML()
-        self.image = widgets.Image(
-            format="png", layout=widgets.Layout(display="none", max_width="100%")
-        )
+        self.image = widgets.Image(format="png", layout=frame_layout(widgets))
         self.box = widgets.VBox([self.html, self.image])
         self._unsubscribe: Callable[[], None] | None = None
         self.job: Any = None
@@ -118,7 +124,7 @@ class JobView:
         job = self.job
         if job.is_final and self.embedded:
             return static_html(job, read_as=self.read_as, note=self.note)[0]
-        body = self.stream.html(frame=False)
+        body = self.stream.html(frame=False, seconds=job.run_seconds)
         return header_html(job, note=self.note) + body
 
     def refresh(self, budget: MessageBudget, now: float | None = None) -> None:

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rp_jupyter import formats
 from rp_jupyter.notebook.job_view import JobView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, failure_note, short_id
 from rp_jupyter.notebook.presented import mark_presented
-from rp_jupyter.notebook.static import error_summary, error_text, final_value
-from rp_jupyter.notebook.stream_state import one_line
+from rp_jupyter.notebook.previews import output_line
+from rp_jupyter.notebook.static import error_summary, error_text
 from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
@@ -64,12 +65,13 @@ def _preview(record: Any) -> str:
 
 
 def _streamed_preview(record: Any) -> str:
-    """A streaming job's output is its chunks: their text when they are text."""
+    """A streaming job's output is its chunks: a reply's or a text stream's text."""
     if record.chunk_count > STREAM_PREVIEW_CHUNKS:
         return f"({record.chunk_count} chunks)"
     chunks = record.chunks()
-    if chunks and all(isinstance(chunk, str) for chunk in chunks):
-        return "".join(chunks).replace("\n", " ")
+    text = formats.output_preview(chunks) or formats.job_text(None, chunks)
+    if text:
+        return text.replace("\n", " ")
     return f"({record.chunk_count} chunks)"
 
 
@@ -77,11 +79,7 @@ def _job_preview(job: Any) -> str:
     """The output (or error) of a job an action has attached, once it is final."""
     if not job.is_final:
         return ""
-    if str(job.status) != "COMPLETED":
-        text = error_summary(job)
-    else:
-        value = final_value(job)
-        text = "" if value is None else value if isinstance(value, str) else one_line(value)
+    text = error_summary(job) if str(job.status) != "COMPLETED" else output_line(job)
     text = text.replace("\n", " ")
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 

@@ -2,9 +2,12 @@
 
 Each :class:`Renderer` says which values it ``matches`` and how to ``render`` one (HTML,
 plain text, and PNG bytes for pictures); the registry asks them in priority order and the
-first match wins.  Built in: ``image`` (base64, ``data:`` URLs, local files, bytes, Pillow
-images, dicts with an ``"image"`` key), ``images`` (a list of those), ``audio`` (``data:audio``
-URLs and dicts with an ``"audio"`` key), ``text`` (strings) and ``json`` (everything else).
+first match wins.  Built in: the shapes of real workers that :mod:`rp_jupyter.formats`
+recognises (``reply``: vLLM and OpenAI replies; ``worker-images``: ComfyUI, SDXL and
+public-endpoint pictures; ``transcript``: faster-whisper; ``embeddings``), then ``image``
+(base64, ``data:`` URLs, local files, bytes, Pillow images, dicts with an ``"image"`` key),
+``images`` (a list of those), ``audio`` (``data:audio`` URLs and dicts with an ``"audio"``
+key), ``text`` (strings) and ``json`` (everything else).  Yours come first.
 
 ``stream`` says how a chunk of that kind is shown while a job streams: ``"text"`` is
 appended to running text, ``"frame"`` replaces the previous picture, ``"item"`` joins a
@@ -49,6 +52,8 @@ JSON_ITEMS = 100  # entries shown per object or list in a JSON tree
 JSON_DEPTH = 8
 JSON_STRING = 2_000
 JSON_TEXT_LIMIT = 20_000
+# pictures at their natural size, never wider than the output area, never enlarged
+IMG_STYLE = "display:block;max-width:100%;height:auto"
 AUDIO_MAGIC = {"UklGR": "wav", "SUQz": "mpeg", "T2dnUw": "ogg", "ZkxhQw": "flac"}
 
 
@@ -81,6 +86,11 @@ class Renderers:
         self._lock = threading.Lock()
         self._order = itertools.count()
         self._entries: tuple[tuple[int, int, Renderer], ...] = ()
+        self._builtins: frozenset[Renderer] = frozenset()
+
+    def is_builtin(self, renderer: Renderer) -> bool:
+        """True for the renderers this package ships (a user's own renderer is not)."""
+        return renderer in self._builtins or renderer is _FALLBACK
 
     def register(
         self,
@@ -92,7 +102,7 @@ class Renderers:
         stream: str = "item",
     ) -> Renderer:
         """Add a renderer (replacing one with the same name).  Higher ``priority`` is asked
-        first; the built-ins use 0 to 50, so the default of 100 puts yours ahead of them."""
+        first; the built-ins use 0 to 63, so the default of 100 puts yours ahead of them."""
         if stream not in STREAM_KINDS:
             raise ValueError(f"stream must be one of {', '.join(STREAM_KINDS)}, not {stream!r}")
         renderer = Renderer(name, matches, render, priority, stream)
@@ -246,7 +256,7 @@ def render_image(value: Any) -> Rendering:
     label = picture.describe() + (f" · {caption}" if caption else "")
     html = (
         f'<figure style="margin:4px 0"><img src="{picture.data_url()}" alt="{esc(label)}" '
-        f'style="max-width:100%;height:auto"/><figcaption style="{MUTED};font-size:11px">'
+        f'style="{IMG_STYLE}"/><figcaption style="{MUTED};font-size:11px">'
         f"{esc(label)}</figcaption></figure>"
     )
     return Rendering(html=html, text=f"[image {label}]", png=picture.png())
@@ -263,15 +273,15 @@ def _is_image_list(value: Any) -> bool:
 def render_images(values: Any) -> Rendering:
     pictures = [images.encode_image(v) for v in values]
     cells = "".join(
-        f'<figure style="margin:0"><img src="{p.data_url()}" alt="image {i}" '
-        f'style="max-width:220px;height:auto"/><figcaption style="{MUTED};font-size:11px">'
+        f'<figure style="margin:0;max-width:100%"><img src="{p.data_url()}" alt="image {i}" '
+        f'style="{IMG_STYLE}"/><figcaption style="{MUTED};font-size:11px">'
         f"{i}: {esc(p.describe())}</figcaption></figure>"
         for i, p in enumerate(pictures)
     )
-    html = f'<div style="display:flex;flex-wrap:wrap;gap:6px">{cells}</div>'
-    return Rendering(
-        html=html, text=f"[{len(pictures)} images]", png=images.contact_sheet(list(values))
-    )
+    html = (f'<div style="display:flex;flex-wrap:wrap;gap:6px;align-items:flex-start">'
+            f"{cells}</div>")
+    return Rendering(html=html, text=f"[{len(pictures)} images]",
+                     png=images.contact_sheet(pictures))
 
 
 def _audio_source(value: Any) -> str | None:
@@ -310,6 +320,39 @@ def _fallback_render(value: Any) -> Rendering:
 _FALLBACK = Renderer("repr", lambda value: True, _fallback_render, -1_000, "item")
 
 
+def _reading_of(value: Any) -> Any:
+    from rp_jupyter import formats
+
+    return formats.read(value)
+
+
+def _format_renderer(kind: str) -> tuple[Callable[[Any], Any], Callable[[Any], Rendering]]:
+    """``(matches, render)`` for one kind of worker output that rp_jupyter.formats knows."""
+    from rp_jupyter import formats
+
+    reader = {
+        "reply": formats.read_reply,
+        "worker-images": formats.read_images,
+        "transcript": formats.read_transcript,
+        "embeddings": formats.read_embeddings,
+    }[kind]
+
+    def matches(value: Any) -> bool:
+        if isinstance(value, (bool, int, float)) or value is None:
+            return False
+        return reader(value) is not None
+
+    def render(value: Any) -> Rendering:
+        from rp_jupyter.notebook.format_views import render_reading
+
+        reading = reader(value)
+        if reading is None:
+            raise ValueError(f"not a {kind}")
+        return render_reading(reading)
+
+    return matches, render
+
+
 def _builtin_registry() -> Renderers:
     registry = Renderers()
     registry.register("json", matches=lambda v: True, render=render_json, priority=0)
@@ -323,6 +366,10 @@ def _builtin_registry() -> Renderers:
     registry.register(
         "image", matches=images.is_image, render=render_image, priority=50, stream="frame"
     )
+    for offset, kind in enumerate(("embeddings", "transcript", "worker-images", "reply")):
+        matches, render = _format_renderer(kind)
+        registry.register(kind, matches=matches, render=render, priority=60 + offset)
+    registry._builtins = frozenset(registry)
     return registry
 
 

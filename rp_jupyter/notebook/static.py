@@ -12,8 +12,10 @@ import json
 import re
 from typing import Any
 
+from rp_jupyter import formats
 from rp_jupyter.api.errors import parse_job_error
 from rp_jupyter.api.models import MISSING
+from rp_jupyter.notebook.format_views import render_reading
 from rp_jupyter.notebook.markup import (
     FONT,
     MUTED,
@@ -26,7 +28,16 @@ from rp_jupyter.notebook.markup import (
 from rp_jupyter.notebook.renderers import Rendering, renderers
 from rp_jupyter.notebook.stream_state import StreamState
 
-__all__ = ["error_summary", "error_text", "final_value", "outcome", "static_bundle", "static_html"]
+__all__ = [
+    "error_summary",
+    "error_text",
+    "final_value",
+    "outcome",
+    "output_reading",
+    "render_output",
+    "static_bundle",
+    "static_html",
+]
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b(: .*)?$")
 INPUT_CHARS = 4_000
@@ -72,7 +83,11 @@ def error_summary(job: Any) -> str:
 
 
 def error_text(error: Any) -> str:
-    """A server ``error`` as one readable line: ``RuntimeError: boom``."""
+    """A server ``error`` as one readable line: ``RuntimeError: boom``, or an OpenAI-style
+    worker error such as ``BadRequestError: max_tokens is too large (code 400)``."""
+    readable = formats.error_message(error)
+    if readable is not None:
+        return readable
     parsed = parse_job_error(error)
     if parsed["type"]:
         return f"{parsed['type']}: {parsed['message']}"
@@ -90,14 +105,35 @@ def _last_exception_line(details: Any) -> str | None:
     return None
 
 
+def output_reading(job: Any) -> formats.Reading | None:
+    """What :mod:`rp_jupyter.formats` recognises in a job's output, unless a renderer you
+    registered claims the output first (then ``None``)."""
+    value = final_value(job)
+    if value is None or not renderers.is_builtin(renderers.pick(value)):
+        return None
+    return formats.read_job(None if job.output is MISSING else job.output, job.chunks)
+
+
+def render_output(job: Any) -> Rendering | None:
+    """The rendering of a completed job's output (``None`` when there is none): your own
+    renderer if one matches, else what :mod:`rp_jupyter.formats` recognises (a reply with
+    its tokens per second, pictures, a transcript, embeddings), else the built-ins."""
+    value = final_value(job)
+    if value is None:
+        return None
+    reading = output_reading(job)
+    if reading is not None:
+        return render_reading(reading, seconds=job.run_seconds)
+    return renderers.render(value)
+
+
 def outcome(job: Any) -> tuple[str, str, bytes | None]:
     """``(html, text, png)`` for a final job's output or error."""
     status = str(job.status)
     if status == "COMPLETED":
-        value = final_value(job)
-        if value is None:
+        rendering = render_output(job)
+        if rendering is None:
             return f'<div style="{MUTED}">no output</div>', "(no output)", None
-        rendering: Rendering = renderers.render(value)
         return rendering.html, rendering.text, rendering.png
     summary = error_summary(job)
     html = (
@@ -117,10 +153,10 @@ def outcome(job: Any) -> tuple[str, str, bytes | None]:
         stream.sync(job)
         html += folded(
             f"streamed before it stopped ({stream.seen} chunk{'s' if stream.seen != 1 else ''})",
-            stream.html(frame=True),
+            stream.html(frame=True, seconds=job.run_seconds),
             open=True,
         )
-        text += "\n" + stream.text_summary()
+        text += "\n" + stream.text_summary(seconds=job.run_seconds)
     return html, text, None
 
 
@@ -151,7 +187,9 @@ def static_html(
         if stream is None:
             stream = StreamState()
             stream.sync(job)
-        body, text, png = stream.html(frame=True), stream.text_summary(), None
+        seconds = job.run_seconds
+        body, text, png = (stream.html(frame=True, seconds=seconds),
+                           stream.text_summary(seconds=seconds), None)
     html = (
         f'<div style="{BOX}">{header_html(job, full_id=True, note=note)}'
         f'<div style="margin-top:4px">{body}</div>{_input_html(job, read_as)}</div>'

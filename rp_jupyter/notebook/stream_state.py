@@ -1,9 +1,12 @@
 """What a panel keeps of a job's stream, in bounded memory whatever its length.
 
-Text chunks become a running text (only its tail is kept), picture chunks a newest frame,
-other chunks a short list whose newest entry is shown in full; chunks that carry progress
-(``progress``, ``step``/``steps``, ``current``/``total``) move a progress bar.  Every chunk
-stays in ``job.chunks`` and in the journal; this is only the view.
+A model's reply (vLLM token batches, OpenAI objects, OpenAI event streams split anywhere;
+read by :class:`rp_jupyter.formats.ReplyStream`) and plain text chunks become a running
+text (only its tail is kept) with a footer of token counts; picture chunks a newest frame;
+other chunks a short list whose newest entry is shown in full.  The worker's progress
+updates (``job.progress``), and chunks that carry progress fields, move a progress bar or
+show their message.  A renderer you registered for a chunk comes first.  Every chunk stays
+in ``job.chunks`` and in the journal; this is only the view.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from rp_jupyter.formats import Progress, ReplyStream, read_progress
 from rp_jupyter.notebook import images
 from rp_jupyter.notebook.markup import MUTED, esc, pre, progress_html, tail_box
-from rp_jupyter.notebook.renderers import Renderers, renderers
+from rp_jupyter.notebook.renderers import IMG_STYLE, Renderers, renderers
 
 __all__ = ["StreamState", "one_line", "progress_of"]
 
@@ -24,21 +28,17 @@ ITEM_LINE = 160  # characters of an older item's one-line summary
 
 def progress_of(chunk: Any) -> tuple[float, str] | None:
     """``(fraction, label)`` when a chunk says how far the job has got."""
-    if not isinstance(chunk, dict):
+    found = read_progress(chunk, strict=True)
+    if found is None or found.fraction is None:
         return None
-    for done_key, total_key in (("step", "steps"), ("current", "total"), ("completed", "total")):
-        done, total = chunk.get(done_key), chunk.get(total_key)
-        if _number(done) and _number(total) and total > 0:
-            return min(1.0, max(0.0, done / total)), f"{done:g}/{total:g}"
-    value = chunk.get("progress")
-    if _number(value):
-        fraction = value / 100 if 1 < value <= 100 else value
-        return min(1.0, max(0.0, fraction)), f"{min(1.0, max(0.0, fraction)):.0%}"
-    return None
+    return found.fraction, found.label
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def progress_block(progress: Progress) -> str:
+    """A bar when the progress says how far, else its message."""
+    if progress.fraction is not None:
+        return progress_html(progress.fraction, progress.describe())
+    return f'<div style="{MUTED};font-style:italic">{esc(progress.label)}</div>'
 
 
 class StreamState:
@@ -50,6 +50,9 @@ class StreamState:
 
     def reset(self, attempt: int = 1) -> None:
         self.attempt = attempt
+        self.reply = ReplyStream(keep_text=False)  # counts, finish reason, errors
+        self.job_progress: Progress | None = None  # from the worker's progress updates
+        self._progress_value: Any = None
         self.seen = 0  # chunks consumed
         self.text = ""  # tail of the running text
         self.text_chars = 0  # all text characters seen
@@ -64,8 +67,8 @@ class StreamState:
         self._encoded: tuple[int, images.EncodedImage | None] = (-1, None)
 
     def sync(self, job: Any) -> bool:
-        """Take the chunks ``job`` has that this view has not seen; True if any (or if a
-        retry started a new attempt)."""
+        """Take the chunks ``job`` has that this view has not seen, and its progress; True
+        if anything changed (a retry starting a new attempt included)."""
         attempt, new = job.chunks_since(self.seen)
         reset = attempt != self.attempt
         if reset:
@@ -74,14 +77,28 @@ class StreamState:
             self.attempt = attempt
         if new:
             self.feed(new)
-        return reset or bool(new)
+        return self._sync_progress(job) or reset or bool(new)
+
+    def _sync_progress(self, job: Any) -> bool:
+        value = None if job.is_final else getattr(job, "progress", None)
+        if value == self._progress_value:
+            return False
+        self._progress_value = value
+        self.job_progress = read_progress(value)
+        return True
 
     def feed(self, chunks: list[Any]) -> None:
         pieces: list[str] = []
         for chunk in chunks:
             index = self.seen
             self.seen += 1
-            kind = self.registry.stream_kind(chunk)
+            renderer = self.registry.pick(chunk)
+            if self.registry.is_builtin(renderer):
+                added = self.reply.feed(chunk)
+                if added is not None:  # part of a reply, or of a text stream
+                    pieces.append(added)
+                    continue
+            kind = renderer.stream
             if kind == "text":
                 pieces.append(chunk if isinstance(chunk, str) else str(chunk))
             elif kind == "frame":
@@ -98,6 +115,20 @@ class StreamState:
             self.text_chunks += len(pieces)
             self.text_chars += len(joined)
             self.text = (self.text + joined)[-TEXT_TAIL:]
+
+    @property
+    def is_reply(self) -> bool:
+        """True when the stream is a model's reply (it has token counts, a finish reason)."""
+        return self.reply.is_reply
+
+    @property
+    def progress_now(self) -> Progress | None:
+        """The worker's latest progress update, else the newest progress a chunk carried."""
+        if self.job_progress is not None:
+            return self.job_progress
+        if self.progress is not None:
+            return Progress(*self.progress)
+        return None
 
     # -- what the view shows -------------------------------------------------------------
 
@@ -117,12 +148,19 @@ class StreamState:
             self._encoded = (self.frame_index, picture)
         return self._encoded[1]
 
-    def html(self, *, frame: bool) -> str:
-        """Progress, running text, newest item (and the newest frame when ``frame``)."""
+    def html(self, *, frame: bool, seconds: float | None = None) -> str:
+        """Progress, running text, newest item (and the newest frame when ``frame``);
+        ``seconds`` (the run time so far) gives a reply's tokens per second."""
         parts = []
-        if self.progress is not None:
-            parts.append(progress_html(*self.progress))
-        if self.text_chars:
+        progress = self.progress_now
+        if progress is not None:
+            parts.append(progress_block(progress))
+        if self.is_reply:
+            from rp_jupyter.notebook.format_views import live_reply_html
+
+            parts.append(live_reply_html(self.text, self.text_chars - len(self.text),
+                                         self.reply.reply, seconds))
+        elif self.text_chars:
             dropped = self.text_chars - len(self.text)
             note = (
                 f'<div style="{MUTED};font-size:11px">… {dropped:,} earlier characters '
@@ -138,7 +176,7 @@ class StreamState:
             if picture is not None:
                 parts.append(
                     f'<img src="{picture.data_url()}" alt="frame {self.frame_index}" '
-                    f'style="max-width:100%;height:auto"/>'
+                    f'style="{IMG_STYLE}"/>'
                 )
         if self.seen:
             parts.append(
@@ -164,13 +202,20 @@ class StreamState:
         )
         return history + label + self._item_html[1]
 
-    def text_summary(self, limit: int = 2_000) -> str:
+    def text_summary(self, limit: int = 2_000, seconds: float | None = None) -> str:
         """Plain-text view for plain frontends: the text tail or the newest item."""
         lines = []
-        if self.progress is not None:
-            lines.append(f"progress {self.progress[1]}")
+        progress = self.progress_now
+        if progress is not None:
+            lines.append(f"progress {progress.describe()}")
         if self.text:
             lines.append(self.text[-limit:])
+        if self.is_reply:
+            if self.reply.reply.error:
+                lines.append(f"error: {self.reply.reply.error}")
+            footer = self.reply.reply.footer(seconds)
+            if footer:
+                lines.append(f"[{footer}]")
         if self.items:
             lines.append(f"chunk #{self.items[-1][0]}: {one_line(self.items[-1][1])}")
         if self.frame is not None:

@@ -16,10 +16,11 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rp_jupyter import formats
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid, with_params
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
-from rp_jupyter.notebook.static import error_summary, final_value
+from rp_jupyter.notebook.static import error_summary, final_value, output_reading
 
 __all__ = ["Sweep", "SweepItem", "sweep"]
 
@@ -72,12 +73,20 @@ class SweepItem:
         completed = str(job.status) == "COMPLETED"
         row.update(
             status=str(job.status),
-            output=final_value(job) if completed else None,
+            output=_output(job) if completed else None,
             error=None if completed or not job.is_final else error_summary(job),
             job_id=job.id,
             elapsed=round(job.elapsed, 3),
         )
         return row
+
+
+def _output(job: Any) -> Any:
+    """A row's output: the text of a model's reply or a transcript, else the final value."""
+    reading = output_reading(job)
+    if isinstance(reading, (formats.Reply, formats.Transcript)):
+        return reading.text
+    return final_value(job)
 
 
 class Sweep:

@@ -9,7 +9,6 @@ import threading
 import time
 from typing import Any
 
-from rp_jupyter.notebook import images
 from rp_jupyter.notebook.job_view import close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import (
     FONT,
@@ -21,8 +20,8 @@ from rp_jupyter.notebook.markup import (
     progress_html,
     short_id,
 )
-from rp_jupyter.notebook.static import error_summary, final_value
-from rp_jupyter.notebook.stream_state import StreamState, one_line
+from rp_jupyter.notebook.previews import plain_preview, preview_html, text_html
+from rp_jupyter.notebook.stream_state import StreamState
 from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = [
@@ -35,8 +34,6 @@ __all__ = [
 
 CELL_WIDGETS_MAX = 36  # above this, one compact grid instead of a widget per job
 COMPACT_EVERY = 0.25  # seconds between refreshes of the compact grid
-PREVIEW_CHARS = 160
-THUMBNAIL = 96
 HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
@@ -50,56 +47,6 @@ def _signature(item: Any) -> tuple[Any, ...]:
     if job is None:
         return (item.status,)
     return (str(job.status), job.chunk_count, job.attempt, job.tracking_error is not None)
-
-
-def _preview(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
-    """A mini-panel's body: text tail, newest frame or item, output or error."""
-    job = item.job
-    if job is None:
-        if item.error is not None:
-            return f'<div style="color:#b91c1c">submit failed: {esc(item.error)}</div>'
-        return f'<div style="{MUTED}">{"not submitted" if item.skipped else "submitting…"}</div>'
-    if job.is_final:
-        if str(job.status) != "COMPLETED":
-            return f'<div style="color:#b91c1c">{esc(error_summary(job))}</div>'
-        value = final_value(job)
-        if value is None:
-            return f'<div style="{MUTED}">no output</div>'
-        return _value_preview(item.index, value, thumbs)
-    if stream is None or stream.empty:
-        return ""
-    if stream.frame is not None:
-        return _value_preview(item.index, stream.frame, thumbs, key=stream.frame_index)
-    if stream.text:
-        return _text(stream.text[-PREVIEW_CHARS:])
-    if stream.items:
-        return _text(one_line(stream.items[-1][1]))
-    return ""
-
-
-def _text(text: str) -> str:
-    return (
-        f'<div style="{MONO};white-space:pre-wrap;word-break:break-word;max-height:6em;'
-        f'overflow:hidden">{esc(text)}</div>'
-    )
-
-
-def _value_preview(
-    index: int, value: Any, thumbs: dict[int, tuple[Any, str]], key: Any = "final"
-) -> str:
-    if images.is_image(value):
-        cached = thumbs.get(index)
-        if cached is None or cached[0] != key:
-            try:
-                cached = (key, images.thumbnail_data_url(value, THUMBNAIL))
-            except ValueError:
-                cached = (key, "")
-            thumbs[index] = cached
-        if cached[1]:
-            return f'<img src="{cached[1]}" alt="output {index}" style="max-width:100%"/>'
-    if isinstance(value, str):
-        return _text(value[-PREVIEW_CHARS:])
-    return _text(one_line(value))
 
 
 def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
@@ -117,7 +64,7 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
     return (
         f'<div style="{CELL};{FONT}"><div style="font-weight:600;font-size:12px">'
         f"{esc(item.label)}</div><div>{badge(item.status)} {ident}{took}</div>"
-        f"{_preview(item, stream, thumbs)}</div>"
+        f"{preview_html(item, stream, thumbs)}</div>"
     )
 
 
@@ -271,7 +218,7 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
     for item in sweep.items:
         job = item.job
         took = f"{job.elapsed:.1f} s" if job is not None and job.is_final else ""
-        preview = _preview(item, None, thumbs) if small else _text(_plain_preview(item))
+        preview = preview_html(item, None, thumbs) if small else text_html(plain_preview(item))
         ident = (
             f'<span style="{MONO}" title="{esc(job.id)}">{esc(short_id(job.id))}</span>'
             if job is not None
@@ -284,7 +231,7 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
         )
         values = [str(item.params[n]).ljust(w) for n, w in zip(names, widths, strict=True)]
         lines.append(
-            "  ".join([*values, item.status.ljust(13), took.ljust(8), _plain_preview(item)[:60]])
+            "  ".join([*values, item.status.ljust(13), took.ljust(8), plain_preview(item)[:60]])
         )
     title = header_html(sweep)
     html = (
@@ -305,20 +252,6 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
         f"({counts})\n" + "\n".join([header, *lines])
     )
     return {"text/plain": plain, "text/html": html}
-
-
-def _plain_preview(item: Any) -> str:
-    job = item.job
-    if job is None:
-        return "submit failed" if item.error is not None else "not submitted"
-    if not job.is_final:
-        return ""
-    if str(job.status) != "COMPLETED":
-        return error_summary(job)
-    value = final_value(job)
-    if isinstance(value, str):
-        return value.replace("\n", " ")
-    return "[image]" if images.is_image(value) else one_line(value)
 
 
 def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float = 0.1) -> None:
@@ -381,7 +314,7 @@ def present_as_text(sweep: Any) -> None:
             if item.settled and item.index not in reported:
                 reported.add(item.index)
                 took = f" {item.job.elapsed:.1f} s" if item.job is not None else ""
-                preview = _plain_preview(item)[:80]
+                preview = plain_preview(item)[:80]
                 print(
                     f"  [{len(reported)}/{total}] {item.label}: {item.status}{took}"
                     + (f" · {preview}" if preview else ""),

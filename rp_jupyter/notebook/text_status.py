@@ -1,6 +1,7 @@
 """A job in plain text, for terminals (plain IPython, scripts): a few status lines, the
-streamed text as it arrives, then the final output.  Never a carriage-return bar: every
-line stays a line in logs (papermill ``--log-output``, CI).
+streamed text as it arrives (a model's reply as running text, whatever shape its chunks
+have), progress updates, then the final output.  Never a carriage-return bar: every line
+stays a line in logs (papermill ``--log-output``, CI).
 
 Printing happens only on the thread that waits for the job (the cell's own thread).
 """
@@ -12,9 +13,10 @@ import time
 from typing import Any, TextIO
 
 from rp_jupyter.api.errors import parse_job_error
+from rp_jupyter.formats import Reply, ReplyStream, read_progress
 from rp_jupyter.notebook.markup import timings_text
 from rp_jupyter.notebook.renderers import renderers
-from rp_jupyter.notebook.static import error_summary, final_value
+from rp_jupyter.notebook.static import error_summary, final_value, output_reading, render_output
 from rp_jupyter.notebook.stream_state import one_line, progress_of
 
 __all__ = ["TextStatus"]
@@ -43,6 +45,9 @@ class TextStatus:
         self._seen = 0
         self._attempt = job.attempt
         self._text: list[str] = []  # streamed text, to avoid printing the same output twice
+        self._reply = ReplyStream(keep_text=False)
+        self._progress: Any = None
+        self._next_progress_line = 0.0
         self._mid_line = False
         self._next_item_line = 0.0
         self._skipped = 0
@@ -67,6 +72,7 @@ class TextStatus:
         attempt, chunks = job.chunks_since(self._seen)
         if attempt != self._attempt:
             self._attempt, self._seen, self._text = attempt, 0, []
+            self._reply = ReplyStream(keep_text=False)
             attempt, chunks = job.chunks_since(0)
         if status != self._status and not job.is_final:
             self._status = status
@@ -74,6 +80,7 @@ class TextStatus:
                 self._line(f"runpod: running ({timings_text(job)})")
             else:
                 self._line(f"runpod: {status}")
+        self._progress_line()
         for offset, chunk in enumerate(chunks):
             self._chunk(self._seen + offset, chunk)
         self._seen += len(chunks)
@@ -83,12 +90,34 @@ class TextStatus:
         if self._mid_line:
             self.out.flush()
 
+    def _progress_line(self) -> None:
+        """One line per progress update, at most a few a second."""
+        value = None if self.job.is_final else self.job.progress
+        now = time.monotonic()
+        if value is None or value == self._progress or now < self._next_progress_line:
+            return
+        self._progress = value
+        self._next_progress_line = now + 1 / ITEM_LINES_PER_SECOND
+        progress = read_progress(value)
+        if progress is not None:
+            self._line(f"  progress {progress.describe()}")
+
+    def _write_text(self, text: str) -> None:
+        if not text:
+            return
+        self._text.append(text)
+        self.out.write(text)
+        self._mid_line = not text.endswith("\n")
+
     def _chunk(self, index: int, chunk: Any) -> None:
-        if renderers.stream_kind(chunk) == "text":
-            text = chunk if isinstance(chunk, str) else str(chunk)
-            self._text.append(text)
-            self.out.write(text)
-            self._mid_line = not text.endswith("\n")
+        renderer = renderers.pick(chunk)
+        if renderers.is_builtin(renderer):
+            added = self._reply.feed(chunk)
+            if added is not None:  # a reply or plain text, however its chunks are shaped
+                self._write_text(added)
+                return
+        if renderer.stream == "text":
+            self._write_text(chunk if isinstance(chunk, str) else str(chunk))
             return
         now = time.monotonic()
         if now < self._next_item_line:
@@ -99,19 +128,31 @@ class TextStatus:
         label = f" [{progress[1]}]" if progress else ""
         self._line(f"  chunk #{index}{label}: {one_line(chunk)}")
 
+    def _reply_end(self, reply: Reply) -> None:
+        if reply.error:
+            self._line(f"error: {reply.error}")
+        footer = reply.footer(self.job.run_seconds)
+        if footer:
+            self._line(f"[{footer}]")
+
     def finish(self) -> None:
         """The closing line and the output (or the error)."""
         self.poll()
+        self._write_text(self._reply.finish())  # text held back while its shape was unclear
         job = self.job
         self._line(f"runpod: {job.status} · {timings_text(job)}")
         if str(job.status) == "COMPLETED":
             value = final_value(job)
+            reading = output_reading(job)
+            streamed = "".join(self._text)
             if value is None:
                 self._line("(no output)")
-            elif isinstance(value, str) and value == "".join(self._text):
+            elif isinstance(reading, Reply) and streamed and reading.text == streamed:
+                self._reply_end(reading)  # the text was printed as it streamed
+            elif isinstance(value, str) and value == streamed:
                 pass  # already printed as it streamed
             else:
-                text = renderers.render(value).text
+                text = render_output(job).text
                 if len(text) > OUTPUT_CHARS:
                     text = text[:OUTPUT_CHARS] + f"… ({len(text) - OUTPUT_CHARS} more chars)"
                 self._line(text)

@@ -31,6 +31,7 @@ import nbformat
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, NOTEBOOKS_DIR
+from tests.workers.fake_text import tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -332,3 +333,120 @@ def test_rest_of_the_notebook_runs_in_jupyterlab_without_errors(notebook):
     errors = notebook.page.locator(".jp-Notebook [data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, errors.all_inner_texts()
     assert "The job failed:" in notebook.output_text(notebook.index_of("broken.result()"))
+
+
+# -- real workers' shapes in JupyterLab ----------------------------------------------------------
+
+FORMATS_NOTEBOOK = "worker-formats.ipynb"
+FRAME = 192  # pixels: a small picture that must keep its size in a ~1,200 px output area
+
+
+def _formats_notebook(root: Path) -> list[tuple[str, str]]:
+    """A notebook that serves the vLLM stand-in and two picture workers locally and runs a
+    job on each (written by the test: the demo notebooks stay as they are)."""
+    from tests.workers import script
+
+    vllm = {"prompt": "Tell me a story", "stream": True, "delay": 0.6,
+            "sampling_params": {"max_tokens": 80}}
+    frames = {"steps": 6, "size": FRAME, "delay": 0.8}
+    comfy = {"workflow": {"steps": 3, "size": [FRAME, 128]}, "delay": 0.8}
+    sources = [
+        "%load_ext rp_jupyter",
+        f"%runpod local {script('vllm')} --id vllm",
+        f"%%runpod run vllm -o reply\n{json.dumps(vllm)}",
+        "%runpod local images --id frames",
+        f"%%runpod run frames\n{json.dumps(frames)}",
+        f"%runpod local {script('comfyui')} --id comfyui",
+        f"%%runpod run comfyui\n{json.dumps(comfy)}",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, root / FORMATS_NOTEBOOK)
+    return [("code", source) for source in sources]
+
+
+@pytest.fixture(scope="module")
+def formats_notebook(browser, lab) -> Iterator[LabNotebook]:
+    from playwright.sync_api import expect
+
+    sources = _formats_notebook(lab.root)
+    lab.start_kernel_for(FORMATS_NOTEBOOK)
+    page = browser.new_page()
+    page.goto(f"{lab.url}/lab/tree/{FORMATS_NOTEBOOK}")
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
+        timeout=CELL_TIMEOUT_MS
+    )
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(sources))
+    try:
+        yield LabNotebook(page, sources)
+    finally:
+        page.close()
+
+
+MEASURE_IMAGE = """(cell, selector) => {
+  const out = cell.querySelector('.jp-Cell-outputArea');
+  const img = out && out.querySelector(selector);
+  if (!img || !img.complete || !img.naturalWidth || !img.getClientRects().length) return null;
+  return {width: img.getBoundingClientRect().width, natural: img.naturalWidth,
+          area: out.getBoundingClientRect().width, text: out.innerText};
+}"""
+
+
+def _sample_until_completed(notebook: LabNotebook, index: int, read) -> list:
+    """``read(cell)`` every 50 ms while the cell's job runs; the non-empty samples."""
+    cell = notebook.cell(index)
+    samples, deadline = [], time.monotonic() + 90
+    while "COMPLETED" not in cell.locator(".jp-Cell-outputArea").inner_text():
+        sample = read(cell)
+        if sample:
+            samples.append(sample)
+        assert time.monotonic() < deadline, "the job did not complete"
+        notebook.page.wait_for_timeout(SAMPLE_EVERY_MS)
+    return samples
+
+
+@pytest.mark.timeout(300)
+def test_a_vllm_stream_and_pictures_show_as_a_person_expects(formats_notebook):
+    notebook = formats_notebook
+    page = notebook.page
+    # vLLM token batches: running text that grows, with the token footer, never JSON
+    index = notebook.index_of("%%runpod run vllm")
+    notebook.run(index)
+    seen = _sample_until_completed(notebook, index, lambda cell: cell.evaluate(READ_PANEL))
+    texts = [s["text"] for s in seen if s["text"]]
+    reply = "".join(tokens(80))
+    assert len(set(texts)) >= 3, texts
+    assert all(reply.startswith(t) for t in texts), texts  # running text, never JSON
+    for before, after in itertools.pairwise(texts):
+        assert after.startswith(before)
+    assert any("tokens in" in s["all"] and "IN_PROGRESS" in s["all"] for s in seen)
+    final = notebook.output_text(index)
+    assert "The lighthouse keeper counted the waves" in final and "80 out" in final
+    assert "choices" not in final and "tokens/s" in final
+    notebook.cell(index).screenshot(path=str(ARTIFACTS / "vllm-panel.png"))
+
+    # frames streamed into the live Image widget: natural size, not the output's width
+    index = notebook.index_of("%%runpod run frames")
+    notebook.run(index)
+    live = _sample_until_completed(
+        notebook, index, lambda cell: cell.evaluate(MEASURE_IMAGE, "img.widget-image"))
+    assert live, "no frame showed in the live panel"
+    assert all(s["natural"] == FRAME and s["width"] == FRAME for s in live), live
+    assert live[0]["area"] > 3 * FRAME  # there was room to stretch it
+    done = page.wait_for_function(
+        "([cell, sel]) => { const r = (" + MEASURE_IMAGE + ")(cell, sel); "
+        "return r && r.text.includes('COMPLETED') ? r : null; }",
+        arg=[notebook.cell(index).element_handle(), "figure img"], timeout=CELL_TIMEOUT_MS,
+    ).json_value()
+    assert done["natural"] == FRAME and done["width"] == FRAME
+
+    # a ComfyUI job: a progress bar while it works, then its picture at its own size
+    index = notebook.index_of("%%runpod run comfyui")
+    notebook.run(index)
+    seen = _sample_until_completed(
+        notebook, index, lambda cell: cell.locator(".jp-Cell-outputArea").inner_text())
+    assert any("/3 · sampling" in text for text in seen), seen
+    final = notebook.cell(index).evaluate(MEASURE_IMAGE, "figure img")
+    assert final["natural"] == FRAME and final["width"] == FRAME
+    assert "ComfyUI_00001_.png · 192×128 PNG" in final["text"]
+    notebook.cell(index).screenshot(path=str(ARTIFACTS / "comfyui-panel.png"))

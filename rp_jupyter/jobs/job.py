@@ -252,6 +252,46 @@ class Job(JobState):
         finally:
             self._watch(-1)
 
+    def text_stream(self, timeout: float | None = None) -> Iterator[str]:
+        """The job's text as it is produced, piece by piece, whatever shape the worker
+        streams it in (text chunks, vLLM token batches, OpenAI chunks, event-stream text
+        split anywhere); a job that does not stream gives its whole text at the end.
+
+        Example::
+
+            for piece in job.text_stream():
+                print(piece, end="", flush=True)
+        """
+        reader = formats.ReplyStream(keep_text=False)
+        given = False
+        for chunk in self.stream(timeout):
+            piece = reader.feed(chunk)
+            if piece:
+                given = True
+                yield piece
+        rest = reader.finish()
+        if rest:
+            given = True
+            yield rest
+        if not given and self.text:
+            yield self.text
+
+    async def atext_stream(self) -> AsyncIterator[str]:
+        """Async twin of :meth:`text_stream`."""
+        reader = formats.ReplyStream(keep_text=False)
+        given = False
+        async for chunk in self.astream():
+            piece = reader.feed(chunk)
+            if piece:
+                given = True
+                yield piece
+        rest = reader.finish()
+        if rest:
+            given = True
+            yield rest
+        if not given and self.text:
+            yield self.text
+
     # -- acting --------------------------------------------------------------------------
 
     def refresh(self) -> Job:

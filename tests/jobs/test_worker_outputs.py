@@ -4,6 +4,7 @@ vLLM and OpenAI replies, pictures, transcripts, embeddings, and progress updates
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -87,6 +88,30 @@ def test_job_text_of_sse_relayed_in_pieces_cut_anywhere(workers, seed):
     assert not all(c.endswith("\n\n") for c in job.chunks)  # cut mid-event
     assert job.text == "".join(tokens(25))
     assert job.reading.shape == "sse" and job.reading.finish_reason == "length"
+
+
+@pytest.mark.parametrize("name,job_input", [
+    ("vllm", {"prompt": "Tell me a story", "stream": True, "sampling_params": {"max_tokens": 40}}),
+    ("vllm_proxy", {"messages": CHAT, "stream": True, "seed": 3,
+                    "sampling_params": {"max_tokens": 40}}),
+    ("vllm", {"messages": CHAT, "sampling_params": {"max_tokens": 40}}),
+])
+def test_text_stream_gives_the_reply_piece_by_piece_whatever_the_shape(workers, name, job_input):
+    job = rp_jupyter.Endpoint(name, base_url=workers.base_url).run(job_input)
+    pieces = list(job.text_stream(timeout=30))
+    assert "".join(pieces) == "".join(tokens(40)) == job.text
+    # piece by piece as chunks complete a batch or an event, not all at the end
+    assert len(pieces) == 1 if len(job.chunks) == 1 else 1 < len(pieces) <= len(job.chunks)
+
+
+def test_atext_stream_is_the_async_twin(workers):
+    async def collect() -> list[str]:
+        job = await rp_jupyter.Endpoint("vllm", base_url=workers.base_url).arun(
+            {"prompt": "Tell me a story", "stream": True, "sampling_params": {"max_tokens": 40}})
+        return [piece async for piece in job.atext_stream()]
+
+    pieces = asyncio.run(collect())
+    assert "".join(pieces) == "".join(tokens(40)) and len(pieces) == 4
 
 
 def test_an_openai_error_fails_the_job_with_a_readable_message(workers):

@@ -208,17 +208,10 @@ def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) ->
 
 def _print_runpod_worker_env(server: Any) -> None:
     """What ``--runpod-worker`` gives each worker (the key itself is never printed)."""
-    from rp_jupyter.local.processes import runpod_worker_command
-    from rp_jupyter.local.protocol import runpod_worker_env, shown_worker_env
+    from rp_jupyter.local.protocol import runpod_worker_summary
 
     for handle in server.endpoints.values():
-        command = " ".join(runpod_worker_command(handle.handler))
-        print(f"\nEndpoint {handle.endpoint_id!r} runs `{command}` unchanged, as runpod-python "
-              "workers, with these variables added to this environment:", flush=True)
-        env = runpod_worker_env(server.base_url, handle.endpoint_id, "<one id per worker>",
-                                handle.settings.api_key)
-        for line in shown_worker_env(env):
-            print(f"  {line}", flush=True)
+        print("\n" + runpod_worker_summary(handle), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

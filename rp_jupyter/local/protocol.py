@@ -64,18 +64,40 @@ def worker_env(base_url: str, endpoint_id: str, worker_id: str,
 def runpod_worker_env(base_url: str, endpoint_id: str, worker_id: str,
                       api_key: str | None = None) -> dict[str, str]:
     """What a script run as it is (``python worker.py``) gets: :func:`worker_env`, plus
-    runpod-python's log level at INFO unless this environment sets one (its default,
-    DEBUG, logs every poll)."""
+    runpod-python's log level unless this environment sets one (its default, DEBUG, logs
+    every poll): INFO in a terminal, WARN elsewhere (in a notebook kernel the worker's
+    output would land in whichever cell runs next)."""
     env = worker_env(base_url, endpoint_id, worker_id, api_key)
     if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
-        env["RUNPOD_LOG_LEVEL"] = "INFO"
+        env["RUNPOD_LOG_LEVEL"] = "INFO" if _stdout_is_a_terminal() else "WARN"
     return env
+
+
+def _stdout_is_a_terminal() -> bool:
+    try:
+        return os.isatty(1)
+    except OSError:
+        return False
 
 
 def shown_worker_env(env: dict[str, str]) -> list[str]:
     """``NAME=value`` lines for printing :func:`worker_env`; the key is never shown."""
     return [f"{name}=<the endpoint's API key, not shown>" if name == "RUNPOD_AI_API_KEY"
             else f"{name}={value}" for name, value in env.items()]
+
+
+def runpod_worker_summary(handle: Any) -> str:
+    """What ``--runpod-worker`` gives each worker of an endpoint: the command it runs
+    unchanged and the variables added to its environment (the key itself never shown)."""
+    from rp_jupyter.local.processes import runpod_worker_command
+
+    command = " ".join(runpod_worker_command(handle.handler))
+    env = runpod_worker_env(handle.base_url, handle.endpoint_id, "<one id per worker>",
+                            handle.settings.api_key)
+    lines = [f"Endpoint {handle.endpoint_id!r} runs `{command}` unchanged, as runpod-python "
+             "workers, with these variables added to this environment:"]
+    lines += [f"  {line}" for line in shown_worker_env(env)]
+    return "\n".join(lines)
 
 
 async def _json_body(receive: Any) -> Any:

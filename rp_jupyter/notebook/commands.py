@@ -181,7 +181,8 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         raise usage_error("--retention must be more than 0 s")
     try:
         handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
-                                    aggregate=args.aggregate, retention=retention)
+                                    aggregate=args.aggregate, retention=retention,
+                                    runpod_worker=args.runpod_worker)
     except (ValueError, ImportError, FileNotFoundError) as exc:
         raise usage_error(f"cannot start the local endpoint: {exc}",
                           "HANDLER is an example (echo, tokens, images, chaos, llm, imagegen, "
@@ -191,6 +192,10 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
     _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "
          f"{handle.base_url}; it is now the default endpoint.")
+    if args.runpod_worker:
+        from rp_jupyter.local.protocol import runpod_worker_summary
+
+        _say(runpod_worker_summary(handle))
 
 
 def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:

@@ -39,7 +39,8 @@ class LocalEndpoints:
         self.handlers: dict[str, str] = {}
 
     def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int = 1,
-              aggregate: bool = False, retention: float | None = None) -> Any:
+              aggregate: bool = False, retention: float | None = None,
+              runpod_worker: bool = False) -> Any:
         """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle."""
         from rp_jupyter.local import LocalServer
 
@@ -60,7 +61,8 @@ class LocalEndpoints:
         if retention is not None:
             windows = {"run_retention": retention, "sync_retention": min(60.0, retention)}
         handle = self.server.add_endpoint(endpoint_id, handler, workers=workers,
-                                          return_aggregate_stream=aggregate, **windows)
+                                          return_aggregate_stream=aggregate,
+                                          runpod_worker=runpod_worker, **windows)
         self.handlers[endpoint_id] = label
         self.server.start()
         try:

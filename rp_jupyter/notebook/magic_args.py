@@ -126,6 +126,10 @@ def _local() -> _Parser:
     p.add_argument("--retention", metavar="DURATION",
                    help="how long results are kept after a job ends (default 30m, as hosted; "
                    "/runsync results at most 1m)")
+    p.add_argument("--runpod-worker", action="store_true",
+                   help="run a worker script as it is (python worker.py), as real "
+                   "runpod-python workers pulling jobs from the endpoint; prints the "
+                   "environment they get")
     p.add_argument("--stop", action="store_true", help="stop the local endpoint(s)")
     return p
 

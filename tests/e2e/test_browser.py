@@ -30,6 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rp_jupyter.local.examples import wordgen
 from tests.e2e.conftest import ARTIFACTS, NOTEBOOKS_DIR
 from tests.workers.fake_text import tokens
 
@@ -263,7 +264,7 @@ READ_PANEL = """cell => {
 
 @pytest.mark.timeout(240)
 def test_streamed_text_grows_in_the_live_panel_while_the_job_runs(notebook):
-    index = notebook.index_of("%%runpod run tokens -o reply")
+    index = notebook.index_of("%%runpod run llm -o reply")
     notebook.run(index)  # returns at once: the panel goes on updating while the kernel idles
     cell = notebook.cell(index)
     seen: list[str] = []
@@ -285,7 +286,8 @@ def test_streamed_text_grows_in_the_live_panel_while_the_job_runs(notebook):
     for before, after in itertools.pairwise(seen):
         assert after.startswith(before) and len(after) > len(before), lengths
     final = notebook.output_text(index)
-    assert "Runpod Serverless runs your handler on demand" in final
+    assert "".join(wordgen.generate("Write about the sea", 80)[0]) in final
+    assert "choices" not in final and "80 out" in final
     assert (ARTIFACTS / "streaming-panel.png").stat().st_size > 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import base64
 import io
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +23,8 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image, ImageChops
 
+from rp_jupyter.local.examples import imagegen, wordgen
 from rp_jupyter.local.examples import images as images_example
-from rp_jupyter.local.examples import tokens as tokens_example
 from tests.e2e.conftest import (
     ARTIFACTS,
     FAKE_API_KEY,
@@ -105,6 +104,11 @@ def assert_key_not_in_journal(home: Path, key: str = FAKE_API_KEY) -> None:
 # -- what each notebook must end with ---------------------------------------------------------
 
 
+def llm_reply(prompt: str, max_tokens: int, temperature: float = 1.0, seed: int = 0) -> str:
+    """What the ``llm`` example writes for a prompt (its words come from ``wordgen``)."""
+    return "".join(wordgen.generate(prompt, max_tokens, temperature, seed)[0])
+
+
 def check_quickstart(nb: nbformat.NotebookNode) -> None:
     first = cell_text(code_cell(nb, '"greeting": "Hello, Runpod!"'))
     assert "COMPLETED" in first and "Hello, Runpod!" in first
@@ -112,25 +116,26 @@ def check_quickstart(nb: nbformat.NotebookNode) -> None:
         "{'echo': {'question': 'What is 6 times 7?', 'answer': 42}}"
     )
     assert '"greeting": "Hello, Ada!"' in cell_text(code_cell(nb, '"Hello, " + name'))
-    text_cell = code_cell(nb, "Streaming means you read")
-    assert "COMPLETED" in cell_text(text_cell)
-    assert text_cell.source.split("\n", 1)[1] in stream_or_plain(text_cell)
-    story = json.loads(code_cell(nb, "-o story").source.split("\n", 1)[1])["prompt"]
-    assert stream_text(code_cell(nb, "story.stream()")) == "".join(
-        word + " " for word in story.split()
-    )
+    answer = code_cell(nb, "-o answer")
+    reply = llm_reply("Tell me about lighthouses", 100)
+    shown = stream_or_plain(answer)
+    assert "COMPLETED" in shown and reply in shown  # the reply's text, not token batches
+    assert "choices" not in cell_text(answer) and "100 out" in shown
+    assert stream_text(code_cell(nb, "answer.text[:100]")) == reply[:100] + " …\n"
+    streamed = code_cell(nb, '"max_tokens": 60')
+    assert llm_reply("Tell me about lighthouses", 60) in stream_or_plain(streamed)
+    assert stream_text(code_cell(nb, "story.text_stream()")) == llm_reply("Once upon a time", 40)
     jobs = cell_text(code_cell(nb, "%runpod jobs"))
     assert jobs.count("COMPLETED") >= 5
-    assert "Stopped local endpoint(s): echo, tokens." in cell_text(code_cell(nb, "--stop"))
+    assert "Stopped local endpoint(s): echo, llm." in cell_text(code_cell(nb, "--stop"))
 
 
 def check_streaming_and_cancel(nb: nbformat.NotebookNode) -> None:
-    words = tokens_example.DEFAULT_PROMPT.split()[:40]
-    reply = cell_text(code_cell(nb, "-o reply"))
-    assert "COMPLETED" in reply
-    assert " ".join(words) in reply
+    text = llm_reply("Write about the sea", 80)
+    reply = code_cell(nb, "-o reply")
+    assert "COMPLETED" in cell_text(reply) and text in stream_or_plain(reply)
     assert stream_text(code_cell(nb, "reply.result()")) == (
-        "40 chunks:\n" + "".join(w + " " for w in words) + "\n"
+        f"12 batches of [1, 3, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4] tokens:\n{text}\n"
     )
     assert stream_text(code_cell(nb, "long_job.stream()")).split("\n")[:3] == [
         "{'chunk': 0}", "{'chunk': 1}", "{'chunk': 2}",
@@ -150,40 +155,48 @@ def check_streaming_and_cancel(nb: nbformat.NotebookNode) -> None:
 
 
 def check_images(nb: nbformat.NotebookNode) -> None:
-    job_cell = code_cell(nb, "-o picture")
-    assert "COMPLETED" in cell_text(job_cell)
-    expected = images_example.picture(256, 7)
-    shown = png_of(job_cell)
-    assert shown.size == (256, 256)
-    assert ImageChops.difference(shown.convert("RGB"), expected).getbbox() is None
-    assert stream_text(code_cell(nb, "frames = [")) == "8 frames of (256, 256) pixels\n"
-    assert png_of(code_cell(nb, "strip = Image.new")).size == (8 * 100 - 4, 96)
-    final_cell = code_cell(nb, "final = frames[-1]")
-    assert stream_text(final_cell) == "(256, 256) RGB\n"
-    final = png_of(final_cell).convert("RGB")
-    assert ImageChops.difference(final, expected).getbbox() is None
-    assert png_of(code_cell(nb, 'final.convert("L")')).size == (128, 128)
+    sdxl = code_cell(nb, "-o picture")
+    assert "COMPLETED" in cell_text(sdxl)
+    expected = imagegen.render(320, 192, "7|0", "a lighthouse at dusk")
+    shown = png_of(sdxl)
+    assert shown.size == (320, 192)  # the picture itself, at its own size
+    assert ImageChops.difference(shown.convert("RGB"), expected.convert("RGB")).getbbox() is None
+    assert "data:image/png;base64" not in stream_or_plain(sdxl)  # not a long string
+    final_cell = code_cell(nb, "final = picture.images[0]")
+    assert stream_text(final_cell) == "(320, 192) RGB seed 7\n"
+    assert png_of(code_cell(nb, 'final.convert("L")')).size == (160, 96)
+    pair = code_cell(nb, "-o pair")
+    assert "2 images" in cell_text(pair) and png_of(pair).size[0] >= 320  # side by side
+    assert cell_text(code_cell(nb, "pair.images]")) == "[(160, 160), (160, 160)]"
+    comfy = code_cell(nb, "-o comfy")
+    assert "harbor_00001_.png" in cell_text(comfy) and png_of(comfy).size == (256, 192)
+    frames = code_cell(nb, "-o frames_job")
+    expected_frame = images_example.picture(256, 7)
+    assert ImageChops.difference(png_of(frames).convert("RGB"), expected_frame).getbbox() is None
+    strip = code_cell(nb, "strip = Image.new")
+    assert stream_text(strip) == "8 frames of (256, 256) pixels\n"
+    assert png_of(strip).size == (8 * 100 - 4, 96)
 
 
 def check_tuning(nb: nbformat.NotebookNode) -> None:
     prompt = ast.literal_eval(code_cell(nb, "prompt = ").source.partition("=")[2].strip())
-    sweep_cell = code_cell(nb, "--sweep temperature=0,0.8,1.6 --sweep seed=1,2")
+    sweep_cell = code_cell(nb, "--sweep sampling_params.temperature=0,0.8,1.6")
     assert "6 jobs" in cell_text(sweep_cell)
     assert cell_text(sweep_cell).count("COMPLETED") >= 6
 
     def reply(temperature: float, seed: int) -> str:
-        return "".join(w + " " for w in tokens_example.generate(prompt, 256, temperature, seed))
+        return llm_reply(prompt, 16, temperature, seed)
 
     table = cell_text(code_cell(nb, "table = tuning.result()"))
     assert table.count("COMPLETED") >= 6
     lines = stream_text(code_cell(nb, "zip(tuning.params, tuning.jobs)")).splitlines()
     assert lines == [
-        f"temperature={t:<4} seed={s}:  {reply(t, s)}" for t in (0, 0.8, 1.6) for s in (1, 2)
+        f"temperature={t:<4} seed={s}: {reply(t, s)}" for t in (0, 0.8, 1.6) for s in (1, 2)
     ]
-    assert reply(0, 1) != reply(1.6, 1)
+    assert reply(0, 1) == reply(0, 2) and reply(0.8, 1) != reply(0.8, 2)
     played = cell_text(code_cell(nb, "rp_jupyter.playground("))
-    assert "COMPLETED" in played
-    assert reply(0.8, 1).strip() in played
+    assert "COMPLETED" in played and "answered from the journal" in played
+    assert reply(0.8, 1) in played
 
 
 def check_results_that_last(nb: nbformat.NotebookNode) -> None:
@@ -212,6 +225,28 @@ def check_hosted_fallback(nb: nbformat.NotebookNode) -> None:
     assert "workers:" in cell_text(code_cell(nb, "%runpod health"))
 
 
+def check_your_worker_script(nb: nbformat.NotebookNode) -> None:
+    def poem(topic: str) -> str:
+        return (f"{topic}, at the edge of the day,\na light that turns and turns away;\n"
+                f"and every ship that finds its way\ncomes home because of {topic}.\n")
+
+    assert "Writing poem_worker.py" in stream_text(code_cell(nb, "%%writefile poem_worker.py"))
+    served = [c for c in nb.cells if c.source == "%runpod local poem_worker.py"]
+    assert len(served) == 1 and "Local endpoint 'poem_worker'" in cell_text(served[0])
+    assert poem("the lighthouse") in stream_or_plain(code_cell(nb, "-o poem"))
+    assert stream_text(code_cell(nb, "print(poem.text)")) == poem("the lighthouse") + "\n"
+    real = cell_text(code_cell(nb, "--runpod-worker --id poem-real"))
+    assert "unchanged, as runpod-python workers" in real and "RUNPOD_WEBHOOK_GET_JOB=" in real
+    assert "RUNPOD_AI_API_KEY=" not in real or "not shown" in real
+    assert ast.literal_eval(cell_text(code_cell(nb, "real.result()"))) == \
+        poem("the harbor").splitlines(keepends=True)
+    chosen = stream_text(code_cell(nb, "hosted = os.environ"))
+    assert "using the local endpoint poem_worker" in chosen
+    assert poem("the lighthouse") in stream_or_plain(code_cell(nb, "-o same"))
+    assert "Stopped local endpoint(s): poem_worker, poem-real." in cell_text(
+        code_cell(nb, "--stop"))
+
+
 CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "01-quickstart": check_quickstart,
     "02-streaming-and-cancel": check_streaming_and_cancel,
@@ -219,6 +254,7 @@ CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "04-tuning": check_tuning,
     "05-results-that-last": check_results_that_last,
     "06-hosted-runpod": check_hosted_fallback,
+    "07-your-worker-script": check_your_worker_script,
 }
 
 

@@ -72,3 +72,18 @@ def test_a_script_without_handler_or_start_is_refused_at_once(ip, tmp_path):
     assert isinstance(run.error, UsageError)
     assert "nothing.py has no function 'handler' and does not call " \
            "runpod.serverless.start(...)" in str(run.error)
+
+
+def test_local_runpod_worker_runs_the_script_as_it_is_and_shows_its_environment(ip, tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(MAIN_STYLE))
+    run = ip.run(f"%runpod local {script} --runpod-worker")
+    assert run.error is None, run.stderr
+    try:
+        assert "runs `" in run.stdout and "worker.py` unchanged, as runpod-python" in run.stdout
+        assert "RUNPOD_WEBHOOK_GET_JOB=http://127.0.0.1:" in run.stdout
+        cell = ip.run('%%runpod run --wait\n{"text": "as it is"}')
+        assert cell.error is None, cell.stderr
+        assert cell.value.result(timeout=60) == ["AS", "IT", "IS"]
+    finally:
+        ip.run("%runpod local --stop")

@@ -23,6 +23,7 @@ from rp_jupyter.api.redact import Secret
 from rp_jupyter.notebook import commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.durations import DurationError
+from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
@@ -132,6 +133,9 @@ class RunpodMagics(Magics):
                 "%%runpod run ENDPOINT, or %runpod endpoint ID (or %runpod local to start "
                 "one on this machine)",
             )
+        endpoint_id = endpoint_id_flag(endpoint_id)
+        if base_url:
+            http_url_flag("--base-url", base_url, "http://127.0.0.1:8000/v2")
         base_url = (base_url or self.local.base_url_for(endpoint_id)
                     or configured_base_url(self).value).rstrip("/")
         key = self.api_key()

@@ -328,8 +328,9 @@ class EndpointClient:
         detail = self.redactor.text(_detail(body))
         common = {"status_code": code, "operation": op, "body": body}
         suffix = f": {detail}" if detail else ""
-        if code == 400:
-            return BadRequestError(f"{op}: the server rejected the request (400){suffix}", **common)
+        if code in (400, 413):
+            return BadRequestError(f"{op}: the server rejected the request ({code}){suffix}",
+                                   **common)
         if code in (401, 403):
             return AuthenticationError(
                 f"{op}: the API key was not accepted ({code}){suffix}",

@@ -33,6 +33,7 @@ __all__ = ["JobRequest", "build_request", "canonical_json", "to_ms"]
 S3_KEYS = ("accessId", "accessSecret", "bucketName", "endpointUrl", "objectPath")
 S3_REQUIRED = ("accessId", "accessSecret", "bucketName", "endpointUrl")
 S3_SECRET_KEYS = ("accessId", "accessSecret")
+S3_HINT = "s3_config takes accessId, accessSecret, bucketName, endpointUrl (and objectPath)"
 
 
 @dataclass(frozen=True, repr=False)
@@ -132,10 +133,11 @@ def to_ms(value: float | timedelta) -> int:
         seconds = math.inf
     except (TypeError, ValueError):
         raise InvalidRequestError(
-            f"expected a number of seconds or a timedelta, not {type(value).__name__}"
-        ) from None
+            f"expected a number of seconds or a timedelta, not {type(value).__name__}",
+            hint="e.g. 600 for 10 minutes, or timedelta(minutes=10)") from None
     if not math.isfinite(seconds):
-        raise InvalidRequestError(f"{seconds} is not a duration: give a finite number of seconds")
+        raise InvalidRequestError(f"{seconds} is not a duration: give a finite number of seconds",
+                                  hint="e.g. 600 for 10 minutes, or timedelta(minutes=10)")
     return round(seconds * 1000)
 
 
@@ -151,8 +153,8 @@ def _check_input(value: Any) -> dict[str, Any]:
 def _check_range(name: str, value: Any, low_ms: int, high_ms: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         raise InvalidRequestError(
-            f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}"
-        )
+            f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}",
+            hint=f"e.g. {name}=600 for 10 minutes")
     try:
         ms = to_ms(value)
     except InvalidRequestError:
@@ -169,7 +171,8 @@ def _check_range(name: str, value: Any, low_ms: int, high_ms: int) -> int:
 
 def _check_webhook(url: Any) -> str:
     if not isinstance(url, str):
-        raise InvalidRequestError(f"webhook must be a URL string, not {type(url).__name__}")
+        raise InvalidRequestError(f"webhook must be a URL string, not {type(url).__name__}",
+                                  hint="e.g. webhook='https://example.com/runpod-hook'")
     check_json(url, "webhook")
     try:
         parsed = urlparse(url)
@@ -187,7 +190,8 @@ def _check_webhook(url: Any) -> str:
 
 def _check_s3(config: Any) -> dict[str, Any]:
     if not isinstance(config, Mapping):
-        raise InvalidRequestError("s3_config must be a dict with " + ", ".join(S3_REQUIRED))
+        raise InvalidRequestError("s3_config must be a dict with " + ", ".join(S3_REQUIRED),
+                                  hint=S3_HINT)
     unknown = sorted(k if isinstance(k, str) and k.isprintable() else ascii(k)
                      for k in config if k not in S3_KEYS)
     missing = [k for k in S3_REQUIRED if not config.get(k)]
@@ -199,7 +203,7 @@ def _check_s3(config: Any) -> dict[str, Any]:
             parts.append("unknown " + ", ".join(unknown))
         raise InvalidRequestError(
             "s3_config: " + "; ".join(parts),
-            hint="s3_config takes accessId, accessSecret, bucketName, endpointUrl (and objectPath)",
+            hint=S3_HINT,
         )
     checked: dict[str, Any] = {}
     for key in S3_KEYS:
@@ -208,7 +212,7 @@ def _check_s3(config: Any) -> dict[str, Any]:
         value = config[key]
         if not isinstance(value, (str, Secret)):
             raise InvalidRequestError(
-                f"s3_config.{key} must be a string, not {type(value).__name__}")
+                f"s3_config.{key} must be a string, not {type(value).__name__}", hint=S3_HINT)
         checked[key] = Secret(value) if key in S3_SECRET_KEYS else value
     check_json(checked, "s3_config")
     return checked

@@ -245,7 +245,8 @@ def _check_base_url(url: Any, source: str) -> str:
 def _cache(mode: str) -> str:
     if not isinstance(mode, str) or mode not in CACHE_MODES:
         raise InvalidRequestError(
-            f"cache must be one of {', '.join(CACHE_MODES)}, not {ascii(mode)[:40]}")
+            f"cache must be one of {', '.join(CACHE_MODES)}, not {ascii(mode)[:40]}",
+            hint='cache="use" answers an identical earlier request from the journal')
     return mode
 
 
@@ -258,7 +259,8 @@ def _wait_ms(wait: Seconds | None) -> int | None:
         ms = None
     if ms is None or not 1_000 <= ms <= 300_000:
         got = f"{ms / 1000:g} s" if ms is not None else "a value that is not a finite number"
-        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {got}")
+        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {got}",
+                                  hint="e.g. wait=60; the job goes on after the wait")
     return ms
 
 

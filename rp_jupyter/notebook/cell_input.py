@@ -202,7 +202,9 @@ def _evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
             hint=f"define {name} in a cell above, or remove the placeholder",
         ) from None
     except Exception as exc:
-        raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}") from None
+        raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}",
+                             hint="fix the expression in the placeholder (it runs in the "
+                             "notebook's namespace), or use --no-expand") from None
 
 
 def _open_quote(text: str, position: int) -> str | None:

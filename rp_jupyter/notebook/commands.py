@@ -95,7 +95,8 @@ def cmd_status(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
 def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     if args.all:
         if args.job:
-            raise usage_error("give a job or --all, not both")
+            raise usage_error("give a job or --all, not both",
+                              "%runpod cancel JOB, or %runpod cancel --all")
         sweeps = [s for s in magics.session_sweeps if not s.done]
         swept = sum(1 for s in sweeps for j in s.jobs if not j.is_final)
         for sweep in sweeps:

@@ -166,3 +166,15 @@ def test_a_secret_written_into_text_is_refused(ip, local, body):
     ip.run(f"from rp_jupyter import Secret\ntoken = Secret({SECRET!r})")
     message = refused(ip, local, f"%%runpod run echo\n{body}", "cannot be written into text")
     assert SECRET not in message
+
+
+@pytest.mark.parametrize("body", ["Tell me [", "it's (an open paren", "  a\n b\nc"])
+def test_a_text_cell_that_python_cannot_tokenize_is_sent_without_an_error(ip, local, body):
+    run = ip.run(f"%%runpod run echo --wait\n{body}")
+    assert run.error is None, run.error
+    assert run.value.result(timeout=30) == {"echo": {"prompt": body.strip("\n").rstrip()}}
+
+
+def test_a_trailing_semicolon_silences_a_line_command_too(ip, local):
+    run = ip.run("%runpod config;")
+    assert run.error is None and run.value is None

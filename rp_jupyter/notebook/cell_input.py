@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rp_jupyter.api.json_values import INPUT_MAX_DEPTH
+from rp_jupyter.api.redact import Secret
 
 __all__ = ["FORMATS", "CellInput", "CellInputError", "parse_cell"]
 
@@ -270,8 +271,6 @@ def _text_of(value: Any) -> str:
 
 
 def _is_secret(value: Any) -> bool:
-    from rp_jupyter.api.redact import Secret
-
     return isinstance(value, Secret)
 
 

@@ -38,7 +38,7 @@ from rp_jupyter.local.settings import (
     EndpointSettings,
     split_settings,
 )
-from rp_jupyter.wire_rules import id_problem
+from rp_jupyter.wire_rules import id_problem, path_segment
 
 START_TIMEOUT = 30.0
 _LIVE: weakref.WeakSet[LocalServer] = weakref.WeakSet()
@@ -210,8 +210,11 @@ class LocalServer:
         Example: ``server.add_endpoint("b", "chaos", workers=2, run_retention=5.0)``.
         """
         problem = id_problem(endpoint_id)
+        if problem is None and path_segment(endpoint_id) != endpoint_id:
+            problem = "holds characters a worker's URL cannot carry as they are"
         if problem:
-            raise ValueError(f"invalid endpoint id {ascii(endpoint_id)[:60]}: it {problem}")
+            raise ValueError(f"invalid endpoint id {ascii(endpoint_id)[:60]}: it {problem} "
+                             "(use letters, digits, '-', '_', '.' and '~')")
         if endpoint_id in self._handles:
             raise ValueError(f"endpoint {endpoint_id!r} already exists")
         spec = HandlerSpec.of(handler)

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 Args = argparse.Namespace
+HANDLER_HINT = ("HANDLER is echo, tokens, images, chaos, path/to/file.py[:name], module:name, "
+                "or a handler function defined in the notebook")
 
 
 # -- finding the job a command is about --------------------------------------------------------
@@ -186,10 +188,12 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     try:
         handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
                                     aggregate=args.aggregate, retention=retention)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        raise usage_error(f"cannot start the local endpoint: {exc}",
-                          "HANDLER is echo, tokens, images, chaos, path/to/file.py[:name], "
-                          "module:name, or a handler function defined in the notebook") from None
+    except (ValueError, ImportError, OSError) as exc:
+        raise usage_error(f"cannot start the local endpoint: {exc}", HANDLER_HINT) from None
+    except (RuntimeError, TimeoutError) as exc:  # its worker could not load the handler
+        lines = str(exc).strip().splitlines()
+        raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
+                          HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
     workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
     _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "
@@ -226,6 +230,8 @@ def cmd_login(magics: RunpodMagics, args: Args, cell: str | None) -> None:
 
     try:
         key = getpass.getpass("Runpod API key: ")
+    except EOFError:
+        key = ""
     except StdinNotImplementedError:
         raise usage_error("%runpod login needs a frontend that can ask for input",
                           "set RUNPOD_API_KEY in the environment instead") from None

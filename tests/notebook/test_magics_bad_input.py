@@ -178,3 +178,26 @@ def test_a_text_cell_that_python_cannot_tokenize_is_sent_without_an_error(ip, lo
 def test_a_trailing_semicolon_silences_a_line_command_too(ip, local):
     run = ip.run("%runpod config;")
     assert run.error is None and run.value is None
+
+
+@pytest.mark.parametrize(("line", "fragment"), [
+    ("%runpod local echo --id 'a b'", "invalid endpoint id 'a b'"),
+    ("%runpod local /tmp", "not a handler spec"),
+    ("%runpod local 'a\x00b'", "not a handler spec"),
+])
+def test_a_local_endpoint_that_cannot_start_is_one_usage_error(ip, local, line, fragment):
+    try:
+        refused(ip, local, line, fragment)
+    finally:
+        ip.run("%runpod local --stop")
+
+
+def test_a_handler_its_worker_cannot_load_is_one_usage_error_naming_why(ip, local):
+    """The worker's own report (the handler's traceback) is printed by the local endpoint;
+    the magic itself ends in one UsageError."""
+    try:
+        run = ip.run("%runpod local os:path")
+        assert isinstance(run.error, UsageError)
+        assert "worker did not start: TypeError: os:path is not callable" in str(run.error)
+    finally:
+        ip.run("%runpod local --stop")

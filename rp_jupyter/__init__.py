@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Job": "rp_jupyter.jobs.job",
     "Health": "rp_jupyter.api.models",
     "JobStatus": "rp_jupyter.api.models",
+    "Secret": "rp_jupyter.api.redact",
     # journal read path
     "result": "rp_jupyter.jobs.history",
     # errors
@@ -117,6 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServerError,
     )
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
+    from rp_jupyter.api.redact import Secret  # noqa: F401
     from rp_jupyter.formats.inputs import b64, data_url  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401

@@ -16,7 +16,7 @@ def rp_home(tmp_path, monkeypatch):
     home = tmp_path / "rp_home"
     monkeypatch.setenv("RP_JUPYTER_HOME", str(home))
     for name in ("RUNPOD_API_KEY", "RUNPOD_ENDPOINT_BASE_URL", "RUNPOD_ENDPOINT_ID",
-                 "RP_JUPYTER_BLOCK", "RP_JUPYTER_CACHE"):
+                 "RP_JUPYTER_BLOCK", "RP_JUPYTER_CACHE", "RP_JUPYTER_LOCAL_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     yield home
     from rp_jupyter.jobs.engine import Engine

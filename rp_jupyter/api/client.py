@@ -3,14 +3,18 @@
 One :class:`Connection` (an ``httpx.AsyncClient``) per base URL and key, shared by every
 endpoint id on it; one :class:`EndpointClient` per endpoint id, with one method per
 operation of the job API.  Limits, retries and error mapping happen here, once.
+
+Ids are checked and percent-encoded before they go into a path; every answer and error
+passes through the endpoint's :class:`~rp_jupyter.api.redact.Redactor`, so a secret a
+server echoes back never travels further.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -44,11 +48,13 @@ from rp_jupyter.api.errors import (
     RateLimitError,
     ServerError,
 )
+from rp_jupyter.api.ids import check_endpoint_id, check_job_id
 from rp_jupyter.api.limiter import OperationLimiter
 from rp_jupyter.api.models import Health, StatusDocument, StreamBatch
 from rp_jupyter.api.pools import PoolSet
-from rp_jupyter.api.redact import Secret, redact
+from rp_jupyter.api.redact import Redactor, Secret
 from rp_jupyter.api.retry import RetryPolicy, parse_retry_after
+from rp_jupyter.wire_rules import path_segment
 
 __all__ = ["Connection", "EndpointClient"]
 
@@ -121,21 +127,28 @@ class EndpointClient:
         self, connection: Connection, endpoint_id: str, rate_limits: dict[str, RateLimit] | None
     ) -> None:
         self.connection = connection
-        self.endpoint_id = endpoint_id
+        self.endpoint_id = check_endpoint_id(endpoint_id)
+        self.redactor = Redactor(connection.api_key)  # the key, and every request's secrets
         table = {**RATE_LIMITS, **(rate_limits or {})}
         self.limiters = {op: OperationLimiter(limit) for op, limit in table.items()}
 
     @property
     def url(self) -> str:
-        return f"{self.connection.base_url}/{self.endpoint_id}"
+        return f"{self.connection.base_url}/{path_segment(self.endpoint_id)}"
 
-    async def run(self, encoded_body: bytes, *, priority: float = 0.0) -> StatusDocument:
+    async def run(
+        self, encoded_body: bytes, *, priority: float = 0.0, secrets: Iterable[Secret] = ()
+    ) -> StatusDocument:
+        """``/run``; ``secrets`` are the ones the body carries (masked in every answer)."""
+        self.redactor.add(*secrets)
         doc = await self._request("run", "POST", "run", content=encoded_body, priority=priority)
         return StatusDocument.parse(doc)
 
     async def runsync(
-        self, encoded_body: bytes, *, wait_ms: int | None = None, priority: float = 0.0
+        self, encoded_body: bytes, *, wait_ms: int | None = None, priority: float = 0.0,
+        secrets: Iterable[Secret] = (),
     ) -> StatusDocument:
+        self.redactor.add(*secrets)
         params = {}
         read = READ_TIMEOUT + 90.0  # the server's default wait
         if wait_ms is not None:
@@ -159,7 +172,8 @@ class EndpointClient:
     ) -> StatusDocument:
         params = {"ttl": int(ttl_ms)} if ttl_ms is not None else {}
         doc = await self._request(
-            "status", "GET", f"status/{job_id}", params=params, job_id=job_id, priority=priority
+            "status", "GET", _job_path("status", job_id), params=params, job_id=job_id,
+            priority=priority,
         )
         return StatusDocument.parse(doc, job_id)
 
@@ -170,7 +184,7 @@ class EndpointClient:
         doc = await self._request(
             "status-sync",
             "GET",
-            f"status-sync/{job_id}",
+            _job_path("status-sync", job_id),
             params={"wait": wait_ms},
             read_timeout=wait_ms / 1000 + LONG_POLL_MARGIN,
             job_id=job_id,
@@ -191,7 +205,7 @@ class EndpointClient:
         doc = await self._request(
             "stream",
             "GET",
-            f"stream/{job_id}",
+            _job_path("stream", job_id),
             params=params,
             read_timeout=read,
             job_id=job_id,
@@ -201,11 +215,11 @@ class EndpointClient:
         return StreamBatch.parse(doc)
 
     async def cancel(self, job_id: str) -> StatusDocument:
-        doc = await self._request("cancel", "POST", f"cancel/{job_id}", job_id=job_id)
+        doc = await self._request("cancel", "POST", _job_path("cancel", job_id), job_id=job_id)
         return StatusDocument.parse(doc, job_id)
 
     async def retry(self, job_id: str) -> StatusDocument:
-        doc = await self._request("retry", "POST", f"retry/{job_id}", job_id=job_id)
+        doc = await self._request("retry", "POST", _job_path("retry", job_id), job_id=job_id)
         return StatusDocument.parse(doc, job_id)
 
     async def purge_queue(self) -> int:
@@ -269,8 +283,8 @@ class EndpointClient:
 
     def _json(self, op: str, response: httpx.Response) -> Any:
         try:
-            return response.json()
-        except ValueError:
+            return self.redactor.value(response.json())
+        except (ValueError, RecursionError):
             raise ServerError(
                 f"{op}: the server answered {response.status_code} with a body that is not JSON",
                 status_code=response.status_code,
@@ -279,7 +293,7 @@ class EndpointClient:
             ) from None
 
     def _text(self, response: httpx.Response) -> str:
-        return redact(response.text[:500], self.connection.api_key)
+        return self.redactor.text(response.text[:500])
 
     def _transport_error(self, op: str, exc: httpx.TransportError) -> APIConnectionError:
         where = self.connection.base_url
@@ -292,7 +306,7 @@ class EndpointClient:
                 maybe_sent=maybe_sent,
                 hint="the server is slow or unreachable; the job (if any) is still tracked",
             )
-        detail = redact(str(exc) or type(exc).__name__, self.connection.api_key)
+        detail = self.redactor.text(str(exc) or type(exc).__name__)
         hint = "check the base URL and that the endpoint is running"
         if op in ("run", "runsync", "retry") and not isinstance(exc, httpx.ConnectError):
             hint = (
@@ -308,15 +322,15 @@ class EndpointClient:
     ) -> APIStatusError:
         code = response.status_code
         try:
-            body: Any = _redact_json(response.json(), self.connection.api_key)
-        except ValueError:
+            body: Any = self.redactor.value(response.json())
+        except (ValueError, RecursionError):
             body = self._text(response)
-        detail = _detail(body)
-        detail = redact(detail, self.connection.api_key) if detail else ""
+        detail = self.redactor.text(_detail(body))
         common = {"status_code": code, "operation": op, "body": body}
         suffix = f": {detail}" if detail else ""
-        if code == 400:
-            return BadRequestError(f"{op}: the server rejected the request (400){suffix}", **common)
+        if code in (400, 413):
+            return BadRequestError(f"{op}: the server rejected the request ({code}){suffix}",
+                                   **common)
         if code in (401, 403):
             return AuthenticationError(
                 f"{op}: the API key was not accepted ({code}){suffix}",
@@ -349,11 +363,9 @@ class EndpointClient:
         return APIStatusError(f"{op}: unexpected HTTP {code}{suffix}", **common)
 
 
-def _redact_json(body: Any, key: Secret | None) -> Any:
-    """``body`` with the key masked wherever it appears (a proxy may echo the header)."""
-    text = json.dumps(body)
-    masked = redact(text, key)
-    return body if masked == text else json.loads(masked)
+def _job_path(op: str, job_id: str) -> str:
+    """``op/{job_id}``, the id checked (it may not leave the route) and percent-encoded."""
+    return f"{op}/{path_segment(check_job_id(job_id))}"
 
 
 def _detail(body: Any) -> str:

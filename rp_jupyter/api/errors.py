@@ -5,7 +5,7 @@
     RunpodError
     ├── InvalidRequestError        bad input caught before anything is sent (also a ValueError)
     ├── APIStatusError             the server answered with an HTTP error
-    │   ├── BadRequestError        400
+    │   ├── BadRequestError        400 (and 413: the body is too large)
     │   ├── AuthenticationError    401 / 403, or no key for the hosted API
     │   ├── NotFoundError          404
     │   │   ├── EndpointNotFoundError
@@ -84,7 +84,7 @@ class APIStatusError(RunpodError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the server rejected the request."""
+    """400 (or 413, a body too large): the server rejected the request."""
 
 
 class AuthenticationError(APIStatusError):

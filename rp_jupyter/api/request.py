@@ -1,6 +1,8 @@
 """Building and checking a job request before anything is sent.
 
-Every check says what to change: policy ranges, JSON-serialisable input, payload limits.
+Every check says what to change: policy ranges, JSON-serialisable input (see
+:mod:`json_values`), payload limits.  Secrets (``Secret`` input values, the S3 credentials)
+are revealed only in the encoded body that is sent.
 """
 
 from __future__ import annotations
@@ -23,20 +25,26 @@ from rp_jupyter.api._constants import (
     TTL_MIN_MS,
 )
 from rp_jupyter.api.errors import InvalidRequestError
-from rp_jupyter.api.redact import MASK
+from rp_jupyter.api.json_values import canonical_json, check_json, encode
+from rp_jupyter.api.redact import Secret
 
 __all__ = ["JobRequest", "build_request", "canonical_json", "to_ms"]
 
 S3_KEYS = ("accessId", "accessSecret", "bucketName", "endpointUrl", "objectPath")
 S3_REQUIRED = ("accessId", "accessSecret", "bucketName", "endpointUrl")
+S3_SECRET_KEYS = ("accessId", "accessSecret")
+S3_HINT = "s3_config takes accessId, accessSecret, bucketName, endpointUrl (and objectPath)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class JobRequest:
     """A validated request body, encoded once.
 
-    ``body`` is what is sent; ``redacted`` is the same with ``s3Config.accessSecret`` masked
-    (what the journal stores and ``--dry-run`` shows); ``request_hash`` keys input reuse.
+    ``body`` is the request as built, with every secret still a :class:`Secret` (so no repr
+    shows it); ``encoded`` is what is sent, secrets revealed; ``redacted`` is plain JSON
+    with every secret masked (what the journal stores and ``--dry-run`` shows);
+    ``input_hash`` and ``request_hash`` key input reuse, with secrets hashed, never used
+    as they are; ``secrets`` are every secret the request carries.
     """
 
     body: dict[str, Any]
@@ -44,6 +52,13 @@ class JobRequest:
     redacted: dict[str, Any]
     input_hash: str
     request_hash: str
+    secrets: tuple[Secret, ...] = ()
+
+    def __repr__(self) -> str:
+        shown = json.dumps(self.redacted, ensure_ascii=False)
+        if len(shown) > 300:
+            shown = shown[:300] + "…"
+        return f"JobRequest({shown}, {len(self.encoded):,} bytes)"
 
 
 def build_request(
@@ -58,7 +73,8 @@ def build_request(
 ) -> JobRequest:
     """Validate the parts of a job request and encode it.
 
-    ``execution_timeout`` and ``ttl`` are seconds (or ``timedelta``).
+    ``execution_timeout`` and ``ttl`` are seconds (or ``timedelta``).  Input values wrapped
+    in :class:`Secret` (and the S3 credentials) are sent but never stored or shown.
 
     Example::
 
@@ -66,7 +82,9 @@ def build_request(
         >>> req.body
         {'input': {'prompt': 'hi'}, 'policy': {'executionTimeout': 60000}}
     """
-    body: dict[str, Any] = {"input": _check_input(input)}
+    input_value = _check_input(input)
+    secrets = check_json(input_value, "input")
+    body: dict[str, Any] = {"input": input_value}
     if webhook is not None:
         body["webhook"] = _check_webhook(webhook)
     policy: dict[str, Any] = {}
@@ -85,8 +103,9 @@ def build_request(
         body["policy"] = policy
     if s3_config is not None:
         body["s3Config"] = _check_s3(s3_config)
+        secrets += [body["s3Config"][k] for k in S3_SECRET_KEYS]
 
-    encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    encoded = encode(body, reveal=True).encode()
     limit, route = (RUNSYNC_MAX_BYTES, "/runsync") if sync else (RUN_MAX_BYTES, "/run")
     if len(encoded) > limit:
         raise InvalidRequestError(
@@ -94,29 +113,31 @@ def build_request(
             hint="send large data by URL, or have the handler fetch it from S3 (s3_config)"
             + ("" if sync else "; /runsync accepts up to 20 MB"),
         )
-    redacted = dict(body)
-    if "s3Config" in body:
-        redacted["s3Config"] = {**body["s3Config"], "accessSecret": MASK}
-    reuse_key = {
-        k: redacted[k] for k in ("input", "policy", "s3Config", "webhook") if k in redacted
-    }
+    reuse_key = {k: body[k] for k in ("input", "policy", "s3Config", "webhook") if k in body}
     return JobRequest(
         body=body,
         encoded=encoded,
-        redacted=redacted,
+        redacted=json.loads(encode(body, reveal=False)),
         input_hash=_sha256(canonical_json(body["input"])),
         request_hash=_sha256(canonical_json(reuse_key)),
+        secrets=tuple(dict.fromkeys(secrets)),
     )
 
 
-def canonical_json(value: Any) -> str:
-    """One spelling per JSON value: sorted keys, no spaces (for hashing)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def to_ms(value: float | timedelta) -> int:
-    """Seconds (or a timedelta) to whole milliseconds."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    """Seconds (or a timedelta) to whole milliseconds; a value that is not a finite number
+    raises :class:`InvalidRequestError`."""
+    try:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except OverflowError:
+        seconds = math.inf
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            f"expected a number of seconds or a timedelta, not {type(value).__name__}",
+            hint="e.g. 600 for 10 minutes, or timedelta(minutes=10)") from None
+    if not math.isfinite(seconds):
+        raise InvalidRequestError(f"{seconds} is not a duration: give a finite number of seconds",
+                                  hint="e.g. 600 for 10 minutes, or timedelta(minutes=10)")
     return round(seconds * 1000)
 
 
@@ -126,48 +147,22 @@ def _check_input(value: Any) -> dict[str, Any]:
             f"input must be a JSON object (a dict), not {type(value).__name__}",
             hint='wrap it in a dict, e.g. {"prompt": ...} or {"items": [...]}',
         )
-    value = dict(value)
-    problem = _first_unserialisable(value, "input")
-    if problem:
-        raise InvalidRequestError(
-            f"{problem[0]} is not JSON-serialisable ({problem[1]})",
-            hint="inputs must be dicts, lists, strings, numbers, booleans or None; "
-            "convert other values first (e.g. str(x), x.tolist(), base64 for bytes)",
-        )
-    return value
-
-
-def _first_unserialisable(value: Any, path: str) -> tuple[str, str] | None:
-    if value is None or isinstance(value, (str, bool, int)):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else (path, f"{value} is not valid JSON")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return (f"{path}[{key!r}]", f"keys must be strings, got {type(key).__name__}")
-            found = _first_unserialisable(item, f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _first_unserialisable(item, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    return (path, f"a {type(value).__name__}")
+    return dict(value)
 
 
 def _check_range(name: str, value: Any, low_ms: int, high_ms: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, timedelta)):
         raise InvalidRequestError(
-            f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}"
-        )
-    ms = to_ms(value)
-    if not low_ms <= ms <= high_ms:
+            f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}",
+            hint=f"e.g. {name}=600 for 10 minutes")
+    try:
+        ms = to_ms(value)
+    except InvalidRequestError:
+        ms = None
+    if ms is None or not low_ms <= ms <= high_ms:
+        shown = _duration(ms) if ms is not None and abs(ms) < 10**15 else _far(value)
         raise InvalidRequestError(
-            f"{name} is {_duration(ms)}; it must be between "
+            f"{name} is {shown}; it must be between "
             f"{_duration(low_ms)} and {_duration(high_ms)}",
             hint=f"pass {name} in seconds, e.g. {name}=600 for 10 minutes",
         )
@@ -175,19 +170,30 @@ def _check_range(name: str, value: Any, low_ms: int, high_ms: int) -> int:
 
 
 def _check_webhook(url: Any) -> str:
-    parsed = urlparse(str(url))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not isinstance(url, str):
+        raise InvalidRequestError(f"webhook must be a URL string, not {type(url).__name__}",
+                                  hint="e.g. webhook='https://example.com/runpod-hook'")
+    check_json(url, "webhook")
+    try:
+        parsed = urlparse(url)
+        good = parsed.scheme in ("http", "https") and bool(parsed.netloc)
+    except ValueError:
+        good = False
+    if not good:
+        shown = ascii(url if len(url) <= 80 else url[:77] + "...")
         raise InvalidRequestError(
-            f"webhook must be an http(s) URL, got {url!r}",
+            f"webhook must be an http(s) URL, got {shown}",
             hint="e.g. webhook='https://example.com/runpod-hook'",
         )
-    return str(url)
+    return url
 
 
 def _check_s3(config: Any) -> dict[str, Any]:
     if not isinstance(config, Mapping):
-        raise InvalidRequestError("s3_config must be a dict with " + ", ".join(S3_REQUIRED))
-    unknown = sorted(set(config) - set(S3_KEYS))
+        raise InvalidRequestError("s3_config must be a dict with " + ", ".join(S3_REQUIRED),
+                                  hint=S3_HINT)
+    unknown = sorted(k if isinstance(k, str) and k.isprintable() else ascii(k)
+                     for k in config if k not in S3_KEYS)
     missing = [k for k in S3_REQUIRED if not config.get(k)]
     if unknown or missing:
         parts = []
@@ -197,9 +203,25 @@ def _check_s3(config: Any) -> dict[str, Any]:
             parts.append("unknown " + ", ".join(unknown))
         raise InvalidRequestError(
             "s3_config: " + "; ".join(parts),
-            hint="s3_config takes accessId, accessSecret, bucketName, endpointUrl (and objectPath)",
+            hint=S3_HINT,
         )
-    return {k: str(config[k]) for k in S3_KEYS if k in config}
+    checked: dict[str, Any] = {}
+    for key in S3_KEYS:
+        if key not in config:
+            continue
+        value = config[key]
+        if not isinstance(value, (str, Secret)):
+            raise InvalidRequestError(
+                f"s3_config.{key} must be a string, not {type(value).__name__}", hint=S3_HINT)
+        checked[key] = Secret(value) if key in S3_SECRET_KEYS else value
+    check_json(checked, "s3_config")
+    return checked
+
+
+def _far(value: float | timedelta) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return "far out of range"
 
 
 def _duration(ms: int) -> str:

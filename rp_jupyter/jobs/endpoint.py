@@ -7,9 +7,11 @@ import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, RateLimit
 from rp_jupyter.api.errors import AuthenticationError, InvalidRequestError
+from rp_jupyter.api.ids import check_endpoint_id, check_job_id
 from rp_jupyter.api.models import Health
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.request import JobRequest, build_request, to_ms
@@ -17,6 +19,7 @@ from rp_jupyter.api.retry import RetryPolicy
 from rp_jupyter.jobs.engine import Engine
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.runtime import EndpointRuntime
+from rp_jupyter.wire_rules import path_segment
 
 __all__ = ["CACHE_MODES", "Endpoint"]
 
@@ -51,15 +54,12 @@ class Endpoint:
         rate_limits: Mapping[str, RateLimit | tuple[int, float, int | None]] | None = None,
         max_retries: int | None = None,
     ) -> None:
-        if not isinstance(endpoint_id, str) or not endpoint_id.strip() or "/" in endpoint_id:
-            raise InvalidRequestError(
-                f"endpoint id must be a non-empty string without '/', got {endpoint_id!r}",
-                hint="copy the id from the Runpod console, e.g. Endpoint('abc123xyz')",
-            )
-        self.endpoint_id = endpoint_id.strip()
-        self.base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.endpoint_id = check_endpoint_id(endpoint_id)
+        self.base_url = _check_base_url(base_url, "base_url") if base_url else (
+            _check_base_url(os.environ[BASE_URL_ENV], BASE_URL_ENV)
+            if os.environ.get(BASE_URL_ENV) else DEFAULT_BASE_URL)
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        self._api_key = Secret(key) if key else None
+        self._api_key = _check_key(key, "api_key" if api_key is not None else API_KEY_ENV)
         self._rate_limits = {op: RateLimit(*v) if isinstance(v, tuple) else v
                              for op, v in (rate_limits or {}).items()} or None
         self._retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
@@ -72,7 +72,7 @@ class Endpoint:
 
     @property
     def url(self) -> str:
-        return f"{self.base_url}/{self.endpoint_id}"
+        return f"{self.base_url}/{path_segment(self.endpoint_id)}"
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "not set"
@@ -135,10 +135,13 @@ class Endpoint:
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job: read from the journal when it is final there (even
-        after the server has forgotten it), else attached and followed to the end."""
+        after the server has forgotten it), else attached and followed to the end.  An id
+        that could not be one (``../health``, ``a/b``) is refused before anything is sent."""
+        check_job_id(job_id)
         return self._engine().call(self.runtime.attach(job_id))
 
     async def ajob(self, job_id: str) -> Job:
+        check_job_id(job_id)
         return await self._engine().acall(self.runtime.attach(job_id))
 
     def health(self) -> Health:
@@ -209,18 +212,55 @@ def _submit_interruptibly(engine: Engine, submission: Any) -> Job:
         raise
 
 
+def _check_key(key: Any, source: str) -> Secret | None:
+    """The key as a :class:`Secret`; one an HTTP header cannot carry is refused (unshown)."""
+    if isinstance(key, Secret):
+        key = key.reveal()
+    if not key:
+        return None
+    if not isinstance(key, str) or not (key.isascii() and key.isprintable()):
+        raise InvalidRequestError(
+            f"{source}: the API key holds characters an HTTP header cannot carry (not shown)",
+            hint="copy the key again from the Runpod console (Settings > API Keys)")
+    return Secret(key.strip())
+
+
+def _check_base_url(url: Any, source: str) -> str:
+    """An http(s) URL with a host, without a trailing slash."""
+    good = False
+    if isinstance(url, str) and url.isprintable() and " " not in url.strip():
+        try:
+            parsed = urlsplit(url.strip())
+            good = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        except ValueError:
+            pass
+    if not good:
+        shown = ascii(url)[:80] if isinstance(url, str) else type(url).__name__
+        raise InvalidRequestError(
+            f"{source} must be an http(s) URL such as https://api.runpod.ai/v2, got {shown}",
+            hint="for a local endpoint: http://127.0.0.1:PORT/v2")
+    return url.strip().rstrip("/")
+
+
 def _cache(mode: str) -> str:
-    if mode not in CACHE_MODES:
-        raise InvalidRequestError(f"cache must be one of {', '.join(CACHE_MODES)}, not {mode!r}")
+    if not isinstance(mode, str) or mode not in CACHE_MODES:
+        raise InvalidRequestError(
+            f"cache must be one of {', '.join(CACHE_MODES)}, not {ascii(mode)[:40]}",
+            hint='cache="use" answers an identical earlier request from the journal')
     return mode
 
 
 def _wait_ms(wait: Seconds | None) -> int | None:
     if wait is None:
         return None
-    ms = to_ms(wait)
-    if not 1_000 <= ms <= 300_000:
-        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {ms / 1000:g}")
+    try:
+        ms: int | None = to_ms(wait)
+    except InvalidRequestError:
+        ms = None
+    if ms is None or not 1_000 <= ms <= 300_000:
+        got = f"{ms / 1000:g} s" if ms is not None else "a value that is not a finite number"
+        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {got}",
+                                  hint="e.g. wait=60; the job goes on after the wait")
     return ms
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rp_jupyter import formats
 from rp_jupyter.api.errors import APIConnectionError, InvalidRequestError, JobNotFoundError
 from rp_jupyter.api.models import MISSING, Health, JobStatus, StatusDocument
+from rp_jupyter.api.redact import MASK
 from rp_jupyter.api.request import JobRequest, build_request
 from rp_jupyter.jobs._constants import (
     DEFAULT_TTL,
@@ -102,21 +103,22 @@ class EndpointRuntime:
         sent_at = time.time()
         try:
             if mode == "runsync":
-                doc = await self.client.runsync(request.encoded, wait_ms=wait_ms)
+                doc = await self.client.runsync(request.encoded, wait_ms=wait_ms,
+                                                secrets=request.secrets)
             else:
-                doc = await self.client.run(request.encoded)
+                doc = await self.client.run(request.encoded, secrets=request.secrets)
         except BaseException as exc:
             maybe_sent = isinstance(exc, asyncio.CancelledError) or (
                 isinstance(exc, APIConnectionError) and exc.maybe_sent
             )
-            written = self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
-                                                        maybe_sent=maybe_sent)
+            reason = self.client.redactor.text(str(exc) or type(exc).__name__)
+            written = self.journal.record_submit_failed(key, reason, maybe_sent=maybe_sent)
             if not isinstance(exc, asyncio.CancelledError):
                 await _done(written)  # on disk before the caller hears of it
             raise
         await _done(self.journal.record_submitted(key, doc.id, doc.status.value, sent_at))
         job = Job(self, job_id=doc.id, endpoint_id=self.endpoint_id, base_url=self.base_url,
-                  mode=mode, input=request.body["input"], request=request, journal_key=key,
+                  mode=mode, input=request.redacted["input"], request=request, journal_key=key,
                   status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
                   submitted_at=sent_at)
         self._register(job)
@@ -429,10 +431,11 @@ def _rebuild_request(job: Job) -> JobRequest:
     record = job.journal_key is not None and job._runtime and job._runtime.journal.get(
         job.journal_key)
     body = record.request if record else {"input": job.input}
-    if "s3Config" in body:
+    if "s3Config" in body or MASK in json.dumps(body):
         raise InvalidRequestError(
-            f"job {job.id} was sent with s3_config, whose secret is not kept",
-            hint="submit it again with endpoint.run(..., s3_config=...)",
+            f"job {job.id} was sent with secrets (Secret values or s3_config), which are "
+            "never kept, so it cannot be sent again from the journal",
+            hint="submit it again with endpoint.run(...), giving the secrets again",
         )
     policy = body.get("policy") or {}
     return build_request(

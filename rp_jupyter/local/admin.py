@@ -19,6 +19,8 @@ from starlette.responses import Response
 
 from rp_jupyter.local.endpoint import EndpointRuntime
 from rp_jupyter.local.httputil import answer, auth_problem, bad_request, error, read_body
+from rp_jupyter.local.request_limits import too_large, unknown_route
+from rp_jupyter.local.settings import MAX_OTHER_BODY
 
 
 def _keys(endpoints: list[EndpointRuntime]) -> list[str]:
@@ -28,11 +30,13 @@ def _keys(endpoints: list[EndpointRuntime]) -> list[str]:
 async def dispatch(endpoints: dict[str, EndpointRuntime], parts: list[str], method: str,
                    scope: dict[str, Any], query: dict[str, str], receive: Any) -> Response:
     """Answer one ``/_local/...`` request; ``parts`` are the path segments after it."""
-    raw = await read_body(receive, 1024 * 1024)
+    raw = await read_body(receive, MAX_OTHER_BODY)
+    if raw is None:
+        return too_large(MAX_OTHER_BODY)
     named = query.get("endpoint") or (parts[1] if len(parts) > 1 and parts[0] in
                                       ("jobs", "faults") else None)
     if named is not None and named not in endpoints:
-        return error(404, "endpoint not found")
+        return unknown_route(scope, _keys(list(endpoints.values())), "endpoint not found")
     scope_eps = [endpoints[named]] if named else list(endpoints.values())
     problem = auth_problem(scope, _keys(scope_eps))
     if problem:
@@ -63,7 +67,8 @@ async def dispatch(endpoints: dict[str, EndpointRuntime], parts: list[str], meth
                 if not isinstance(data, dict):
                     raise ValueError("expected a JSON object")
                 faults.update(data)
-            except (ValueError, TypeError) as err:
-                return bad_request(f"bad request: body: {err}")
+            except (ValueError, TypeError, RecursionError) as err:
+                detail = "nested too deeply" if isinstance(err, RecursionError) else err
+                return bad_request(f"bad request: body: {detail}")
         return answer(faults.to_dict())
     return error(404, "not found")

@@ -3,8 +3,11 @@
 Path shapes: ``/v2/{endpoint_id}/{op}[/{args}]`` for the job API (:mod:`.routes`) and
 the worker protocol (:mod:`.protocol`), ``/v2/{endpoint_id}/openai/...`` for the
 OpenAI-compatible route (:mod:`.openai_route`), ``/_local/...`` for the admin view
-(:mod:`.admin`).  For a client request the order is: count it, apply injected faults,
-check the method and the API key, apply the rate limit, run the route.
+(:mod:`.admin`).  Every request is first held to the server's limits (too many headers:
+431; a declared body over the route's limit: 413; :mod:`.request_limits`).  For a client
+request the order is then: count it, apply injected faults, check the API key and the
+method, apply the rate limit, run the route.  With a key set, an unknown endpoint or
+route answers like a wrong key.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local import admin, openai_route, protocol
+from rp_jupyter.local import admin, openai_route, protocol, request_limits
 from rp_jupyter.local.endpoint import EndpointRuntime
 from rp_jupyter.local.httputil import (
     ClientGone,
@@ -27,7 +30,8 @@ from rp_jupyter.local.httputil import (
 )
 from rp_jupyter.local.ratelimit import Rejection
 from rp_jupyter.local.routes import CLIENT_ROUTES, Call, Route
-from rp_jupyter.local.validation import BadRequest
+from rp_jupyter.local.settings import MAX_HEADERS, MAX_OTHER_BODY
+from rp_jupyter.local.validation import BadRequest, TooLarge
 from rp_jupyter.local.webhooks import WebhookSender
 
 SUBMIT_OPS = ("run", "runsync")
@@ -36,7 +40,8 @@ SUBMIT_OPS = ("run", "runsync")
 class LocalApp:
     """Serves every endpoint of one :class:`~rp_jupyter.local.server.LocalServer`."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_headers: int = MAX_HEADERS) -> None:
+        self.max_headers = max_headers
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.webhooks = WebhookSender()
         self.closing = asyncio.Event()
@@ -91,6 +96,11 @@ class LocalApp:
         if scope["type"] != "http":
             return
         parts = [p for p in scope["path"].split("/") if p]
+        refusal = request_limits.early_refusal(scope, self.endpoints, parts, self.max_headers)
+        if refusal is not None:
+            self._count_refused(parts, scope["method"], refusal.status_code)
+            await refusal(scope, receive, send)  # the body is never read
+            return
         method = scope["method"]
         params = query(scope)
         try:
@@ -112,13 +122,24 @@ class LocalApp:
             return
         await response(scope, receive, send)
 
+    def _count_refused(self, parts: list[str], method: str, status_code: int) -> None:
+        """A client request refused before routing still counts in its endpoint's stats."""
+        runtime = self.endpoints.get(parts[1]) if len(parts) >= 3 and parts[0] == "v2" else None
+        if runtime is None or parts[2] not in CLIENT_ROUTES:
+            return
+        entry = runtime.stats.begin(method, parts[2], parts[3] if len(parts) > 3 else None)
+        entry["status_code"] = status_code
+        runtime.stats.end(entry)
+
     async def _v2(self, endpoint_id: str, op: str, args: list[str], method: str,
                   params: dict[str, str], scope: dict[str, Any], receive: Any,
                   send: Any) -> None:
         runtime = self.endpoints.get(endpoint_id)
         if runtime is None:
             await read_body(receive, 0)
-            await error(404, "endpoint not found")(scope, receive, send)
+            keys = request_limits.keys_of(self.endpoints.values())
+            await request_limits.unknown_route(scope, keys, "endpoint not found")(
+                scope, receive, send)
             return
         if op in CLIENT_ROUTES:
             await self._client(runtime, op, args, method, params, scope, receive, send)
@@ -126,7 +147,7 @@ class LocalApp:
         shape = protocol.WORKER_ROUTES.get(op)
         if shape is None or len(args) != shape[1]:
             await read_body(receive, 0)
-            response = error(404, "not found")
+            response = request_limits.unknown_route(scope, _keys(runtime), "not found")
         elif method != shape[0]:
             await read_body(receive, 0)
             response = error(405, "method not allowed", {"Allow": shape[0]})
@@ -147,7 +168,8 @@ class LocalApp:
         methods, nargs, route = CLIENT_ROUTES[op]
         if len(args) != nargs:
             await read_body(receive, 0)
-            await error(404, "not found")(scope, receive, send)
+            await request_limits.unknown_route(scope, _keys(runtime), "not found")(
+                scope, receive, send)
             return
         entry = runtime.stats.begin(method, op, args[0] if args else None)
         call = Call(runtime, scope, receive, args, params, self.closing, entry)
@@ -188,20 +210,23 @@ class LocalApp:
         """Method, key and rate limit checks, then the route itself."""
         runtime = call.runtime
         submit = op in SUBMIT_OPS
-        if not submit:  # /run and /runsync read their body themselves, with a size limit
-            await read_body(call.receive, 1024 * 1024)
-        if method not in methods:
-            return await _refuse(call, submit, error(405, "method not allowed",
-                                                     {"Allow": ", ".join(methods)}))
+        # /run and /runsync read their body themselves, with their own size limit
+        if not submit and await read_body(call.receive, MAX_OTHER_BODY) is None:
+            return request_limits.too_large(MAX_OTHER_BODY)
         problem = auth_problem(call.scope, _keys(runtime))
         if problem:
             return await _refuse(call, submit, error(401, problem))
+        if method not in methods:
+            return await _refuse(call, submit, error(405, "method not allowed",
+                                                     {"Allow": ", ".join(methods)}))
         admission = runtime.limiter.acquire(op)
         if isinstance(admission, Rejection):
             return await _refuse(call, submit, error(
                 429, admission.reason, {"Retry-After": str(admission.retry_after)}))
         try:
             return await route(call)
+        except TooLarge as err:
+            return request_limits.too_large(err.limit)
         except BadRequest as err:
             return bad_request(str(err))
         finally:
@@ -209,7 +234,8 @@ class LocalApp:
 
 
 async def _refuse(call: Call, body_unread: bool, response: Response) -> Response:
-    """Answer without running the route (draining a body not read yet)."""
+    """Answer without running the route (reading a little of a body not read yet; the
+    server drops the rest)."""
     if body_unread:
         await read_body(call.receive, 0)
     return response

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rp_jupyter.local.handler_spec import EXAMPLES
+from rp_jupyter.local.settings import MAX_HEADER_BYTES, MAX_HEADERS
+from rp_jupyter.wire_rules import MAX_JSON_DEPTH
 
 DESCRIPTION = """\
 Serve a local Runpod-compatible endpoint: the job API (/run, /runsync, /status,
@@ -28,7 +30,19 @@ the examples: {examples}.
 A runpod worker script is served unchanged: the handler and config it passes to
 runpod.serverless.start are used, wherever it calls it (--runpod-worker runs it under
 runpod-python itself).  The OpenAI-compatible route is under /v2/ENDPOINT_ID/openai/v1.
+
+API key: --api-key KEY, --api-key-env VAR, or the environment variable
+{key_env}; the key is never printed.  Without one the endpoint is open
+(it listens on loopback unless --host says otherwise).
+
+Limits: a request line and headers over --max-header-bytes (default {header_bytes}) or more
+than --max-headers headers (default {headers}) are answered 431; a body over its route's
+limit (--max-run-body, --max-runsync-body; 1 MiB elsewhere) is answered 413 as soon as its
+Content-Length says so, before any of it is read; JSON nested more than {depth} levels is a
+400.  With a key set, an unknown endpoint id is answered like a wrong key (401).
 """
+
+KEY_ENV = "RP_JUPYTER_LOCAL_API_KEY"
 
 
 def _seconds(text: str) -> float:
@@ -43,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve", help="serve a local Runpod-compatible endpoint",
-        description=DESCRIPTION.format(examples=", ".join(EXAMPLES)),
+        description=DESCRIPTION.format(examples=", ".join(EXAMPLES), key_env=KEY_ENV,
+                                       header_bytes=MAX_HEADER_BYTES, headers=MAX_HEADERS,
+                                       depth=MAX_JSON_DEPTH),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("handler", nargs="?", help="the handler of the endpoint")
     serve.add_argument("--endpoint-id", default="local", help="endpoint id (default: local)")
@@ -54,9 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port (default: 8000; 0 = any free port)")
     serve.add_argument("--workers", type=int, default=1, help="workers per endpoint")
     keys = serve.add_mutually_exclusive_group()
-    keys.add_argument("--api-key", help="require this API key")
+    keys.add_argument("--api-key", metavar="KEY",
+                      help="require this API key (other users can see a command line: "
+                      f"prefer --api-key-env or {KEY_ENV})")
     keys.add_argument("--api-key-env", metavar="VAR",
-                      help="require the API key held in environment variable VAR")
+                      help=f"require the API key held in environment variable VAR "
+                      f"(default: {KEY_ENV}, when set)")
     serve.add_argument("--runpod-worker", action="store_true",
                        help="run the HANDLER script as it is ('python worker.py') as a "
                             "runpod-python worker pulling jobs through the worker protocol; "
@@ -95,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="BYTES", help="largest /runsync body (default 20 MiB)")
     serve.add_argument("--ready-timeout", type=_seconds, default=60.0, metavar="S",
                        help="how long to wait for the workers to start (default 60)")
+    serve.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto",
+                       help="HTTP parser (default auto: httptools when installed)")
+    serve.add_argument("--max-header-bytes", type=int, default=MAX_HEADER_BYTES,
+                       metavar="BYTES", help="largest request line and headers (default "
+                       f"{MAX_HEADER_BYTES})")
+    serve.add_argument("--max-headers", type=int, default=MAX_HEADERS, metavar="N",
+                       help=f"most headers in a request (default {MAX_HEADERS})")
     return parser
 
 
@@ -145,8 +171,15 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             parser.error(f"environment variable {args.api_key_env} is not set")
+    elif api_key is None and os.environ.get(KEY_ENV):
+        api_key, args.api_key_env = os.environ[KEY_ENV], KEY_ENV
     try:
-        server = LocalServer(host=args.host, port=args.port)
+        server = LocalServer(host=args.host, port=args.port, http=args.http,
+                             max_header_bytes=args.max_header_bytes,
+                             max_headers=args.max_headers)
+    except ValueError as err:
+        print(f"rp-jupyter: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         print(f"rp-jupyter: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 1
@@ -194,7 +227,7 @@ def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) ->
     lines.append(f"  export RUNPOD_ENDPOINT_BASE_URL={server.base_url}")
     lines.append(f"  export RUNPOD_ENDPOINT_ID={handles[0].endpoint_id}")
     if api_key and args.api_key:
-        lines.append(f"  export RUNPOD_API_KEY={api_key}")
+        lines.append("  export RUNPOD_API_KEY=...   # the key given with --api-key (never shown)")
     elif api_key:
         lines.append(f"  export RUNPOD_API_KEY=\"${args.api_key_env}\"   "
                      f"# the key held in ${args.api_key_env}")

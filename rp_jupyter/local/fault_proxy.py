@@ -200,8 +200,11 @@ class FaultProxy:
         if self.latency:
             await asyncio.sleep(self.latency)
         relay = kind == "ok"
-        status = await self._forward(client, writer, request, body, relay=relay)
-        self._record(method, path, op, kind, True, status)
+
+        def record(status: int) -> None:  # before the client can see the answer
+            self._record(method, path, op, kind, True, status)
+
+        await self._forward(client, writer, request, body, relay=relay, on_answer=record)
         if kind == "reset_after":
             _reset(writer)
             raise _Reset
@@ -210,9 +213,11 @@ class FaultProxy:
                                                 b'forwarding)"}')
 
     async def _forward(self, client: h11.Connection, writer: asyncio.StreamWriter,
-                       request: h11.Request, body: bytes, *, relay: bool) -> int:
+                       request: h11.Request, body: bytes, *, relay: bool,
+                       on_answer: Any) -> int:
         """Send the request upstream; relay the answer as it arrives when ``relay``, else
-        read it all and drop it.  Returns the upstream status."""
+        read it all and drop it.  ``on_answer(status)`` is called as soon as the status is
+        known, before anything reaches the client.  Returns the upstream status."""
         up_reader, up_writer = await asyncio.open_connection(self.upstream_host,
                                                              self.upstream_port)
         upstream = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_BODY)
@@ -233,6 +238,7 @@ class FaultProxy:
                     continue
                 if isinstance(event, h11.Response):
                     status = event.status_code
+                    on_answer(status)
                     if relay:
                         kept = [(k, v) for k, v in event.headers
                                 if k.lower() not in (b"connection", b"content-length",

@@ -52,10 +52,11 @@ def size_text(limit: int) -> str:
 
 
 async def read_body(receive: Any, limit: int | None) -> bytes | None:
-    """The whole request body, or ``None`` when it exceeds ``limit`` (then drained)."""
+    """The whole request body, or ``None`` once it passes ``limit``: reading stops there
+    (after the answer the server drops whatever the client still sends), so a body that
+    never ends cannot hold the request up.  ``read_body(receive, 0)`` ignores a body."""
     parts: list[bytes] = []
     size = 0
-    over = False
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -63,13 +64,12 @@ async def read_body(receive: Any, limit: int | None) -> bytes | None:
         body = message.get("body", b"")
         size += len(body)
         if limit is not None and size > limit:
-            over = True
-            parts.clear()
-        elif not over and body:
+            return None
+        if body:
             parts.append(body)
         if not message.get("more_body", False):
             break
-    return None if over else b"".join(parts)
+    return b"".join(parts)
 
 
 def query(scope: dict[str, Any]) -> dict[str, str]:

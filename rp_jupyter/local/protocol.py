@@ -108,6 +108,8 @@ async def _json_body(receive: Any) -> Any:
         return json.loads(raw) if raw.strip() else None
     except ValueError as err:
         raise BadRequest(f"bad request: body: invalid JSON: {err}") from None
+    except RecursionError:
+        raise BadRequest("bad request: body: JSON nested too deeply") from None
 
 
 async def job_take(runtime: EndpointRuntime, args: list[str], query: dict[str, str],

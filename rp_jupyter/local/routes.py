@@ -14,10 +14,10 @@ from typing import Any
 from starlette.responses import Response
 
 from rp_jupyter.local.endpoint import EndpointRuntime
-from rp_jupyter.local.httputil import answer, error, read_body, size_text
+from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.state import TERMINAL, Job
-from rp_jupyter.local.validation import BadRequest, parse_job_request, wait_param
+from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
 
 JOB_NOT_FOUND = "job not found"
 
@@ -62,7 +62,7 @@ async def _submit(call: Call, *, sync: bool) -> Job:
     limit = settings.max_runsync_body if sync else settings.max_run_body
     raw = await read_body(call.receive, limit)
     if raw is None:
-        raise BadRequest(f"bad request: body: exceeded max body size of {size_text(limit)}")
+        raise TooLarge(limit)
     request = parse_job_request(raw, settings)
     job = call.runtime.submit(request, sync=sync)
     if call.entry is not None:

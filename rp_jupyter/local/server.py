@@ -32,7 +32,13 @@ from typing import Any
 
 from rp_jupyter.local.faults import Faults
 from rp_jupyter.local.handler_spec import HandlerSpec
-from rp_jupyter.local.settings import EndpointSettings, split_settings
+from rp_jupyter.local.settings import (
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    EndpointSettings,
+    split_settings,
+)
+from rp_jupyter.wire_rules import id_problem, path_segment
 
 START_TIMEOUT = 30.0
 _LIVE: weakref.WeakSet[LocalServer] = weakref.WeakSet()
@@ -148,11 +154,23 @@ class EndpointHandle:
 class LocalServer:
     """A local server hosting one or more named endpoints, run in a daemon thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, loop: str = "auto") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, loop: str = "auto",
+                 http: str = "auto", max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_headers: int = MAX_HEADERS) -> None:
         """``loop`` is uvicorn's event-loop choice: ``"auto"`` (uvloop when installed),
-        or ``"asyncio"``."""
+        or ``"asyncio"``; ``http`` its HTTP parser: ``"auto"`` (httptools when installed),
+        ``"h11"`` or ``"httptools"``.  A request whose line and headers pass
+        ``max_header_bytes``, or that has more than ``max_headers`` headers, is answered 431.
+        """
+        if http not in ("auto", "h11", "httptools"):
+            raise ValueError(f"http must be 'auto', 'h11' or 'httptools', not {http!r}")
+        if max_header_bytes < 1024 or max_headers < 1:
+            raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 1")
         self.host = host
         self.loop_kind = loop
+        self.http_kind = http
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
         # IPPROTO_TCP named explicitly: asyncio turns Nagle off (TCP_NODELAY) only on
         # sockets whose protocol says TCP, and accepted sockets inherit it.  Without it
         # every request after the first on a kept-alive connection stalls ~40 ms
@@ -199,8 +217,12 @@ class LocalServer:
 
         Example: ``server.add_endpoint("b", "chaos", workers=2, run_retention=5.0)``.
         """
-        if not endpoint_id or "/" in endpoint_id:
-            raise ValueError(f"invalid endpoint id {endpoint_id!r}")
+        problem = id_problem(endpoint_id)
+        if problem is None and path_segment(endpoint_id) != endpoint_id:
+            problem = "holds characters a worker's URL cannot carry as they are"
+        if problem:
+            raise ValueError(f"invalid endpoint id {ascii(endpoint_id)[:60]}: it {problem} "
+                             "(use letters, digits, '-', '_', '.' and '~')")
         if endpoint_id in self._handles:
             raise ValueError(f"endpoint {endpoint_id!r} already exists")
         spec = HandlerSpec.of(handler)
@@ -252,18 +274,21 @@ class LocalServer:
             import uvicorn
 
             from rp_jupyter.local.app import LocalApp
+            from rp_jupyter.local.http_limits import H11_BUFFER_MARGIN, limited_protocol
 
-            app = LocalApp()
+            app = LocalApp(max_headers=self.max_headers)
             app.webhooks = self._webhooks
             app.address = (self.host, self.port)
             for handle in self._handles.values():
                 app.endpoints[handle.endpoint_id] = handle._runtime
             self._app = app
             self._sock.listen(2048)
-            config = uvicorn.Config(app, loop=self.loop_kind, lifespan="on", log_config=None,
-                                    log_level="warning", access_log=False,
-                                    timeout_graceful_shutdown=1,
-                                    timeout_keep_alive=75)
+            config = uvicorn.Config(
+                app, loop=self.loop_kind, lifespan="on", log_config=None,
+                log_level="warning", access_log=False, timeout_graceful_shutdown=1,
+                timeout_keep_alive=75,
+                http=limited_protocol(self.http_kind, self.max_header_bytes),
+                h11_max_incomplete_event_size=self.max_header_bytes + H11_BUFFER_MARGIN)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run,
                                             kwargs={"sockets": [self._sock]},
@@ -334,8 +359,11 @@ class LocalEndpoint(EndpointHandle):
     def __init__(self, handler: str | Callable[..., Any], endpoint_id: str = "local",
                  workers: int | None = None, api_key: str | None = None, *,
                  host: str = "127.0.0.1", port: int = 0, loop: str = "auto",
+                 http: str = "auto", max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_headers: int = MAX_HEADERS,
                  settings: EndpointSettings | None = None, **settings_kwargs: Any) -> None:
-        server = LocalServer(host=host, port=port, loop=loop)
+        server = LocalServer(host=host, port=port, loop=loop, http=http,
+                             max_header_bytes=max_header_bytes, max_headers=max_headers)
         if api_key is not None:
             settings_kwargs["api_key"] = api_key
         try:

@@ -23,6 +23,13 @@ if TYPE_CHECKING:  # pragma: no cover
 MiB = 1024 * 1024
 DAY = 86_400.0
 
+#: Server-wide limits on a request's head (``LocalServer(max_header_bytes=, max_headers=)``):
+#: past either, the answer is 431 before the key is even checked.
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADERS = 100
+#: Largest body of a client route other than /run and /runsync (their limits are settings).
+MAX_OTHER_BODY = MiB
+
 #: Client-facing operations, in the names used by stats, faults and rate limits.
 CLIENT_OPS = (
     "run",

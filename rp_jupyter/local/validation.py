@@ -7,14 +7,40 @@ Problems are reported as :class:`BadRequest`, answered 400 with
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from rp_jupyter.local.settings import EndpointSettings
+from rp_jupyter.wire_rules import MAX_JSON_DEPTH, json_too_deep
 
 
 class BadRequest(Exception):
     """A 400 answer; the message is the ``detail``."""
+
+
+class TooLarge(Exception):
+    """A 413 answer: the body passed ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body over {limit} bytes")
+        self.limit = limit
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a JSON body; nesting deeper than ``MAX_JSON_DEPTH`` is a :class:`BadRequest`
+    (a 400, never a failure of the server)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = json_too_deep(value)
+    if deep:
+        raise BadRequest(f"bad request: body: JSON nested more than {MAX_JSON_DEPTH} levels "
+                         "deep")
+    return value
 
 
 @dataclass
@@ -50,7 +76,7 @@ def _ms(policy: dict[str, Any], key: str, low: float, high: float) -> float | No
 def parse_job_request(raw: bytes, settings: EndpointSettings) -> JobRequest:
     """Parse and validate a job request body; raises :class:`BadRequest`."""
     try:
-        body = json.loads(raw)
+        body = load_json(raw)
     except (ValueError, UnicodeDecodeError) as err:
         if not raw.strip():
             raise BadRequest("bad request: body: empty body, expected a JSON object with "
@@ -98,5 +124,7 @@ def wait_param(raw: str | None, default: float, low: float, high: float) -> floa
     try:
         value = float(raw)
     except ValueError:
-        raise BadRequest(f"bad request: query: expected milliseconds, got {raw!r}") from None
+        value = math.nan
+    if math.isnan(value):
+        raise BadRequest(f"bad request: query: expected milliseconds, got {raw[:40]!r}")
     return min(max(value / 1000.0, low), high)

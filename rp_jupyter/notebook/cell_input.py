@@ -17,6 +17,8 @@ encoding; in Python with the value itself; in text with ``str(value)``.  So a va
 holding quotes or newlines cannot break the request.  ``--no-expand`` turns them off.
 ``b64(path)`` and ``data_url(path)`` work in placeholders without an import, and ``bytes`` or
 a Pillow image in a placeholder becomes base64 text.
+A placeholder holding a :class:`~rp_jupyter.Secret` stays a secret: it may stand as a value
+(the cell is then read as Python), never inside text.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from rp_jupyter.api.json_values import INPUT_MAX_DEPTH
+from rp_jupyter.api.redact import Secret
 
 __all__ = ["FORMATS", "CellInput", "CellInputError", "parse_cell"]
 
@@ -89,6 +94,13 @@ def parse_cell(
         return _as_python(text, namespace, expand, strict=True)
     try:
         return _as_json(text, namespace, expand)
+    except _SecretValue:
+        if format == "json":
+            raise CellInputError(
+                "a placeholder holds a Secret, which cannot be written into JSON text",
+                hint="drop --format json: the cell is then read as Python and the Secret "
+                "kept as a value") from None
+        return _as_python(text, namespace, expand, strict=True)
     except json.JSONDecodeError as json_error:
         if format == "json":
             raise _json_error(text, json_error, offset, expanded=expand) from None
@@ -101,13 +113,16 @@ def parse_cell(
 
 def _as_text(text: str, namespace: Mapping[str, Any], key: str, expand: bool) -> CellInput:
     if expand:
-        text = PLACEHOLDER.sub(lambda m: str(_evaluate(m.group(1), namespace)), text)
+        text = PLACEHOLDER.sub(lambda m: _text_of(_evaluate(m.group(1), namespace)), text)
     return CellInput({key: text}, "text", f'text, sent as {{"{key}": ...}} ({len(text)} chars)')
 
 
 def _as_json(text: str, namespace: Mapping[str, Any], expand: bool) -> CellInput:
     filled = _fill(text, namespace, _json_literal, _json_in_string) if expand else text
-    value = json.loads(filled)
+    try:
+        value = json.loads(filled)
+    except RecursionError:
+        raise _too_deep() from None
     return CellInput(_require_object(value, "JSON"), "json", _describe("JSON object", value))
 
 
@@ -122,6 +137,13 @@ def _as_python(text: str, namespace: Mapping[str, Any], expand: bool, *, strict:
     filled = _fill(text, namespace, bind, _python_in_string) if expand else text
     try:
         code = compile(filled.strip(), "<runpod cell>", "eval")
+    except (RecursionError, MemoryError):
+        raise _too_deep() from None
+    except ValueError:  # a NUL character (a SyntaxError from Python 3.12 on)
+        if not strict:
+            raise SyntaxError("null character") from None
+        raise CellInputError("not a Python expression: it holds a NUL character",
+                             hint="remove the \\x00 from the cell") from None
     except SyntaxError as exc:
         if not strict:
             raise
@@ -193,7 +215,9 @@ def _evaluate(expr: str, namespace: Mapping[str, Any]) -> Any:
         raise CellInputError(f"{{{{ {expr} }}}}: {exc}",
                              hint="check the file name, or give the file's full path") from None
     except Exception as exc:
-        raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}") from None
+        raise CellInputError(f"{{{{ {expr} }}}}: {type(exc).__name__}: {exc}",
+                             hint="fix the expression in the placeholder (it runs in the "
+                             "notebook's namespace), or use --no-expand") from None
 
 
 def _open_quote(text: str, position: int) -> str | None:
@@ -211,26 +235,65 @@ def _open_quote(text: str, position: int) -> str | None:
     return quote
 
 
+class _SecretValue(Exception):
+    """A placeholder in a JSON cell holds a Secret: read the cell as Python instead."""
+
+
 def _json_literal(value: Any) -> str:
+    if _is_secret(value):
+        raise _SecretValue
     try:
         return json.dumps(value)
-    except TypeError:
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = ("it contains itself" if "ircular" in str(exc) else
+               "it nests too deeply" if isinstance(exc, RecursionError) else
+               "a number too large for JSON" if isinstance(value, int) else
+               f"a {type(value).__name__}")
         raise CellInputError(
-            f"a placeholder's value ({type(value).__name__}) is not JSON-serialisable",
+            f"a placeholder's value is not JSON-serialisable ({why})",
             hint="convert it first, e.g. {{ str(x) }} or {{ x.tolist() }}",
         ) from None
 
 
 def _json_in_string(value: Any, quote: str) -> str:
-    return json.dumps(str(value))[1:-1]
+    return json.dumps(_text_of(value))[1:-1]
 
 
 def _python_in_string(value: Any, quote: str) -> str:
-    text = str(value).replace("\\", "\\\\").replace(quote, "\\" + quote)
-    return text.replace("\n", "\\n").replace("\r", "\\r")
+    text = _text_of(value).replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return text.translate(_CONTROL_ESCAPES)
+
+
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(32), 127]}
+
+
+def _text_of(value: Any) -> str:
+    """``str(value)`` for a placeholder written into text; a Secret is refused (its text
+    would be sent and shown as plain text)."""
+    if _is_secret(value):
+        raise CellInputError(
+            "a placeholder holds a Secret, which cannot be written into text",
+            hint='give it a field of its own, e.g. {"prompt": "...", "token": {{ token }}}')
+    try:
+        return str(value)
+    except Exception as exc:
+        raise CellInputError(
+            f"a placeholder's value ({type(value).__name__}) cannot be turned into text: "
+            f"{type(exc).__name__}", hint="convert it first, e.g. {{ repr(x) }}") from None
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, Secret)
 
 
 # -- errors ----------------------------------------------------------------------------------
+
+
+def _too_deep() -> CellInputError:
+    return CellInputError(
+        f"the cell nests objects or lists too deeply (the endpoint accepts "
+        f"{INPUT_MAX_DEPTH} levels)",
+        hint="flatten the input; the endpoint refuses JSON nested that deep")
 
 
 def _json_error(

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from rp_jupyter.notebook.context import display_mode, should_block
-from rp_jupyter.notebook.durations import parse_duration
+from rp_jupyter.notebook.flag_values import (
+    count_flag,
+    duration_flag,
+    endpoint_id_flag,
+    http_url_flag,
+    job_id_flag,
+)
 from rp_jupyter.notebook.magic_args import HELP, command_help
 from rp_jupyter.notebook.settings import SettingsReport, effective_settings
 from rp_jupyter.notebook.usage import usage_error
@@ -31,6 +37,9 @@ __all__ = [
 ]
 
 Args = argparse.Namespace
+HANDLER_HINT = ("HANDLER is an example (echo, tokens, images, chaos, llm, imagegen, transcribe, "
+                "embed), path/to/file.py[:name] (a runpod worker script is served unchanged), "
+                "module:name, or a handler function defined in the notebook")
 
 
 # -- finding the job a command is about --------------------------------------------------------
@@ -47,9 +56,10 @@ def resolve_job(magics: RunpodMagics, token: str | None) -> Job:
             raise usage_error("no job has been started from this notebook yet",
                               "name a job: a variable holding one, or its id")
         return magics.session_jobs[-1]
-    value = magics.shell.user_ns.get(token)
+    value = magics.shell.user_ns.get(token) if token.isidentifier() else None
     if isinstance(value, Job):
         return value
+    job_id_flag(token)  # an id that would leave its route is refused before anything else
     matches = [j for j in magics.session_jobs if j.id == token]
     if not matches and len(token) >= 6:
         matches = list({j.id: j for j in magics.session_jobs if j.id.startswith(token)}.values())
@@ -88,7 +98,8 @@ def cmd_status(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
 def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     if args.all:
         if args.job:
-            raise usage_error("give a job or --all, not both")
+            raise usage_error("give a job or --all, not both",
+                              "%runpod cancel JOB, or %runpod cancel --all")
         sweeps = [s for s in magics.session_sweeps if not s.done]
         swept = sum(1 for s in sweeps for j in s.jobs if not j.is_final)
         for sweep in sweeps:
@@ -128,9 +139,10 @@ def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     from rp_jupyter.jobs.journal import JobJournal
     from rp_jupyter.notebook.jobs_table import show_jobs_table
 
-    since = time.time() - parse_duration(args.last) if args.last else None
+    since = time.time() - duration_flag("--last", args.last) if args.last else None
+    limit = count_flag("--limit", args.limit)
     records = JobJournal.open().list(endpoint_id=args.endpoint, status=args.status,
-                                     since=since, limit=args.limit)
+                                     since=since, limit=limit)
     show_jobs_table(records, mode=display_mode(magics.shell),
                     endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url))
 
@@ -141,9 +153,7 @@ def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
 def cmd_health(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     from rp_jupyter.notebook.health_panel import show_health
 
-    interval = parse_duration(args.interval)
-    if interval <= 0:
-        raise usage_error("--interval must be more than 0 s")
+    interval = duration_flag("--interval", args.interval)
     endpoint = magics.endpoint(args.endpoint, args.base_url)
     show_health(endpoint, watch=args.watch, interval=interval, mode=display_mode(magics.shell))
 
@@ -170,24 +180,22 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         _say(f"Stopped local endpoint(s): {', '.join(stopped)}." if stopped
              else "No local endpoint is running.")
         return
-    if args.workers < 1:
-        raise usage_error("--workers must be at least 1")
+    count_flag("--workers", args.workers)
     handler: Any = args.handler
     candidate = magics.shell.user_ns.get(handler) if handler.isidentifier() else None
     if callable(candidate):
         handler = candidate
-    retention = parse_duration(args.retention) if args.retention else None
-    if retention is not None and retention <= 0:
-        raise usage_error("--retention must be more than 0 s")
+    retention = duration_flag("--retention", args.retention) if args.retention else None
     try:
         handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
                                     aggregate=args.aggregate, retention=retention,
                                     runpod_worker=args.runpod_worker)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        raise usage_error(f"cannot start the local endpoint: {exc}",
-                          "HANDLER is an example (echo, tokens, images, chaos, llm, imagegen, "
-                          "transcribe, embed), path/to/file.py[:name], module:name, or a "
-                          "handler function defined in the notebook") from None
+    except (ValueError, ImportError, OSError) as exc:
+        raise usage_error(f"cannot start the local endpoint: {exc}", HANDLER_HINT) from None
+    except (RuntimeError, TimeoutError) as exc:  # its worker could not load the handler
+        lines = str(exc).strip().splitlines()
+        raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
+                          HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
     workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
     _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "
@@ -207,15 +215,12 @@ def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         else:
             _say(f"Default endpoint: {current} at {settings['base_url']}")
         return
-    if args.endpoint is not None:
-        if not args.endpoint.strip() or "/" in args.endpoint:
-            raise usage_error(f"invalid endpoint id {args.endpoint!r}",
-                              "copy the id from the Runpod console")
-        magics.set_trait("default_endpoint", args.endpoint, "%runpod endpoint")
+    endpoint_id = endpoint_id_flag(args.endpoint) if args.endpoint is not None else None
     if args.base_url is not None:
-        if not args.base_url.startswith(("http://", "https://")):
-            raise usage_error(f"--base-url must be an http(s) URL, got {args.base_url!r}",
-                              "e.g. --base-url https://api.runpod.ai/v2")
+        http_url_flag("--base-url", args.base_url, "https://api.runpod.ai/v2")
+    if endpoint_id is not None:
+        magics.set_trait("default_endpoint", endpoint_id, "%runpod endpoint")
+    if args.base_url is not None:
         magics.set_trait("base_url", args.base_url.rstrip("/"), "%runpod endpoint --base-url")
     settings = magics.settings()
     _say(f"Default endpoint: {settings['default_endpoint']} at {settings['base_url']}")
@@ -231,6 +236,8 @@ def cmd_login(magics: RunpodMagics, args: Args, cell: str | None) -> None:
 
     try:
         key = getpass.getpass("Runpod API key: ")
+    except EOFError:
+        key = ""
     except StdinNotImplementedError:
         raise usage_error("%runpod login needs a frontend that can ask for input",
                           "set RUNPOD_API_KEY in the environment instead") from None

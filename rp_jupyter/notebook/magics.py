@@ -22,17 +22,11 @@ from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.notebook import commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
-from rp_jupyter.notebook.durations import DurationError
+from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
 from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
-
-try:
-    from IPython.core.magic import output_can_be_silenced
-except ImportError:  # IPython < 8.8: a trailing ';' is honoured by the display hook anyway
-    def output_can_be_silenced(fn):  # type: ignore[no-redef]
-        return fn
 
 __all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -89,20 +83,24 @@ class RunpodMagics(Magics):
         self.local = LocalEndpoints()
 
     @no_var_expand
-    @output_can_be_silenced
     @line_cell_magic
     def runpod(self, line: str, cell: str | None = None) -> Any:
+        # A trailing ';' silences the value.  (Not IPython's output_can_be_silenced: it
+        # tokenizes the cell as Python, which fails on text such as "Tell me [" -- after
+        # the job was sent.)
+        silenced = (cell if cell is not None else line).rstrip().endswith(";")
+        if cell is None and silenced:
+            line = line.rstrip()[:-1]
         try:
             command, args = parse_line(line)
-            return _HANDLERS[command](self, args, cell)
+            result = _HANDLERS[command](self, args, cell)
+            return None if silenced else result
         except HelpShown:
             return None
         except RunpodError as exc:
             raise from_runpod_error(exc) from None
         except CellInputError as exc:
             raise usage_error(str(exc), exc.hint) from None
-        except DurationError as exc:
-            raise usage_error(str(exc)) from None
 
     runpod.__doc__ = HELP
 
@@ -132,6 +130,9 @@ class RunpodMagics(Magics):
                 "%%runpod run ENDPOINT, or %runpod endpoint ID (or %runpod local to start "
                 "one on this machine)",
             )
+        endpoint_id = endpoint_id_flag(endpoint_id)
+        if base_url:
+            http_url_flag("--base-url", base_url, "http://127.0.0.1:8000/v2")
         base_url = (base_url or self.local.base_url_for(endpoint_id)
                     or configured_base_url(self).value).rstrip("/")
         key = self.api_key()

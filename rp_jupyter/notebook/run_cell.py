@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from html import escape
 from itertools import product
 from typing import TYPE_CHECKING, Any
 
+from rp_jupyter.api.json_values import check_json
 from rp_jupyter.api.redact import MASK
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
-from rp_jupyter.notebook.durations import parse_duration
+from rp_jupyter.notebook.flag_values import duration_flag, http_url_flag, variable_name_flag
+from rp_jupyter.notebook.inputs import with_params
 from rp_jupyter.notebook.usage import usage_error
 
 if TYPE_CHECKING:
@@ -22,24 +25,34 @@ if TYPE_CHECKING:
 
 __all__ = ["DryRun", "cmd_run", "parse_sweeps", "show_job"]
 
+MAX_SWEEP_JOBS = 10_000
+
 
 def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) -> Any:
     if cell is None:
         raise usage_error("run sends a cell's contents: put %%runpod run on a cell's first line",
                           'e.g.\n    %%runpod run my-endpoint\n    {"prompt": "Hello"}')
     settings = magics.settings()
-    cell = _without_silencing_semicolon(cell)
-    parsed = parse_cell(cell, magics.shell.user_ns,
-                        format=args.format or settings["input_format"],
-                        text_key=args.text_key or settings["text_key"],
-                        expand=not args.no_expand)
-    options = _run_options(args, settings)
+    options = _run_options(args, settings)  # every flag is checked before the cell is read
     sweeps = parse_sweeps(args.sweep)
-    cache = args.cache or settings["cache"]
-    endpoint = magics.endpoint(args.endpoint, args.base_url)
     if args.sync and sweeps:
         raise usage_error("--sync and --sweep do not go together",
                           "sweeps submit through /run; drop --sync")
+    if args.out:
+        variable_name_flag("--out", args.out)
+    if args.base_url:
+        http_url_flag("--base-url", args.base_url, "http://127.0.0.1:8000/v2")
+    text_key = args.text_key if args.text_key is not None else settings["text_key"]
+    if not text_key:
+        raise usage_error("--text-key needs a name", "e.g. --text-key question")
+    cell = _without_silencing_semicolon(cell)
+    parsed = parse_cell(cell, magics.shell.user_ns,
+                        format=args.format or settings["input_format"],
+                        text_key=text_key, expand=not args.no_expand)
+    if sweeps:
+        _check_sweep_fits(parsed.value, sweeps)
+    cache = args.cache or settings["cache"]
+    endpoint = magics.endpoint(args.endpoint, args.base_url)
     if args.dry_run:
         return DryRun(endpoint, parsed.value, options, sync=args.sync, read_as=parsed.read_as,
                       has_key=magics.api_key() is not None, sweeps=sweeps)
@@ -88,16 +101,18 @@ def _without_silencing_semicolon(cell: str) -> str:
 
 def _run_options(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    timeout = args.timeout or settings["execution_timeout"]
-    if timeout:
-        options["execution_timeout"] = parse_duration(timeout)
-    ttl = args.ttl or settings["ttl"]
-    if ttl:
-        options["ttl"] = parse_duration(ttl)
+    for flag, name, trait in (("--timeout", "timeout", "execution_timeout"),
+                              ("--ttl", "ttl", "ttl")):
+        typed = getattr(args, name)
+        value = typed or settings[trait]
+        if value:
+            source = None if typed else f"RunpodMagics.{trait}"
+            options[trait] = duration_flag(flag, value, source)
     if args.low_priority:
         options["low_priority"] = True
     if args.webhook:
-        options["webhook"] = args.webhook
+        options["webhook"] = http_url_flag("--webhook", args.webhook,
+                                           "https://example.com/runpod-hook")
     return options
 
 
@@ -105,7 +120,7 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
     """``["temperature=0.2,0.7", "seed=1,2"]`` → ``{"temperature": [0.2, 0.7], "seed": [1, 2]}``.
 
     Each value is read as JSON when it can be (numbers, true/false, null, quoted strings),
-    else kept as a string.
+    else kept as a string.  Keys are dotted paths (``options.temperature``).
     """
     sweeps: dict[str, list[Any]] = {}
     for spec in specs:
@@ -115,17 +130,35 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
         if not key or not sep or not any(items):
             raise usage_error(f"--sweep {spec!r}: write KEY=V1,V2,...",
                               "e.g. --sweep temperature=0.2,0.7,1.0")
+        if not all(part.strip() for part in key.split(".")):
+            raise usage_error(f"--sweep {key!r}: a dotted key needs a name between the dots",
+                              "e.g. --sweep options.temperature=0.2,0.7")
         if key in sweeps:
             raise usage_error(f"--sweep {key} is given twice", "list all its values once")
         sweeps[key] = [_sweep_value(v) for v in items if v]
+        check_json(sweeps[key], f"--sweep {key}")
+    combos = math.prod(len(values) for values in sweeps.values())
+    if combos > MAX_SWEEP_JOBS:
+        raise usage_error(f"--sweep asks for {combos:,} jobs; a cell sends at most "
+                          f"{MAX_SWEEP_JOBS:,}", "use fewer values, or rp_jupyter.sweep(...) "
+                          "from Python for larger grids")
     return sweeps
 
 
 def _sweep_value(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
+
+
+def _check_sweep_fits(value: dict[str, Any], sweeps: dict[str, list[Any]]) -> None:
+    """Every swept key can be set in the cell's input (a dotted key needs objects)."""
+    try:
+        with_params(value, {key: values[0] for key, values in sweeps.items()})
+    except ValueError as err:
+        raise usage_error(f"--sweep: {err}", "sweep a key whose parents are objects in "
+                          "the input, or a new top-level key") from None
 
 
 class DryRun:
@@ -136,7 +169,7 @@ class DryRun:
         from rp_jupyter.api.request import build_request
 
         combos = [dict(zip(sweeps, values, strict=True)) for values in product(*sweeps.values())]
-        first = _with_params(value, combos[0]) if combos else value
+        first = with_params(value, combos[0]) if combos else value
         self.request = build_request(first, sync=sync, **options)
         self.url = f"{endpoint.url}/{'runsync' if sync else 'run'}"
         self.read_as = read_as
@@ -158,15 +191,3 @@ class DryRun:
 
     def _repr_html_(self) -> str:
         return f"<pre>{escape(self._text())}</pre>"
-
-
-def _with_params(value: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``value`` with each (dotted) parameter set: ``a.b=1`` sets ``value["a"]["b"]``."""
-    out = json.loads(json.dumps(value))
-    for dotted, item in params.items():
-        node = out
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = item
-    return out

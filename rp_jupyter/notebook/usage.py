@@ -18,9 +18,21 @@ class HelpShown(Exception):
 
 
 def usage_error(message: str, hint: str | None = None) -> UsageError:
-    """A ``UsageError`` whose text is the message and, on its own line, the hint."""
+    """A ``UsageError`` whose text is the message and, on its own line, the hint.
+
+    Text that cannot be printed (a lone surrogate from the cell) is shown escaped, so
+    showing the error can never fail in turn.
+    """
     text = f"{message}\nHint: {hint}" if hint else message
-    return UsageError(text)
+    return UsageError(_printable(text))
+
+
+def _printable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def from_runpod_error(error: RunpodError) -> UsageError:

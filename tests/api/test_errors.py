@@ -35,9 +35,9 @@ def test_a_body_the_server_refuses_raises_bad_request_with_its_detail(chaos):
             endpoint(chaos).run({"padding": "x" * 200})
     finally:
         chaos.settings.max_run_body = 10 * 1024 * 1024
-    assert caught.value.status_code == 400
+    assert caught.value.status_code == 413
     assert "exceeded max body size" in str(caught.value)
-    assert statuses(chaos, "run") == [400]  # a 400 is never retried
+    assert statuses(chaos, "run") == [413]  # a 413 is never retried
 
 
 @pytest.fixture(scope="module")

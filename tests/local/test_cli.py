@@ -47,7 +47,8 @@ def test_serve_prints_the_client_environment_and_serves_jobs():
         base = _base(lines)
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", base)
         assert "export RUNPOD_ENDPOINT_ID=demo" in text
-        assert "export RUNPOD_API_KEY=cli-key" in text
+        assert "cli-key" not in text  # the key is never printed
+        assert "export RUNPOD_API_KEY=..." in text
         with httpx.Client(timeout=10, headers={"Authorization": "Bearer cli-key"}) as client:
             doc = client.post(f"{base}/demo/runsync", json={"input": {"c": 1}}).json()
             assert doc["output"] == {"echo": {"c": 1}}
@@ -75,6 +76,20 @@ def test_a_key_from_the_environment_is_never_printed():
         assert httpx.get(f"{base}/local/health").status_code == 401
         ok = httpx.get(f"{base}/local/health",
                        headers={"Authorization": "very-secret-value"})
+        assert ok.status_code == 200
+    finally:
+        _stop(proc)
+
+
+def test_the_key_can_come_from_rp_jupyter_local_api_key_and_is_never_printed():
+    proc, lines = _serve("echo", env={"RP_JUPYTER_LOCAL_API_KEY": "env-held-secret"})
+    try:
+        text = "\n".join(lines)
+        assert "env-held-secret" not in text and "$RP_JUPYTER_LOCAL_API_KEY" in text
+        base = _base(lines)
+        assert httpx.get(f"{base}/local/health").status_code == 401
+        assert httpx.get(f"{base}/nope/health").status_code == 401  # no probing of ids
+        ok = httpx.get(f"{base}/local/health", headers={"Authorization": "env-held-secret"})
         assert ok.status_code == 200
     finally:
         _stop(proc)

@@ -66,12 +66,12 @@ def test_a_webhook_that_is_not_a_url_is_a_400(echo, client):
     assert "webhook" in _detail(response)
 
 
-def test_a_run_body_over_10_mib_is_refused_with_the_hosted_message(echo, client):
+def test_a_run_body_over_10_mib_is_refused_with_the_hosted_message_as_a_413(echo, client):
     big = b'{"input": {"blob": "' + b"x" * (10 * 1024 * 1024) + b'"}}'
     response = client.post(f"{echo.url}/run", content=big,
                            headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
-    assert response.json() == {"status": 400, "title": "Bad Request",
+    assert response.status_code == 413
+    assert response.json() == {"status": 413, "title": "Payload Too Large",
                                "detail": "bad request: body: exceeded max body size of 10MiB"}
 
 
@@ -84,13 +84,15 @@ def test_runsync_accepts_more_than_10_mib_and_refuses_more_than_20(echo, client)
     over = b'{"input": {"blob": "' + b"x" * (20 * 1024 * 1024) + b'"}}'
     refused = client.post(f"{echo.url}/runsync", content=over,
                           headers={"Content-Type": "application/json"})
-    assert _detail(refused) == "bad request: body: exceeded max body size of 20MiB"
+    assert refused.status_code == 413
+    assert refused.json()["detail"] == "bad request: body: exceeded max body size of 20MiB"
 
 
 def test_the_body_limit_is_a_setting(start_endpoint, client):
     ep = start_endpoint("echo", max_run_body=100)
     response = client.post(f"{ep.url}/run", json={"input": {"blob": "y" * 200}})
-    assert _detail(response) == "bad request: body: exceeded max body size of 100 bytes"
+    assert response.status_code == 413
+    assert response.json()["detail"] == "bad request: body: exceeded max body size of 100 bytes"
     assert client.post(f"{ep.url}/run", json={"input": {}}).status_code == 200
 
 

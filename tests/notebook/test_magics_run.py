@@ -198,13 +198,14 @@ def test_unknown_flag_suggests_the_right_one(ip, local):
 
 def test_bad_duration_says_how_to_write_one(ip, local):
     run = ip.run('%%runpod run echo --timeout soon\n{"x": 1}')
-    assert_usage_error(run, "bad duration 'soon'", "90s, 10m, 2h")
+    assert_usage_error(run, "--timeout soon is not a duration", "90s, 10m, 2h")
     assert total_requests(local) == 0
 
 
 def test_out_of_range_timeout_is_refused_before_sending(ip, local):
     run = ip.run('%%runpod run echo --timeout 2s\n{"x": 1}')
-    assert_usage_error(run, "execution_timeout is 2 s", "between 5 s and 7 days")
+    assert_usage_error(run, "--timeout 2s is out of range", "between 5 s and 7 days",
+                       "--timeout 10m")
     assert total_requests(local) == 0
 
 

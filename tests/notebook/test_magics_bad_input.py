@@ -193,11 +193,12 @@ def test_a_local_endpoint_that_cannot_start_is_one_usage_error(ip, local, line, 
 
 
 def test_a_handler_its_worker_cannot_load_is_one_usage_error_naming_why(ip, local):
-    """The worker's own report (the handler's traceback) is printed by the local endpoint;
-    the magic itself ends in one UsageError."""
+    """``os:path`` names no function: refused when the endpoint is added, in one
+    UsageError saying why, with no traceback."""
     try:
         run = ip.run("%runpod local os:path")
         assert isinstance(run.error, UsageError)
-        assert "worker did not start: TypeError: os:path is not callable" in str(run.error)
+        assert "cannot start the local endpoint: os has no function 'path'" in str(run.error)
+        assert "Traceback" not in run.stderr
     finally:
         ip.run("%runpod local --stop")

@@ -262,35 +262,21 @@ class Job(JobState):
             for piece in job.text_stream():
                 print(piece, end="", flush=True)
         """
-        reader = formats.ReplyStream(keep_text=False)
-        given = False
+        pieces = _TextPieces()
         for chunk in self.stream(timeout):
-            piece = reader.feed(chunk)
-            if piece:
-                given = True
+            if piece := pieces.of(chunk):
                 yield piece
-        rest = reader.finish()
-        if rest:
-            given = True
+        if rest := pieces.rest(self):
             yield rest
-        if not given and self.text:
-            yield self.text
 
     async def atext_stream(self) -> AsyncIterator[str]:
         """Async twin of :meth:`text_stream`."""
-        reader = formats.ReplyStream(keep_text=False)
-        given = False
+        pieces = _TextPieces()
         async for chunk in self.astream():
-            piece = reader.feed(chunk)
-            if piece:
-                given = True
+            if piece := pieces.of(chunk):
                 yield piece
-        rest = reader.finish()
-        if rest:
-            given = True
+        if rest := pieces.rest(self):
             yield rest
-        if not given and self.text:
-            yield self.text
 
     # -- acting --------------------------------------------------------------------------
 
@@ -382,6 +368,25 @@ class Job(JobState):
                 hint="attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
             )
         return self._runtime
+
+
+class _TextPieces:
+    """Chunks to text pieces, for :meth:`Job.text_stream` and its async twin."""
+
+    def __init__(self) -> None:
+        self._reader = formats.ReplyStream(keep_text=False)
+        self._given = False
+
+    def of(self, chunk: Any) -> str:
+        piece = self._reader.feed(chunk) or ""
+        self._given = self._given or bool(piece)
+        return piece
+
+    def rest(self, job: Job) -> str:
+        """What is left once the stream is over: a cut last piece, or the whole text of a
+        job that gave none while streaming."""
+        rest = self._reader.finish()
+        return rest if rest or self._given else (job.text or "")
 
 
 def _present(value: Any) -> Any:

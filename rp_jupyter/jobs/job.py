@@ -25,7 +25,7 @@ from rp_jupyter.jobs.job_state import JobEvent, JobState
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
-    from rp_jupyter.jobs.runtime import EndpointRuntime
+    from rp_jupyter.jobs.backend import JobBackend
 
 __all__ = ["Job", "JobEvent"]
 
@@ -51,7 +51,7 @@ class Job(JobState):
 
     def __init__(
         self,
-        runtime: EndpointRuntime | None,
+        backend: JobBackend | None,
         *,
         job_id: str,
         endpoint_id: str,
@@ -65,7 +65,7 @@ class Job(JobState):
         attempt: int = 1,
         source: str = "server",
     ) -> None:
-        super().__init__(runtime, status=status, submitted_at=submitted_at, attempt=attempt)
+        super().__init__(backend, status=status, submitted_at=submitted_at, attempt=attempt)
         self.id = job_id
         self.endpoint_id = endpoint_id
         self.base_url = base_url
@@ -257,42 +257,42 @@ class Job(JobState):
     def refresh(self) -> Job:
         """Ask the server for the current status now (a final job has nothing to ask)."""
         if not self.is_final:
-            self._runtime_or_raise().call(lambda rt: rt.refresh(self))
+            self._backend_or_raise().call(lambda b: b.refresh(self))
         return self
 
     async def arefresh(self) -> Job:
         if not self.is_final:
-            await self._runtime_or_raise().acall(lambda rt: rt.refresh(self))
+            await self._backend_or_raise().acall(lambda b: b.refresh(self))
         return self
 
     def cancel(self) -> Job:
         """Cancel the job (a queued one is removed, a running one stopped)."""
         if not self.is_final:
-            self._runtime_or_raise().call(lambda rt: rt.cancel(self))
+            self._backend_or_raise().call(lambda b: b.cancel(self))
         return self
 
     async def acancel(self) -> Job:
         if not self.is_final:
-            await self._runtime_or_raise().acall(lambda rt: rt.cancel(self))
+            await self._backend_or_raise().acall(lambda b: b.cancel(self))
         return self
 
     def retry(self) -> Job:
         """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
         self._check_retryable()
-        self._runtime_or_raise().call(lambda rt: rt.retry(self))
+        self._backend_or_raise().call(lambda b: b.retry(self))
         return self
 
     async def aretry(self) -> Job:
         self._check_retryable()
-        await self._runtime_or_raise().acall(lambda rt: rt.retry(self))
+        await self._backend_or_raise().acall(lambda b: b.retry(self))
         return self
 
     def rerun(self) -> Job:
         """Submit the same input and options again, as a new job."""
-        return self._runtime_or_raise().call(lambda rt: rt.rerun(self))
+        return self._backend_or_raise().call(lambda b: b.rerun(self))
 
     async def arerun(self) -> Job:
-        return await self._runtime_or_raise().acall(lambda rt: rt.rerun(self))
+        return await self._backend_or_raise().acall(lambda b: b.rerun(self))
 
     # -- display -------------------------------------------------------------------------
 
@@ -335,13 +335,13 @@ class Job(JobState):
                 hint="use job.rerun() to submit the same input again as a new job",
             )
 
-    def _runtime_or_raise(self) -> EndpointRuntime:
-        if self._runtime is None:
+    def _backend_or_raise(self) -> JobBackend:
+        if self._backend is None:
             raise InvalidRequestError(
                 f"job {self.id} was read from the journal without an endpoint",
                 hint="attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
             )
-        return self._runtime
+        return self._backend
 
 
 def _present(value: Any) -> Any:

@@ -20,7 +20,7 @@ from rp_jupyter.api.errors import RunpodError
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 
 if TYPE_CHECKING:
-    from rp_jupyter.jobs.runtime import EndpointRuntime
+    from rp_jupyter.jobs.backend import JobBackend
 
 __all__ = ["JobEvent", "JobState", "Subscriber"]
 
@@ -35,7 +35,7 @@ Subscriber = Callable[[Any, JobEvent], None]
 class JobState:
     """Status, timings, output and chunks of one job, with change notification."""
 
-    def __init__(self, runtime: EndpointRuntime | None, *, status: JobStatus,
+    def __init__(self, backend: JobBackend | None, *, status: JobStatus,
                  submitted_at: float | None, attempt: int) -> None:
         self.attempt = attempt
         self.status = status
@@ -49,7 +49,7 @@ class JobState:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.tracking_error: RunpodError | None = None  # why following is failing, if it is
-        self._runtime = runtime
+        self._backend = backend
         self._chunks: list[Any] = []
         self._fatal: RunpodError | None = None
         self._cond = threading.Condition()
@@ -96,8 +96,8 @@ class JobState:
         with self._cond:
             self._watchers += delta
             watched = self._watchers > 0
-        if delta > 0 and watched and self._runtime is not None and not self.is_final:
-            self._runtime.on_watched(self)
+        if delta > 0 and watched and self._backend is not None and not self.is_final:
+            self._backend.watch(self)
 
     @property
     def watched(self) -> bool:
@@ -168,10 +168,10 @@ class JobState:
             self._chunks = []
         self._changed("retry")
 
-    def _follow_with(self, runtime: EndpointRuntime) -> None:
+    def _follow_with(self, backend: JobBackend) -> None:
         """A (new) follower takes the job on: an earlier fatal tracking error no longer holds."""
         with self._cond:
-            self._runtime = runtime
+            self._backend = backend
             self._fatal = None
 
     def _set_tracking_error(self, error: RunpodError | None, *, fatal: bool = False) -> None:

@@ -1,0 +1,126 @@
+"""``JobSink``: where everything learnt about a job goes, journal first, then the job.
+
+Followers, mirrors and the runtime's actions publish here and nowhere else, so a change
+is on disk before any reader (a panel, ``stream()``, ``result()``) can see it.
+Engine thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rp_jupyter import formats
+from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
+
+if TYPE_CHECKING:
+    from rp_jupyter.jobs.job import Job
+    from rp_jupyter.jobs.journal import JobJournal
+    from rp_jupyter.jobs.journal_records import JobRecord
+
+__all__ = ["JobSink"]
+
+log = logging.getLogger("rp_jupyter.jobs")
+T = TypeVar("T")
+
+
+async def _done(future: Future[T]) -> T:
+    return await asyncio.wrap_future(future)
+
+
+class JobSink:
+    """Journals, then publishes, what is learnt about jobs (see the module docstring).
+
+    Example::
+
+        await sink.chunks(job, ["Once ", "upon "])   # on disk, then in job.chunks
+    """
+
+    def __init__(self, journal: JobJournal) -> None:
+        self.journal = journal
+
+    async def chunks(self, job: Job, chunks: list[Any]) -> None:
+        """New chunks of the job's current attempt, in order."""
+        if job.journal_key is not None:
+            try:
+                await _done(self.journal.append_chunks(job.journal_key, job.attempt,
+                                                       job.chunk_count, chunks))
+            except Exception:
+                log.exception("could not journal chunks of job %s", job.id)
+        job._add_chunks(chunks)
+
+    def status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> bool:
+        """A non-final status (and any progress update it carries); True if anything changed."""
+        changed = job._apply_status(status, doc)
+        if changed and job.journal_key is not None:
+            self.journal.record_status(job.journal_key, status.value, {
+                "started_at": job.started_at, "delay_ms": job.delay_ms,
+                "worker_id": job.worker_id})
+        if doc is not None:
+            changed |= self.progress(job, doc)
+        return changed
+
+    def mirrored_status(self, job: Job, doc: StatusDocument) -> None:
+        """A status read for a job another process follows (and journals): shown only."""
+        job._apply_status(doc.status, doc)
+        self.progress(job, doc, journal=False)
+
+    def progress(self, job: Job, doc: StatusDocument, *, journal: bool = True) -> bool:
+        """``/status`` answered IN_PROGRESS with an ``output``: that is a progress update
+        (``runpod.serverless.progress_update``), kept as ``job.progress`` and journaled as an
+        event, never taken for the result.  True if it is new."""
+        progress = doc.output
+        if (doc.status is not JobStatus.IN_PROGRESS or progress is MISSING
+                or progress is None or progress == [] or progress == job.progress):
+            return False
+        if journal and job.journal_key is not None:
+            self.journal.record_progress(job.journal_key, progress)
+        return job._set_progress(progress)
+
+    async def final(self, job: Job, doc: StatusDocument) -> None:
+        """The final document: journaled, then the job is final."""
+        if job.is_final:
+            return
+        if job.journal_key is not None:
+            output_json = None if doc.output is MISSING else json.dumps(doc.output)
+            delay = doc.delay_ms if doc.delay_ms is not None else job.delay_ms
+            started = job.submitted_at + delay / 1000 if delay is not None else job.started_at
+            fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
+                      "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
+                      "finished_at": time.time(), "started_at": started}
+            preview = None if doc.output is MISSING else formats.output_preview(doc.output)
+            await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
+                                                  output_json, preview))
+        job._finish(doc.status, doc)
+
+    async def expire(self, job: Job) -> None:
+        """The server no longer knows the job and its result was never fetched."""
+        if job.journal_key is not None:
+            await _done(self.journal.record_final(
+                job.journal_key, JobStatus.EXPIRED.value,
+                {"note": "the server no longer knows this job; its result was never fetched",
+                 "finished_at": time.time()}, None))
+        job._finish(JobStatus.EXPIRED)
+
+    async def retried(self, job: Job, doc: StatusDocument) -> None:
+        """``/retry`` was accepted: a new attempt under the same id."""
+        attempt = job.attempt + 1
+        if job.journal_key is not None:
+            attempt = await _done(self.journal.record_retry(job.journal_key, doc.status.value))
+        job._restart(attempt)
+        job._apply_status(doc.status, doc)
+
+    def from_record(self, job: Job, record: JobRecord) -> None:
+        """End ``job`` as the journal has it (another process followed it to the end)."""
+        stored = record.chunks() if record.attempt == job.attempt else []
+        if len(stored) > job.chunk_count:
+            job._add_chunks(stored[job.chunk_count:])
+        status = JobStatus.parse(record.status)
+        job._finish(status, StatusDocument(
+            id=job.id, status=status, delay_ms=record.delay_ms,
+            execution_ms=record.execution_ms, worker_id=record.worker_id,
+            output=record.output(), error=record.error))

@@ -20,6 +20,8 @@ import time
 from typing import TYPE_CHECKING
 
 from rp_jupyter.api.errors import (
+    APIConnectionError,
+    APIStatusError,
     AuthenticationError,
     BadRequestError,
     EndpointNotFoundError,
@@ -131,9 +133,14 @@ class Follower:
             if not long_poll:
                 await asyncio.sleep(interval)
             started = time.monotonic()
-            batch = await self.client.stream(
-                job.id, wait_ms=LONG_POLL_WAIT_MS if long_poll else None, priority=priority(job)
-            )
+            try:
+                batch = await self.client.stream(
+                    job.id, wait_ms=LONG_POLL_WAIT_MS if long_poll else None,
+                    priority=priority(job))
+            except (APIConnectionError, APIStatusError) as exc:
+                if exc.maybe_sent:  # the answer, with its chunks, may be lost
+                    await self.sink.stream_gap(job, exc)
+                raise
             elapsed = time.monotonic() - started
         finally:
             if long_poll:
@@ -255,8 +262,10 @@ async def complete(client: EndpointClient, sink: JobSink, job: Job, doc: StatusD
             and doc.output in (MISSING, []) and job.chunk_count == 0):
         try:
             batch = await client.stream(job.id)
-        except Exception:
+        except Exception as exc:
             batch = None
+            if getattr(exc, "maybe_sent", False):
+                await sink.stream_gap(job, exc)
         if batch is not None and batch.chunks:
             await sink.chunks(job, batch.chunks)
     await sink.final(job, doc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ from rp_jupyter.api.errors import (
     JobCancelledError,
     JobExpiredError,
     JobFailedError,
+    JobLostError,
     JobTimedOutError,
+    StreamGapWarning,
     WaitTimeoutError,
 )
 from rp_jupyter.api.models import MISSING, JobStatus
@@ -87,6 +90,14 @@ class Job(JobState):
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
+
+    @property
+    def stream_complete(self) -> bool:
+        """False while chunks of this attempt may be missing: a ``/stream`` answer was lost
+        after the server handed its chunks out (each is handed out once).  A
+        ``return_aggregate_stream`` output fills the gap when the job ends; without one the
+        gap stays, and ``result()`` and ``stream()`` warn (:class:`StreamGapWarning`)."""
+        return not self._stream_gap
 
     @property
     def text(self) -> str | None:
@@ -225,6 +236,7 @@ class Job(JobState):
                 index += len(new)
                 if over and index >= len(chunks):
                     self._raise_fatal(attempt)
+                    self._warn_if_gap(attempt, chunks, stacklevel=2)
                     return
         finally:
             self._watch(-1)
@@ -246,6 +258,7 @@ class Job(JobState):
                 index += len(new)
                 if over and index >= len(chunks):
                     self._raise_fatal(attempt)
+                    self._warn_if_gap(attempt, chunks, stacklevel=2)
                     return
                 if not new:
                     await self._next_change(version)
@@ -311,11 +324,31 @@ class Job(JobState):
         if self._fatal is not None and not self.is_final and attempt == self.attempt:
             raise self._fatal
 
+    def _warn_if_gap(self, attempt: int, seen: list[Any], *, stacklevel: int) -> None:
+        """Say so when the chunks ``seen`` (a reader's list) may miss some."""
+        with self._cond:
+            same = attempt == self.attempt
+            open_gap, rebuilt = self._stream_gap, seen is not self._chunks
+        if not same:
+            return
+        if open_gap:
+            message = (f"job {self.id}: the stream may be missing chunks (a /stream answer was "
+                       "lost after the server sent it, and the output does not repeat them; "
+                       "a worker with return_aggregate_stream would)")
+        elif rebuilt:
+            message = (f"job {self.id}: the chunks read here may miss some (a /stream answer "
+                       "was lost); job.chunks and result() hold the whole stream, rebuilt "
+                       "from the final output")
+        else:
+            return
+        warnings.warn(StreamGapWarning(message, job_id=self.id), stacklevel=stacklevel + 1)
+
     def _outcome(self) -> Any:
         if self._fatal is not None and not self.is_final:
             raise self._fatal
         status = self.status
         if status is JobStatus.COMPLETED:
+            self._warn_if_gap(self.attempt, self._chunks, stacklevel=3)
             output = None if self.output is MISSING else self.output
             if (output is None or output == []) and self._chunks:
                 return list(self._chunks)
@@ -326,6 +359,8 @@ class Job(JobState):
             raise JobCancelledError(self.id)
         if status is JobStatus.TIMED_OUT:
             raise JobTimedOutError(self.id)
+        if status is JobStatus.LOST:
+            raise JobLostError(self.id, self.base_url)
         raise JobExpiredError(self.id)
 
     def _check_retryable(self) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
     from rp_jupyter.jobs.journal_records import JobRecord
 
-__all__ = ["JobSink"]
+__all__ = ["JobSink", "reconcile"]
 
 log = logging.getLogger("rp_jupyter.jobs")
 T = TypeVar("T")
@@ -81,10 +81,25 @@ class JobSink:
             self.journal.record_progress(job.journal_key, progress)
         return job._set_progress(progress)
 
+    async def stream_gap(self, job: Job, cause: BaseException) -> None:
+        """A ``/stream`` answer was lost after it may have been sent: its chunks (if any)
+        are gone from the server, so the stream may be missing some."""
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        log.info("job %s: a /stream answer was lost (%s); chunks may be missing", job.id, reason)
+        if job.journal_key is not None:
+            try:
+                await _done(self.journal.record_stream_gap(job.journal_key, job.attempt, reason))
+            except Exception:
+                log.exception("could not journal the stream gap of job %s", job.id)
+        job._open_gap()
+
     async def final(self, job: Job, doc: StatusDocument) -> None:
-        """The final document: journaled, then the job is final."""
+        """The final document: journaled, then the job is final.  A stream with a gap is
+        reconciled from an output that repeats every chunk (``return_aggregate_stream``)."""
         if job.is_final:
             return
+        gap = job._stream_gap or self._gap_in_journal(job)
+        chunks, stream_gap = reconcile(job.chunks, doc.output) if gap else (None, None)
         if job.journal_key is not None:
             output_json = None if doc.output is MISSING else json.dumps(doc.output)
             delay = doc.delay_ms if doc.delay_ms is not None else job.delay_ms
@@ -93,9 +108,21 @@ class JobSink:
                       "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
                       "finished_at": time.time(), "started_at": started}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
-            await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
-                                                  output_json, preview))
-        job._finish(doc.status, doc)
+            await _done(self.journal.record_final(
+                job.journal_key, doc.status.value, fields, output_json, preview,
+                chunks=None if chunks is None else (job.attempt, chunks),
+                stream_gap=stream_gap))
+        job._finish(doc.status, doc, chunks=chunks, stream_gap=stream_gap)
+
+    def _gap_in_journal(self, job: Job) -> bool:
+        """Another process may have marked a gap (it read chunks after losing the job)."""
+        if job.journal_key is None:
+            return False
+        try:
+            record = self.journal.get(job.journal_key)
+        except Exception:
+            return False
+        return record is not None and record.stream_gap and record.attempt == job.attempt
 
     async def expire(self, job: Job) -> None:
         """The server no longer knows the job and its result was never fetched."""
@@ -116,11 +143,38 @@ class JobSink:
 
     def from_record(self, job: Job, record: JobRecord) -> None:
         """End ``job`` as the journal has it (another process followed it to the end)."""
-        stored = record.chunks() if record.attempt == job.attempt else []
-        if len(stored) > job.chunk_count:
-            job._add_chunks(stored[job.chunk_count:])
+        same_attempt = record.attempt == job.attempt
+        stored = record.chunks() if same_attempt else []
+        have = job.chunks
+        replaced = None
+        if stored[:len(have)] == have:
+            if len(stored) > len(have):
+                job._add_chunks(stored[len(have):])
+        else:  # reconciled there: take the journal's stream whole
+            replaced = stored
         status = JobStatus.parse(record.status)
         job._finish(status, StatusDocument(
             id=job.id, status=status, delay_ms=record.delay_ms,
             execution_ms=record.execution_ms, worker_id=record.worker_id,
-            output=record.output(), error=record.error))
+            output=record.output(), error=record.error),
+            chunks=replaced, stream_gap=record.stream_gap if same_attempt else None)
+
+
+def reconcile(chunks: list[Any], output: Any) -> tuple[list[Any] | None, bool]:
+    """A stream with a gap, at the end: ``(all chunks, False)`` when the output repeats every
+    chunk (``return_aggregate_stream``: the list of every yield, ours among them in order),
+    ``(None, False)`` if that shows none was missing;
+    ``(None, False)`` when the job never streamed (an output that is not a list, and no
+    chunks); else ``(None, True)``: the gap stays."""
+    if isinstance(output, list) and output and _in_order_within(chunks, output):
+        return (None if output == chunks else list(output)), False
+    if output is not MISSING and output is not None and not isinstance(output, list) \
+            and not chunks:
+        return None, False
+    return None, True
+
+
+def _in_order_within(part: list[Any], whole: list[Any]) -> bool:
+    """Whether ``part`` is ``whole`` with some items left out (order kept)."""
+    found = iter(whole)
+    return all(any(item == candidate for candidate in found) for item in part)

@@ -27,8 +27,8 @@ __all__ = ["JobEvent", "JobState", "Subscriber"]
 log = logging.getLogger("rp_jupyter.jobs")
 
 JobEvent = str
-"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"`` or
-``"tracking"``."""
+"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"``,
+``"tracking"`` or ``"gap"`` (chunks may be missing from the stream)."""
 Subscriber = Callable[[Any, JobEvent], None]
 
 
@@ -48,9 +48,10 @@ class JobState:
         self.submitted_at = submitted_at if submitted_at is not None else time.time()
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self.tracking_error: RunpodError | None = None  # why following is failing, if it is
+        self.tracking_error: Exception | None = None  # why following is failing, if it is
         self._backend = backend
         self._chunks: list[Any] = []
+        self._stream_gap = False  # chunks of this attempt may be missing
         self._fatal: RunpodError | None = None
         self._cond = threading.Condition()
         self._version = 0
@@ -140,10 +141,25 @@ class JobState:
         self._changed("progress")
         return True
 
-    def _finish(self, status: JobStatus, doc: StatusDocument | None = None) -> None:
+    def _open_gap(self) -> None:
+        """Chunks of this attempt may be missing (a ``/stream`` answer was lost)."""
+        with self._cond:
+            if self._stream_gap:
+                return
+            self._stream_gap = True
+        self._changed("gap")
+
+    def _finish(self, status: JobStatus, doc: StatusDocument | None = None, *,
+                chunks: list[Any] | None = None, stream_gap: bool | None = None) -> None:
+        """The job is final.  ``chunks`` replaces the stream (reconciled from the output; a
+        new list, so a reader part-way through the old one ends with what it had)."""
         with self._cond:
             if self.is_final:
                 return
+            if chunks is not None:
+                self._chunks = list(chunks)
+            if stream_gap is not None:
+                self._stream_gap = stream_gap
             if doc is not None:
                 self._take_fields(doc)
                 if doc.output is not MISSING:
@@ -166,6 +182,7 @@ class JobState:
             self.started_at = self.finished_at = None
             self.submitted_at = time.time()
             self._chunks = []
+            self._stream_gap = False
         self._changed("retry")
 
     def _follow_with(self, backend: JobBackend) -> None:
@@ -174,10 +191,10 @@ class JobState:
             self._backend = backend
             self._fatal = None
 
-    def _set_tracking_error(self, error: RunpodError | None, *, fatal: bool = False) -> None:
+    def _set_tracking_error(self, error: Exception | None, *, fatal: bool = False) -> None:
         with self._cond:
             self.tracking_error = error
-            if fatal:
+            if fatal and isinstance(error, RunpodError):
                 self._fatal = error
         self._changed("tracking")
 

@@ -35,6 +35,12 @@ LIMIT_VARIABLES = {
     "max_jobs": ("RP_JUPYTER_MAX_JOBS", 1),
     "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
 }
+# Journal-only statuses of a request that got no job id back.
+SUBMIT_FAILED = "SUBMIT_FAILED"  # refused: the server did not take it
+MAYBE_ACCEPTED = "MAYBE_ACCEPTED"  # the answer was lost after sending: it may be running
+MAYBE_ACCEPTED_NOTE = (
+    "may have been accepted: the answer was lost after the request was sent, so it was not "
+    "sent again; look for it in the endpoint's queue and jobs before sending it again")
 PREVIEW_CHARS = 240
 PROGRESS_CHARS = 2_000  # of one progress update's JSON kept in its event
 PROGRESS_DETAIL = "progress "  # an event whose detail starts so is a progress update
@@ -260,11 +266,11 @@ class JobJournal:
         return self.write(op)
 
     def record_submit_failed(self, key: int, error: str, *, maybe_sent: bool) -> Future[None]:
-        """The request failed.  ``maybe_sent``: the server may have accepted it anyway."""
+        """The request failed.  ``maybe_sent``: the server may have accepted it anyway (the
+        answer was lost after the request was sent), so it is MAYBE_ACCEPTED, not failed."""
         now = time.time()
-        status = "SUBMITTING" if maybe_sent else "SUBMIT_FAILED"
-        note = ("the connection dropped after the request was sent: the server may have "
-                "accepted it; look for it on the endpoint") if maybe_sent else None
+        status = MAYBE_ACCEPTED if maybe_sent else SUBMIT_FAILED
+        note = MAYBE_ACCEPTED_NOTE if maybe_sent else None
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE jobs SET status = ?, final = 1, error = ?, note = ?, "
@@ -287,6 +293,20 @@ class JobJournal:
 
         return self.write(op)
 
+    def record_stream_gap(self, key: int, attempt: int, detail: str) -> Future[None]:
+        """Chunks of an attempt may be missing: a ``/stream`` answer was lost after the
+        server handed them out.  Any process may say so (it is only ever more careful)."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("UPDATE jobs SET stream_gap = 1, updated_at = ? "
+                               "WHERE key = ? AND attempt = ?", (now, key, attempt))
+            if cur.rowcount:
+                conn.execute("INSERT INTO events SELECT key, ?, status, ? FROM jobs "
+                             "WHERE key = ?", (now, "stream gap: " + detail, key))
+
+        return self.write(op)
+
     def append_chunks(self, key: int, attempt: int, start: int, chunks: list[Any]) -> Future[None]:
         """Chunks ``start .. start+len-1`` of an attempt, in one batch."""
         now = time.time()
@@ -301,13 +321,27 @@ class JobJournal:
 
     def record_final(
         self, key: int, status: str, fields: dict[str, Any], output_json: str | None,
-        preview: str | None = None,
+        preview: str | None = None, *, chunks: tuple[int, list[Any]] | None = None,
+        stream_gap: bool | None = None,
     ) -> Future[None]:
         """The final document: status, timings, error and the output (stored apart).
-        ``preview`` is a readable one-line preview (default: the start of the JSON)."""
+        ``preview`` is a readable one-line preview (default: the start of the JSON).
+        ``chunks`` ``(attempt, all chunks)`` replaces the attempt's stored chunks (a stream
+        reconciled from the final output); ``stream_gap`` sets whether it may miss some."""
         now = time.time()
+        rows = None if chunks is None else [
+            (key, chunks[0], seq, json.dumps(c), now) for seq, c in enumerate(chunks[1])]
 
         def op(conn: sqlite3.Connection) -> None:
+            if rows is not None:
+                conn.execute("DELETE FROM chunks WHERE key = ? AND attempt = ?",
+                             (key, chunks[0]))
+                conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+                conn.execute("UPDATE jobs SET chunk_count = ? WHERE key = ? AND attempt = ?",
+                             (len(rows), key, chunks[0]))
+            if stream_gap is not None:
+                conn.execute("UPDATE jobs SET stream_gap = ? WHERE key = ?",
+                             (int(stream_gap), key))
             sets, params = _field_updates(fields)
             shown = preview if preview is not None else output_json
             shown = shown[:PREVIEW_CHARS] if shown is not None else None
@@ -330,6 +364,7 @@ class JobJournal:
         def op(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "UPDATE jobs SET status = ?, final = 0, attempt = attempt + 1, chunk_count = 0, "
+                "stream_gap = 0, "
                 "error = NULL, output_bytes = NULL, output_preview = NULL, finished_at = NULL, "
                 "started_at = NULL, delay_ms = NULL, execution_ms = NULL, updated_at = ?, "
                 "owner = ?, owner_pid = ?, owner_host = ?, lease_until = ? WHERE key = ?",
@@ -408,9 +443,10 @@ class JobJournal:
                     continue
                 if row["job_id"] is None:  # died between send and reply
                     conn.execute(
-                        "UPDATE jobs SET final = 1, note = ?, updated_at = ? WHERE key = ?",
-                        ("the process stopped before the server answered: the job may or may "
-                         "not have been accepted", now, row["key"]))
+                        "UPDATE jobs SET status = ?, final = 1, note = ?, updated_at = ? "
+                        "WHERE key = ?",
+                        (MAYBE_ACCEPTED, "the process stopped before the server answered: the "
+                         "job may or may not have been accepted", now, row["key"]))
                     continue
                 conn.execute(
                     "UPDATE jobs SET owner = ?, owner_pid = ?, owner_host = ?, lease_until = ? "

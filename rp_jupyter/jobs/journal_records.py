@@ -47,6 +47,7 @@ class JobRecord:
     output_bytes: int | None
     output_preview: str | None
     note: str | None
+    stream_gap: bool  # the stream of the latest attempt may be missing chunks
     journal: JobJournal = field(repr=False, compare=False)
 
     @property
@@ -112,6 +113,7 @@ def record_from_row(journal: JobJournal, row: sqlite3.Row) -> JobRecord:
         output_bytes=row["output_bytes"],
         output_preview=row["output_preview"],
         note=row["note"],
+        stream_gap=bool(row["stream_gap"]),
         journal=journal,
     )
 

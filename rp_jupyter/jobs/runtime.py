@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rp_jupyter.api.errors import APIConnectionError, InvalidRequestError
+from rp_jupyter.api.errors import APIConnectionError, APIStatusError, InvalidRequestError
 from rp_jupyter.api.models import Health, JobStatus
 from rp_jupyter.api.request import JobRequest, build_request
 from rp_jupyter.jobs.follower import Follower, Outcome, complete
@@ -107,7 +107,7 @@ class EndpointRuntime:
                 doc = await self.client.run(request.encoded)
         except BaseException as exc:
             maybe_sent = isinstance(exc, asyncio.CancelledError) or (
-                isinstance(exc, APIConnectionError) and exc.maybe_sent
+                isinstance(exc, (APIConnectionError, APIStatusError)) and exc.maybe_sent
             )
             written = self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
                                                         maybe_sent=maybe_sent)
@@ -270,6 +270,7 @@ def job_from_record(record: JobRecord, backend: EndpointRuntime | None) -> Job:
               status=JobStatus.IN_QUEUE, submitted_at=record.submitted_at or record.created_at,
               source="journal" if record.final else "server")
     job._chunks = record.chunks()
+    job._stream_gap = record.stream_gap
     job.delay_ms, job.execution_ms, job.worker_id = (record.delay_ms, record.execution_ms,
                                                      record.worker_id)
     job.started_at = record.started_at

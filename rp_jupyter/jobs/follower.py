@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import random
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -30,14 +30,18 @@ from rp_jupyter.api.errors import (
 )
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 from rp_jupyter.jobs._constants import (
+    DEFAULT_TTL,
     LONG_POLL_WAIT_MS,
     POLL_FACTOR,
     POLL_INITIAL,
     POLL_MAX,
     PROGRESS_POLL_EVERY,
     QUEUE_WATCH_WAIT_MS,
-    TRACKING_BACKOFF_MAX,
+    RUN_RETENTION,
 )
+from rp_jupyter.jobs.backoff import backoff
+from rp_jupyter.jobs.journal_ownership import LeaseLost
+from rp_jupyter.jobs.local_endpoints import local_endpoint_gone
 from rp_jupyter.jobs.retention import gone_by, priority
 
 if TYPE_CHECKING:
@@ -48,7 +52,9 @@ if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
     from rp_jupyter.jobs.server_traits import ServerTraits
 
-__all__ = ["Follower", "Outcome", "backoff", "complete"]
+__all__ = ["Follower", "Outcome", "complete"]
+
+log = logging.getLogger("rp_jupyter.jobs")
 
 
 class Outcome(enum.Enum):
@@ -56,6 +62,7 @@ class Outcome(enum.Enum):
 
     FINAL = "final"  # the job is final (in memory, and journaled when the journal could)
     STOPPED = "stopped"  # following cannot go on (key refused, endpoint gone): shown on the job
+    LEASE_LOST = "lease lost"  # another process owns the job now: watch it instead
 
 
 class Follower:
@@ -79,14 +86,26 @@ class Follower:
         self._progress_watch: asyncio.Task[None] | None = None
 
     async def run(self) -> Outcome:
-        """Track the job until it is final, publishing every chunk and the final document."""
+        """Track the job until it is final, publishing every chunk and the final document.
+        No exception ends it silently: each is logged, shown on the job
+        (``job.tracking_error``) and tried again after a backoff."""
+        job = self.job
+        try:
+            if time.time() > self._gone_by():  # e.g. adopted long after its process stopped
+                await self.sink.expire(job)
+                return Outcome.FINAL
+            if job.watched:
+                self.watch()
+            return await self._loop()
+        except LeaseLost:
+            log.info("job %s is followed by another process now; watching it instead", job.id)
+            return Outcome.LEASE_LOST
+        finally:
+            self._stop_watching()
+
+    async def _loop(self) -> Outcome:
         job, traits = self.job, self.traits
         interval, failures = POLL_INITIAL, 0
-        if time.time() > gone_by(job, self.journal):  # e.g. adopted long after its process
-            await self.sink.expire(job)
-            return Outcome.FINAL
-        if job.watched:
-            self.watch()
         streaming = False
         while not job.is_final:
             try:
@@ -107,11 +126,26 @@ class Follower:
             except (AuthenticationError, EndpointNotFoundError) as exc:
                 job._set_tracking_error(exc, fatal=True)
                 return Outcome.STOPPED
+            except LeaseLost:
+                raise
             except RunpodError as exc:  # unreachable, 5xx, 429 after retries: keep the job
-                if time.time() > gone_by(job, self.journal):  # ... while the server can have it
+                if time.time() > self._gone_by():  # ... while the server can still have it
                     await self.sink.expire(job)
                     return Outcome.FINAL
+                if isinstance(exc, APIConnectionError) and not exc.maybe_sent \
+                        and local_endpoint_gone(job.base_url):
+                    log.warning("job %s: the local endpoint at %s stopped; the job is lost",
+                                job.id, job.base_url)
+                    await self.sink.lost(job)
+                    return Outcome.FINAL
                 failures += 1
+                job._set_tracking_error(exc)
+                await asyncio.sleep(backoff(failures))
+                continue
+            except Exception as exc:  # a journal in trouble, a reply of an unexpected shape
+                failures += 1
+                log.warning("following job %s failed (%s: %s); trying again", job.id,
+                            type(exc).__name__, exc, exc_info=failures == 1)
                 job._set_tracking_error(exc)
                 await asyncio.sleep(backoff(failures))
                 continue
@@ -179,6 +213,12 @@ class Follower:
         else:
             self.sink.status(self.job, doc.status, doc)
 
+    def _gone_by(self) -> float:
+        try:
+            return gone_by(self.job, self.journal)
+        except Exception:  # the journal cannot be read: assume the longest the server keeps it
+            return self.job.submitted_at + DEFAULT_TTL + RUN_RETENTION
+
     # -- while someone is looking --------------------------------------------------------
 
     def watch(self) -> None:
@@ -194,6 +234,11 @@ class Follower:
         if self._queue_watch is None or self._queue_watch.done():
             self._queue_watch = self.engine.spawn(self._watch_queue())
 
+    def _stop_watching(self) -> None:
+        for task in (self._queue_watch, self._progress_watch):
+            if task is not None and not task.done():
+                task.cancel()
+
     async def _watch_queue(self) -> None:
         """While a watched job waits in the queue, see it start (``/stream`` long-polls do not
         end on that change): one ``/status`` now, then ``/status-sync`` long-polls.
@@ -205,7 +250,7 @@ class Follower:
         job, traits = self.job, self.traits
         try:
             doc: StatusDocument = await self.client.status(job.id, priority=priority(job))
-        except RunpodError:
+        except Exception:
             return  # the loop has it covered
         if doc.status is not JobStatus.IN_QUEUE:
             if not (doc.status.is_final or job.is_final):
@@ -218,8 +263,8 @@ class Follower:
                 doc = await self.client.status_sync(
                     job.id, wait_ms=QUEUE_WATCH_WAIT_MS, priority=priority(job)
                 )
-            except RunpodError:
-                return
+            except Exception:
+                return  # the loop has it covered
             if doc.status.is_final or job.is_final:
                 return
             if doc.status is not JobStatus.IN_QUEUE:
@@ -247,7 +292,7 @@ class Follower:
                 doc = await self.client.status(job.id, priority=priority(job))
             except JobNotFoundError:
                 return  # the loop notices and ends the job
-            except RunpodError:
+            except Exception:
                 continue  # the loop reports trouble; try again on the next round
             if not doc.status.is_final and not job.is_final:
                 self.sink.status(job, doc.status, doc)
@@ -271,8 +316,4 @@ async def complete(client: EndpointClient, sink: JobSink, job: Job, doc: StatusD
     await sink.final(job, doc)
 
 
-def backoff(failures: int) -> float:
-    """Seconds to wait after ``failures`` failures in a row: doubling, jittered, capped."""
-    ceiling = min(TRACKING_BACKOFF_MAX, 0.5 * 2 ** (failures - 1))
-    return random.uniform(ceiling / 2, ceiling)
 

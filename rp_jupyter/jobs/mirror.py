@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from rp_jupyter.api.errors import JobNotFoundError, RunpodError
+from rp_jupyter.api.errors import JobNotFoundError
 from rp_jupyter.jobs._constants import POLL_INITIAL, POLL_MAX
-from rp_jupyter.jobs.follower import backoff
+from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.retention import priority
 
 if TYPE_CHECKING:
@@ -41,28 +41,46 @@ class Mirror:
         self.journal = journal
 
     async def run(self) -> bool:
-        """Mirror the job until it is final (False) or this process has claimed it (True)."""
-        job, journal, failures = self.job, self.journal, 0
+        """Mirror the job until it is final (False) or this process has claimed it (True).
+        Trouble (the server unreachable, the journal busy) is shown on the job and tried
+        again after a backoff."""
+        job, failures = self.job, 0
         while not job.is_final:
-            record = journal.get(job.journal_key) if job.journal_key is not None else None
-            if record is not None and record.final:
-                self.sink.from_record(job, record)
-                return False
-            claimed = await asyncio.wrap_future(journal.claim_orphans(
-                base_url=job.base_url, endpoint_id=job.endpoint_id, job_id=job.id))
-            if claimed:
-                return True
             try:
-                doc = await self.client.status(job.id, priority=priority(job))
-            except JobNotFoundError:
-                doc = None  # the owner notices too and journals the end
-            except RunpodError as exc:
+                seen = await self._look()
+            except Exception as exc:
                 failures += 1
                 job._set_tracking_error(exc)
                 await asyncio.sleep(backoff(failures))
                 continue
-            running = doc is not None and not doc.status.is_final
-            if running:
-                self.sink.mirrored_status(job, doc)
-            await asyncio.sleep(POLL_MAX if running else POLL_INITIAL * 4)
+            if failures:
+                failures = 0
+                job._set_tracking_error(None)
+            if seen in (FINAL, CLAIMED):
+                return seen is CLAIMED
+            await asyncio.sleep(POLL_MAX if seen is RUNNING else POLL_INITIAL * 4)
         return False
+
+    async def _look(self) -> str:
+        """The journal's end, a claim, or the server's status: FINAL, CLAIMED, RUNNING or
+        ENDING (the server says final; the owner is journaling it)."""
+        job, journal = self.job, self.journal
+        record = journal.get(job.journal_key) if job.journal_key is not None else None
+        if record is not None and record.final:
+            self.sink.from_record(job, record)
+            return FINAL
+        claimed = await asyncio.wrap_future(journal.claim_orphans(
+            base_url=job.base_url, endpoint_id=job.endpoint_id, job_id=job.id, mine_too=True))
+        if claimed:
+            return CLAIMED
+        try:
+            doc = await self.client.status(job.id, priority=priority(job))
+        except JobNotFoundError:
+            return ENDING  # the owner notices too and journals the end
+        if doc.status.is_final:
+            return ENDING
+        self.sink.mirrored_status(job, doc)
+        return RUNNING
+
+
+FINAL, CLAIMED, RUNNING, ENDING = "final", "claimed", "running", "ending"

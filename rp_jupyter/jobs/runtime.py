@@ -17,12 +17,19 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rp_jupyter.api.errors import APIConnectionError, APIStatusError, InvalidRequestError
+from rp_jupyter.api.errors import (
+    APIConnectionError,
+    APIStatusError,
+    InvalidRequestError,
+    RunpodError,
+)
 from rp_jupyter.api.models import Health, JobStatus
 from rp_jupyter.api.request import JobRequest, build_request
+from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.follower import Follower, Outcome, complete
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
+from rp_jupyter.jobs.local_endpoints import local_endpoint_gone
 from rp_jupyter.jobs.mirror import Mirror
 from rp_jupyter.jobs.server_traits import ServerTraits
 
@@ -94,11 +101,18 @@ class EndpointRuntime:
                 job = job_from_record(record, self)
                 job.cached = True
                 return job
-        key = await _done(self.journal.record_submitting(
-            base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
-            request=request.redacted, input_hash=request.input_hash,
-            request_hash=request.request_hash,
-        ))
+        try:
+            key = await _done(self.journal.record_submitting(
+                base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
+                request=request.redacted, input_hash=request.input_hash,
+                request_hash=request.request_hash,
+            ))
+        except Exception as exc:  # a full disk, a lock held too long: nothing is sent
+            raise RunpodError(
+                f"the journal {self.journal.path} could not record the request ({exc}); "
+                "nothing was sent",
+                hint="free some disk space (or let go of the journal elsewhere) and run it "
+                "again; RP_JUPYTER_HOME moves the journal to another folder") from None
         sent_at = time.time()
         try:
             if mode == "runsync":
@@ -109,12 +123,19 @@ class EndpointRuntime:
             maybe_sent = isinstance(exc, asyncio.CancelledError) or (
                 isinstance(exc, (APIConnectionError, APIStatusError)) and exc.maybe_sent
             )
-            written = self.journal.record_submit_failed(key, str(exc) or type(exc).__name__,
-                                                        maybe_sent=maybe_sent)
-            if not isinstance(exc, asyncio.CancelledError):
-                await _done(written)  # on disk before the caller hears of it
+            error = str(exc) or type(exc).__name__
+
+            def failed() -> Future[None]:
+                return self.journal.record_submit_failed(key, error, maybe_sent=maybe_sent)
+
+            if isinstance(exc, asyncio.CancelledError):
+                self.sink.backlog.add(key, failed, "submit failure")
+            else:  # on disk before the caller hears of it (or kept until the journal recovers)
+                await self.sink.backlog.write(key, failed, "submit failure")
             raise
-        await _done(self.journal.record_submitted(key, doc.id, doc.status.value, sent_at))
+        await self.sink.backlog.write(
+            key, lambda: self.journal.record_submitted(key, doc.id, doc.status.value, sent_at),
+            "job id")
         job = Job(self, job_id=doc.id, endpoint_id=self.endpoint_id, base_url=self.base_url,
                   mode=mode, input=request.body["input"], request=request, journal_key=key,
                   status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
@@ -137,6 +158,10 @@ class EndpointRuntime:
         if record is not None and record.final:
             return job_from_record(record, self)
         if record is not None:
+            if local_endpoint_gone(self.base_url):  # it can never finish: say so at once
+                job = job_from_record(record, self)
+                await self.sink.lost(job)
+                return job
             claimed = await _done(self.journal.claim_orphans(
                 base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id))
             existing = self._jobs.get((self.base_url, self.endpoint_id, job_id))
@@ -172,12 +197,16 @@ class EndpointRuntime:
                 self.adopt(record)
 
     def adopt(self, record: JobRecord) -> Job:
-        """Follow a journaled job that this process has just claimed (engine thread)."""
+        """Follow a journaled job that this process has just claimed (engine thread); one
+        whose local endpoint has stopped is lost at once."""
         job = self._jobs.get((self.base_url, self.endpoint_id, record.job_id or ""))
         if job is None:
             job = job_from_record(record, self)
             self._register(job)
-        self.follow(job)
+        if local_endpoint_gone(self.base_url):
+            self.engine.spawn(self.sink.lost(job))
+        else:
+            self.follow(job)
         return job
 
     # -- actions (the JobBackend) --------------------------------------------------------
@@ -230,24 +259,56 @@ class EndpointRuntime:
         self._trackers[job.id] = self.engine.spawn(self._track(job, mirrored))
 
     async def _track(self, job: Job, mirrored: bool) -> None:
-        try:
-            while not job.is_final:
+        """Follow ``job`` while this process owns it, mirror it while another one does."""
+        failures = 0
+        while not job.is_final:
+            try:
                 if mirrored:
                     if not await Mirror(job, client=self.client, sink=self.sink,
                                         journal=self.journal).run():
                         return
                     mirrored = False
+                    self._catch_up(job)
                     job._follow_with(self)
                     continue
                 follower = self._followers[job.id] = Follower(
                     job, client=self.client, traits=self.traits, sink=self.sink,
                     journal=self.journal, engine=self.engine)
-                outcome = await follower.run()
+                try:
+                    outcome = await follower.run()
+                finally:
+                    if self._followers.get(job.id) is follower:
+                        del self._followers[job.id]
                 if outcome is Outcome.STOPPED:
                     self.release(job)
                     return
-        finally:
-            self._followers.pop(job.id, None)
+                mirrored = outcome is Outcome.LEASE_LOST
+            except Exception as exc:  # never die silently: say so on the job, then go on
+                failures += 1
+                log.warning("tracking job %s failed (%s); trying again", job.id, exc,
+                            exc_info=True)
+                job._set_tracking_error(exc)
+                await asyncio.sleep(backoff(failures))
+
+    def _catch_up(self, job: Job) -> None:
+        record = self.journal.get(job.journal_key) if job.journal_key is not None else None
+        if record is not None:
+            self.sink.catch_up(job, record)
+
+    def followed(self) -> dict[int, Job]:
+        """The jobs this process follows (owns) right now, by journal key."""
+        return {f.job.journal_key: f.job for f in self._followers.values()
+                if f.job.journal_key is not None and not f.job.is_final}
+
+    def lease_lost(self, job: Job) -> None:
+        """Another process has claimed ``job``: stop following it here and mirror it."""
+        follower = self._followers.get(job.id)
+        task = self._trackers.get(job.id)
+        if follower is None or follower.job is not job or task is None or task.done():
+            return
+        log.info("job %s is followed by another process now; watching it instead", job.id)
+        task.cancel()
+        self._trackers[job.id] = self.engine.spawn(self._track(job, True))
 
     def _watch(self, job: Job) -> None:
         follower = self._followers.get(job.id)

@@ -43,14 +43,15 @@ class RuntimeRegistry:
     def __init__(self, engine: Engine, journal: JobJournal) -> None:
         self.engine = engine
         self.journal = journal
-        self.sink = JobSink(journal)
+        self.sink = JobSink(journal, engine.spawn)
         self.jobs: weakref.WeakValueDictionary[tuple[str, str, str], Job] = (
             weakref.WeakValueDictionary()
         )
         self._runtimes: dict[tuple[Any, ...], EndpointRuntime] = {}
         self._lock = threading.Lock()
+        self.leases = LeaseKeeper(journal, followed=self._followed, lost=self._lease_lost)
         engine.at_shutdown(self._flush)
-        engine.spawn_threadsafe(LeaseKeeper(journal).run())
+        engine.spawn_threadsafe(self.leases.run())
         engine.spawn_threadsafe(self._adopt_orphans())
         engine.spawn_threadsafe(self._apply_journal_limits())
 
@@ -88,6 +89,20 @@ class RuntimeRegistry:
             return runtime
 
     # -- chores ----------------------------------------------------------------------------
+
+    def _runtimes_now(self) -> list[EndpointRuntime]:
+        with self._lock:
+            return list(self._runtimes.values())
+
+    def _followed(self) -> dict[int, Job]:
+        followed: dict[int, Job] = {}
+        for runtime in self._runtimes_now():
+            followed.update(runtime.followed())
+        return followed
+
+    def _lease_lost(self, job: Job) -> None:
+        for runtime in self._runtimes_now():
+            runtime.lease_lost(job)
 
     async def _adopt_orphans(self) -> None:
         """Follow, to the end, unfinished jobs left by processes that have stopped."""

@@ -3,8 +3,10 @@
 It plays the gateway in front of Runpod: a share of requests get a 429 with
 ``Retry-After``, a 502/503 that never reached the endpoint, a 502 *after* the endpoint
 answered (the request was carried out, the answer lost), a connection reset before or
-after forwarding, or extra latency.  Every request is logged with what happened to it, so
-a soak can tell "never sent" from "sent, answer lost".
+after forwarding, or extra latency.  Scripts may also ask for ``junk_after``: the answer
+replaced by a 200 whose JSON is no Runpod document (a gateway answering for the endpoint).
+Every request is logged with what happened to it, so a soak can tell "never sent" from
+"sent, answer lost".
 
 Example::
 
@@ -29,7 +31,8 @@ import h11
 
 #: What can happen to one request.  "*_before" never reaches the endpoint; "*_after"
 #: reaches it, and the answer is lost on the way back.
-KINDS = ("ok", "429", "503", "502_before", "502_after", "reset_before", "reset_after")
+KINDS = ("ok", "429", "503", "502_before", "502_after", "reset_before", "reset_after",
+         "junk_after")
 #: How a ``rate`` is shared among the kinds when no ``shares`` are given.
 DEFAULT_SHARES = {"429": 0.25, "503": 0.1, "502_before": 0.1, "502_after": 0.15,
                   "reset_before": 0.15, "reset_after": 0.25}
@@ -208,6 +211,8 @@ class FaultProxy:
         if kind == "502_after":
             await _answer(client, writer, 502, b'{"error": "bad gateway (injected after '
                                                 b'forwarding)"}')
+        if kind == "junk_after":
+            await _answer(client, writer, 200, b'["not", "a", "Runpod document"]')
 
     async def _forward(self, client: h11.Connection, writer: asyncio.StreamWriter,
                        request: h11.Request, body: bytes, *, relay: bool) -> int:

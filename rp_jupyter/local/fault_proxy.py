@@ -141,9 +141,10 @@ class FaultProxy:
             loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(loop):
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
     def _decide(self, op: str) -> str:
@@ -181,6 +182,8 @@ class FaultProxy:
                 client.start_next_cycle()
         except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError, _Reset):
             return
+        except asyncio.CancelledError:  # the proxy stops: end quietly (asyncio's stream
+            return                      # callback in 3.11 logs a task that ends cancelled)
         finally:
             writer.close()
 

@@ -41,7 +41,7 @@ from rp_jupyter.jobs._constants import (
 )
 from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.journal_ownership import LeaseLost
-from rp_jupyter.jobs.local_endpoints import local_endpoint_gone
+from rp_jupyter.jobs.local_endpoints import has_stopped
 from rp_jupyter.jobs.retention import gone_by, priority
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class Follower:
                     await self.sink.expire(job)
                     return Outcome.FINAL
                 if isinstance(exc, APIConnectionError) and not exc.maybe_sent \
-                        and local_endpoint_gone(job.base_url):
+                        and await has_stopped(job.base_url):
                     log.warning("job %s: the local endpoint at %s stopped; the job is lost",
                                 job.id, job.base_url)
                     await self.sink.lost(job)

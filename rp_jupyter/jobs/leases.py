@@ -63,4 +63,7 @@ class LeaseKeeper:
         for key in claimed:
             job = followed.get(key)
             if job is not None and not job.is_final:
-                self.lost(job)
+                try:
+                    self.lost(job)
+                except Exception:
+                    log.exception("could not hand job %s over to its new owner", job.id)

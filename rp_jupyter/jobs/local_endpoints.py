@@ -7,6 +7,7 @@ jobs can never finish.  A hosted URL that refuses connections is only unreachabl
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import TYPE_CHECKING
@@ -15,7 +16,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
 
-__all__ = ["PROBE_TIMEOUT", "is_local", "local_endpoint_gone", "settle_stopped_local_jobs"]
+__all__ = ["PROBE_TIMEOUT", "has_stopped", "is_local", "local_endpoint_gone",
+           "settle_stopped_local_jobs"]
 
 PROBE_TIMEOUT = 1.0  # seconds for one connection attempt to a loopback port
 
@@ -44,6 +46,14 @@ def local_endpoint_gone(base_url: str) -> bool:
         return True
     except OSError:  # a timeout or another trouble: not proof that it stopped
         return False
+
+
+async def has_stopped(base_url: str) -> bool:
+    """:func:`local_endpoint_gone` from an event loop (the probe runs off the loop)."""
+    if not is_local(base_url):
+        return False
+    return await asyncio.get_running_loop().run_in_executor(None, local_endpoint_gone,
+                                                            base_url)
 
 
 def settle_stopped_local_jobs(journal: JobJournal) -> int:

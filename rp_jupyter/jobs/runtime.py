@@ -29,7 +29,7 @@ from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.follower import Follower, Outcome, complete
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
-from rp_jupyter.jobs.local_endpoints import local_endpoint_gone
+from rp_jupyter.jobs.local_endpoints import has_stopped
 from rp_jupyter.jobs.mirror import Mirror
 from rp_jupyter.jobs.server_traits import ServerTraits
 
@@ -158,7 +158,7 @@ class EndpointRuntime:
         if record is not None and record.final:
             return job_from_record(record, self)
         if record is not None:
-            if local_endpoint_gone(self.base_url):  # it can never finish: say so at once
+            if await has_stopped(self.base_url):  # it can never finish: say so at once
                 job = job_from_record(record, self)
                 await self.sink.lost(job)
                 return job
@@ -203,11 +203,14 @@ class EndpointRuntime:
         if job is None:
             job = job_from_record(record, self)
             self._register(job)
-        if local_endpoint_gone(self.base_url):
-            self.engine.spawn(self.sink.lost(job))
+        self.engine.spawn(self._follow_unless_stopped(job))
+        return job
+
+    async def _follow_unless_stopped(self, job: Job) -> None:
+        if await has_stopped(self.base_url):
+            await self.sink.lost(job)
         else:
             self.follow(job)
-        return job
 
     # -- actions (the JobBackend) --------------------------------------------------------
 

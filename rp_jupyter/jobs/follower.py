@@ -6,9 +6,14 @@ returns the moment the job is final), then reads the final document from ``/stat
 the server ignores ``?wait=`` (found out once per endpoint, see :mod:`server_traits`) it
 polls instead: fast at first, backing off while the job is quiet, reset on activity.  While
 someone looks at the job it also sees it start (``/status-sync`` long-polls) and reads the
-worker's progress updates (``/status``).  Network trouble never drops a job: the follower
-keeps trying with backoff; only a 404 (the server forgot it) ends it early.  Everything it
-learns goes through the :class:`~rp_jupyter.jobs.job_sink.JobSink`.
+worker's progress updates (``/status``).
+
+Trouble never drops a job: any failure is logged, shown on the job (``tracking_error``)
+and tried again with backoff.  Only a 404 (the server forgot it: EXPIRED) or a local
+endpoint that stopped (its port refuses connections: LOST) ends it early.  A ``/stream``
+answer lost after it may have been sent is never asked again unseen: its chunks are gone
+from the server, so the job records a gap.  Everything the follower learns goes through
+the :class:`~rp_jupyter.jobs.job_sink.JobSink`.
 """
 
 from __future__ import annotations
@@ -30,14 +35,12 @@ from rp_jupyter.api.errors import (
 )
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 from rp_jupyter.jobs._constants import (
-    DEFAULT_TTL,
     LONG_POLL_WAIT_MS,
     POLL_FACTOR,
     POLL_INITIAL,
     POLL_MAX,
     PROGRESS_POLL_EVERY,
     QUEUE_WATCH_WAIT_MS,
-    RUN_RETENTION,
 )
 from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.journal_ownership import LeaseLost
@@ -91,7 +94,7 @@ class Follower:
         (``job.tracking_error``) and tried again after a backoff."""
         job = self.job
         try:
-            if time.time() > self._gone_by():  # e.g. adopted long after its process stopped
+            if time.time() > gone_by(job, self.journal):  # e.g. adopted long after it ran
                 await self.sink.expire(job)
                 return Outcome.FINAL
             if job.watched:
@@ -129,7 +132,7 @@ class Follower:
             except LeaseLost:
                 raise
             except RunpodError as exc:  # unreachable, 5xx, 429 after retries: keep the job
-                if time.time() > self._gone_by():  # ... while the server can still have it
+                if time.time() > gone_by(job, self.journal):  # ... while the server has it
                     await self.sink.expire(job)
                     return Outcome.FINAL
                 if isinstance(exc, APIConnectionError) and not exc.maybe_sent \
@@ -139,6 +142,9 @@ class Follower:
                     await self.sink.lost(job)
                     return Outcome.FINAL
                 failures += 1
+                if failures == 1:
+                    log.info("following job %s: %s; trying again", job.id,
+                             str(exc).splitlines()[0])
                 job._set_tracking_error(exc)
                 await asyncio.sleep(backoff(failures))
                 continue
@@ -212,12 +218,6 @@ class Follower:
             await complete(self.client, self.sink, self.job, doc)
         else:
             self.sink.status(self.job, doc.status, doc)
-
-    def _gone_by(self) -> float:
-        try:
-            return gone_by(self.job, self.journal)
-        except Exception:  # the journal cannot be read: assume the longest the server keeps it
-            return self.job.submitted_at + DEFAULT_TTL + RUN_RETENTION
 
     # -- while someone is looking --------------------------------------------------------
 

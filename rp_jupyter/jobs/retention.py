@@ -28,7 +28,10 @@ def gone_by(job: Job, journal: JobJournal) -> float:
     if job.request is not None:
         policy = job.request.body.get("policy") or {}
     else:
-        record = journal.get(job.journal_key) if job.journal_key is not None else None
+        try:
+            record = journal.get(job.journal_key) if job.journal_key is not None else None
+        except Exception:  # the journal cannot be read now: assume the longest
+            record = None
         policy = (record.request.get("policy") if record else None) or {}
     ttl = policy["ttl"] / 1000 if policy.get("ttl") else DEFAULT_TTL
     return job.submitted_at + ttl + RUN_RETENTION

@@ -24,6 +24,7 @@ import struct
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,9 +207,9 @@ class FaultProxy:
             return
         if self.latency:
             await asyncio.sleep(self.latency)
-        relay = kind == "ok"
-        status = await self._forward(client, writer, request, body, relay=relay)
-        self._record(method, path, op, kind, True, status)
+        await self._forward(client, writer, request, body, relay=kind == "ok",
+                            on_status=lambda status: self._record(method, path, op, kind,
+                                                                  True, status))
         if kind == "reset_after":
             _reset(writer)
             raise _Reset
@@ -219,9 +220,12 @@ class FaultProxy:
             await _answer(client, writer, 200, b'["not", "a", "Runpod document"]')
 
     async def _forward(self, client: h11.Connection, writer: asyncio.StreamWriter,
-                       request: h11.Request, body: bytes, *, relay: bool) -> int:
+                       request: h11.Request, body: bytes, *, relay: bool,
+                       on_status: Callable[[int], None]) -> int:
         """Send the request upstream; relay the answer as it arrives when ``relay``, else
-        read it all and drop it.  Returns the upstream status."""
+        read it all and drop it.  ``on_status(status)`` is called as the upstream answer
+        starts, before any of it reaches the client (so the log is never behind it).
+        Returns the upstream status."""
         up_reader, up_writer = await asyncio.open_connection(self.upstream_host,
                                                              self.upstream_port)
         upstream = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_BODY)
@@ -242,6 +246,7 @@ class FaultProxy:
                     continue
                 if isinstance(event, h11.Response):
                     status = event.status_code
+                    on_status(status)
                     if relay:
                         kept = [(k, v) for k, v in event.headers
                                 if k.lower() not in (b"connection", b"content-length",
@@ -253,6 +258,8 @@ class FaultProxy:
                         writer.write(client.send(h11.Data(data=event.data)))
                         await writer.drain()
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if not status:  # the endpoint closed without an answer
+                        on_status(status)
                     if relay:
                         writer.write(client.send(h11.EndOfMessage()))
                         await writer.drain()

@@ -19,6 +19,7 @@ from rp_jupyter.api.retry import RetryPolicy
 from rp_jupyter.jobs.engine import Engine
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.runtime import EndpointRuntime
+from rp_jupyter.jobs.runtime_registry import RuntimeRegistry
 from rp_jupyter.wire_rules import path_segment
 
 __all__ = ["CACHE_MODES", "Endpoint"]
@@ -166,10 +167,11 @@ class Endpoint:
         with self._runtime_lock:
             if self._runtime is None:
                 self._check_key()
-                engine = Engine.get()
-                self._runtime = engine.runtime(self.base_url, self.endpoint_id, self._api_key,
-                                               rate_limits=self._rate_limits, retry=self._retry)
-                engine.spawn_threadsafe(self._runtime.adopt_orphans())
+                registry = RuntimeRegistry.get()
+                self._runtime = registry.runtime(self.base_url, self.endpoint_id, self._api_key,
+                                                 rate_limits=self._rate_limits,
+                                                 retry=self._retry)
+                registry.engine.spawn_threadsafe(self._runtime.adopt_orphans())
             return self._runtime
 
     def _engine(self) -> Engine:

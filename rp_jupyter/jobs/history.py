@@ -11,6 +11,7 @@ from rp_jupyter.api._constants import API_KEY_ENV
 from rp_jupyter.api.errors import JobNotFoundError
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.jobs.journal import JobJournal, JobRecord
+from rp_jupyter.jobs.local_endpoints import settle_stopped_local_jobs
 from rp_jupyter.jobs.runtime import job_from_record
 
 __all__ = ["jobs", "result"]
@@ -36,8 +37,10 @@ def jobs(
     """
     if last is not None:
         since = time.time() - last
-    return JobJournal.open().list(endpoint_id=endpoint, status=status, since=since,
-                                  until=until, limit=limit)
+    journal = JobJournal.open()
+    settle_stopped_local_jobs(journal)
+    return journal.list(endpoint_id=endpoint, status=status, since=since, until=until,
+                        limit=limit)
 
 
 def result(job_id: str, *, endpoint: str | None = None, timeout: float | None = None) -> Any:

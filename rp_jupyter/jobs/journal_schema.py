@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -70,6 +70,11 @@ MIGRATIONS: dict[int, str] = {
         detail TEXT
     );
     CREATE INDEX events_by_key ON events(key);
+    """,
+    2: """
+    -- 1 while the stream of the current attempt may be missing chunks (a /stream answer
+    -- was lost after the server handed its chunks out); 0 once whole or reconciled
+    ALTER TABLE jobs ADD COLUMN stream_gap INTEGER NOT NULL DEFAULT 0;
     """,
 }
 

@@ -137,12 +137,15 @@ def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
 
 def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     from rp_jupyter.jobs.journal import JobJournal
+    from rp_jupyter.jobs.local_endpoints import settle_stopped_local_jobs
     from rp_jupyter.notebook.jobs_table import show_jobs_table
 
     since = time.time() - duration_flag("--last", args.last) if args.last else None
     limit = count_flag("--limit", args.limit)
-    records = JobJournal.open().list(endpoint_id=args.endpoint, status=args.status,
-                                     since=since, limit=limit)
+    journal = JobJournal.open()
+    settle_stopped_local_jobs(journal)  # jobs of a local endpoint that stopped show as LOST
+    records = journal.list(endpoint_id=args.endpoint, status=args.status, since=since,
+                           limit=limit)
     show_jobs_table(records, mode=display_mode(magics.shell),
                     endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url))
 

@@ -16,3 +16,11 @@ def blob_output(i: int) -> dict[str, Any]:
 
 def blob(job: dict[str, Any]) -> dict[str, Any]:
     return blob_output(int(job["input"]["i"]))
+
+
+def late_text(job: dict[str, Any]) -> dict[str, Any]:
+    """Sleeps ``sleep`` seconds, then returns ``size`` characters of text."""
+    import time
+
+    time.sleep(float(job["input"].get("sleep", 0)))
+    return {"text": "x" * int(job["input"]["size"])}

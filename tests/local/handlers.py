@@ -108,3 +108,20 @@ def returns_openai_list(job: dict[str, Any]) -> Any:
 
 def raises_plain(job: dict[str, Any]) -> Any:
     raise ValueError("cannot answer that")
+
+
+# -- what a worker process has and leaves behind -------------------------------------------
+
+
+def environment(job: dict[str, Any]) -> dict[str, Any]:
+    """The worker's environment, as the handler sees it."""
+    return {"env": dict(os.environ), "pid": os.getpid()}
+
+
+def starts_a_sleep(job: dict[str, Any]) -> Any:
+    """Start a ``sleep`` of its own, stream its pid, then wait for it (never returning)."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    yield {"sleep_pid": child.pid, "worker_pid": os.getpid()}
+    child.wait()

@@ -32,7 +32,9 @@ class Endpoint:
     """A Runpod Serverless endpoint.
 
     The key comes from ``api_key`` or ``RUNPOD_API_KEY``; the base URL from ``base_url``,
-    ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  Every call has an async
+    ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  ``cache_scope`` says
+    which code answers (a local endpoint's ``handle.cache_scope``): ``cache="use"`` then
+    reuses only answers of that code, on any port of the same host.  Every call has an async
     twin named with an ``a`` prefix (``arun``, ``arun_sync``, ``ajob``, ``ahealth``,
     ``apurge_queue``); :class:`Job` follows the same scheme.
 
@@ -53,8 +55,13 @@ class Endpoint:
         base_url: str | None = None,
         rate_limits: Mapping[str, RateLimit | tuple[int, float, int | None]] | None = None,
         max_retries: int | None = None,
+        cache_scope: str | None = None,
     ) -> None:
         self.endpoint_id = check_endpoint_id(endpoint_id)
+        if cache_scope is not None and (not isinstance(cache_scope, str) or not cache_scope):
+            raise InvalidRequestError("cache_scope must be a non-empty string",
+                                      hint="pass a local endpoint's handle.cache_scope")
+        self.cache_scope = cache_scope
         self.base_url = _check_base_url(base_url, "base_url") if base_url else (
             _check_base_url(os.environ[BASE_URL_ENV], BASE_URL_ENV)
             if os.environ.get(BASE_URL_ENV) else DEFAULT_BASE_URL)
@@ -189,7 +196,8 @@ class Endpoint:
         s3_config: Mapping[str, Any] | None = None, *, sync: bool,
     ) -> JobRequest:
         return build_request(input, webhook=webhook, execution_timeout=execution_timeout,
-                             ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync)
+                             ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync,
+                             cache_scope=self.cache_scope)
 
 
 def _submit_interruptibly(engine: Engine, submission: Any) -> Job:

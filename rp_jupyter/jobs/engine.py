@@ -23,6 +23,7 @@ from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.retry import RetryPolicy
 from rp_jupyter.jobs._constants import LEASE_RENEW_EVERY
 from rp_jupyter.jobs.journal import JobJournal
+from rp_jupyter.jobs.key_scope import env_key_for
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.runtime import EndpointRuntime
@@ -188,8 +189,9 @@ class Engine:
             record = self.journal.get(key)
             if record is None or record.job_id is None:
                 continue
+            # the key only where it belongs: never to a loopback port another process holds
             runtime = self.runtime(record.base_url, record.endpoint_id,
-                                   Secret(env_key) if env_key else None)
+                                   env_key_for(record.base_url))
             runtime.adopt(record)
 
     def shutdown(self) -> None:

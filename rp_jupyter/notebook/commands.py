@@ -71,7 +71,7 @@ def resolve_job(magics: RunpodMagics, token: str | None) -> Job:
     if record is None:
         return magics.endpoint().job(token)
     try:
-        endpoint = magics.endpoint(record.endpoint_id, record.base_url)
+        endpoint = magics.endpoint(record.endpoint_id, record.base_url, journaled=True)
     except UsageError:
         if not record.final:
             raise
@@ -144,7 +144,8 @@ def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     records = JobJournal.open().list(endpoint_id=args.endpoint, status=args.status,
                                      since=since, limit=limit)
     show_jobs_table(records, mode=display_mode(magics.shell),
-                    endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url))
+                    endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url,
+                                                           journaled=True))
 
 
 # -- endpoint commands -----------------------------------------------------------------------
@@ -197,8 +198,11 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
                           HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
-    workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
-    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) is running at "
+    workers = handle.settings.workers
+    workers = f"{workers} worker{'s' if workers != 1 else ''}"
+    how = {"reused": "is already running", "restarted": "restarted with the edited code, "
+           "is running"}.get(magics.local.last_start, "is running")
+    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) {how} at "
          f"{handle.base_url}; it is now the default endpoint.")
     if args.runpod_worker:
         from rp_jupyter.local.protocol import runpod_worker_summary

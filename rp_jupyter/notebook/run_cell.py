@@ -55,7 +55,7 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
     endpoint = magics.endpoint(args.endpoint, args.base_url)
     if args.dry_run:
         return DryRun(endpoint, parsed.value, options, sync=args.sync, read_as=parsed.read_as,
-                      has_key=magics.api_key() is not None, sweeps=sweeps)
+                      has_key=endpoint.has_api_key, sweeps=sweeps)
     mode = display_mode(magics.shell)
     block = should_block(mode, args.wait if args.wait is not None else magics.block)
     if sweeps:

@@ -17,6 +17,7 @@ from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.request import JobRequest, build_request, to_ms
 from rp_jupyter.api.retry import RetryPolicy
 from rp_jupyter.jobs.engine import Engine
+from rp_jupyter.jobs.interrupts import submit_interruptibly
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.runtime import EndpointRuntime
 from rp_jupyter.wire_rules import path_segment
@@ -24,7 +25,6 @@ from rp_jupyter.wire_rules import path_segment
 __all__ = ["CACHE_MODES", "Endpoint"]
 
 CACHE_MODES = ("off", "use", "refresh")
-SUBMIT_GRACE = 10.0  # seconds an interrupted /run may take to come back before we give up
 Seconds = float | timedelta
 
 
@@ -106,8 +106,9 @@ class Endpoint:
         """
         request = self._request(input, webhook, execution_timeout, ttl, low_priority,
                                 s3_config, sync=False)
-        return _submit_interruptibly(self._engine(), self.runtime.submit(
-            request, mode="run", cache=_cache(cache)))
+        return submit_interruptibly(self._engine(), self.runtime.submit(
+            request, mode="run", cache=_cache(cache)), endpoint_id=self.endpoint_id,
+            route="/run")
 
     async def arun(self, input: Mapping[str, Any], **options: Any) -> Job:
         cache = _cache(options.pop("cache", "off"))
@@ -127,11 +128,14 @@ class Endpoint:
         cache: str = "off",
     ) -> Job:
         """Submit through ``/runsync``; the job is final, or still followed if the server's
-        wait (``wait`` seconds, 1..300, default the server's 90) ran out first."""
+        wait (``wait`` seconds, 1..300, default the server's 90) ran out first.  Ctrl-C
+        cancels the job (once the server has said its id) and raises
+        :class:`~rp_jupyter.jobs.interrupts.SubmitInterrupted` saying so."""
         request = self._request(input, webhook, execution_timeout, ttl, low_priority,
                                 s3_config, sync=True)
-        return self._engine().call(self.runtime.submit(
-            request, mode="runsync", wait_ms=_wait_ms(wait), cache=_cache(cache)))
+        return submit_interruptibly(self._engine(), self.runtime.submit(
+            request, mode="runsync", wait_ms=_wait_ms(wait), cache=_cache(cache)),
+            endpoint_id=self.endpoint_id, route="/runsync")
 
     async def arun_sync(self, input: Mapping[str, Any], **options: Any) -> Job:
         cache = _cache(options.pop("cache", "off"))
@@ -198,26 +202,6 @@ class Endpoint:
         return build_request(input, webhook=webhook, execution_timeout=execution_timeout,
                              ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync,
                              cache_scope=self.cache_scope)
-
-
-def _submit_interruptibly(engine: Engine, submission: Any) -> Job:
-    """Block for a ``/run``.  On Ctrl-C the request may already be on its way: let it
-    finish (a second Ctrl-C stops waiting) and cancel the job it started, so an interrupt
-    never leaves a job running unseen."""
-    future = engine.submit(submission)
-    try:
-        return future.result()
-    except KeyboardInterrupt:
-        try:
-            job = future.result(timeout=SUBMIT_GRACE)
-        except BaseException:
-            future.cancel()
-            raise KeyboardInterrupt from None
-        try:
-            job.cancel()
-        except Exception:
-            pass  # the journal still has the job; it is followed to its end
-        raise
 
 
 def _check_key(key: Any, source: str) -> Secret | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.json_values import check_json
 from rp_jupyter.api.redact import MASK
+from rp_jupyter.jobs.interrupts import SubmitInterrupted
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.flag_values import duration_flag, http_url_flag, variable_name_flag
@@ -67,10 +68,16 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
         if args.out:
             magics.shell.user_ns[args.out] = result
         return result
-    if args.sync:
-        job = endpoint.run_sync(parsed.value, cache=cache, **options)
-    else:
-        job = endpoint.run(parsed.value, cache=cache, **options)
+    try:
+        if args.sync:
+            job = endpoint.run_sync(parsed.value, cache=cache, **options)
+        else:
+            job = endpoint.run(parsed.value, cache=cache, **options)
+    except SubmitInterrupted as stop:  # the job it started is cancelled: say so, once
+        if stop.job is not None:
+            magics.remember(stop.job)
+        print(stop.describe())
+        raise
     magics.remember(job)
     if args.out:
         magics.shell.user_ns[args.out] = job

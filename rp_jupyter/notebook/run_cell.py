@@ -46,7 +46,6 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
     text_key = args.text_key if args.text_key is not None else settings["text_key"]
     if not text_key:
         raise usage_error("--text-key needs a name", "e.g. --text-key question")
-    cell = _without_silencing_semicolon(cell)
     parsed = parse_cell(cell, magics.shell.user_ns,
                         format=args.format or settings["input_format"],
                         text_key=text_key, expand=not args.no_expand)
@@ -98,12 +97,6 @@ def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None) ->
         print(f"Submitted job {job.id} to endpoint {job.endpoint_id} ({job.status}); not "
               "waiting for it: see %runpod status, or job.result()")
         mark_presented(job)  # a snapshot of it now would only go stale
-
-
-def _without_silencing_semicolon(cell: str) -> str:
-    """IPython silences a cell whose last character is ``;``; that ``;`` is not input."""
-    stripped = cell.rstrip()
-    return stripped[:-1] if stripped.endswith(";") else cell
 
 
 def _run_options(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:

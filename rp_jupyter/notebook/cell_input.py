@@ -100,8 +100,8 @@ def parse_cell(
     if format == "python":
         return _as_python(text, values, expand, offset, strict=True)
     holes = placeholders.find(text, "json") if expand else []
-    try:
-        _load_json(placeholders.stand_ins(text, holes, "json"))  # the shape; nothing runs
+    try:  # the shape first: nothing runs until the cell is known to be JSON
+        shape = _load_json(placeholders.stand_ins(text, holes, "json"))
     except json.JSONDecodeError as json_error:
         if format == "json":
             raise _json_error(text, json_error, offset) from None
@@ -110,6 +110,8 @@ def parse_cell(
         except SyntaxError:
             raise _json_error(text, json_error, offset,
                               also="nor a Python expression") from None
+    if not holes:
+        return CellInput(_require_object(shape, "JSON"), "json", _describe("JSON object", shape))
     try:
         return _as_json(text, holes, values)
     except _SecretValue:

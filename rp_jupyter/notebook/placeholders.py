@@ -28,6 +28,8 @@ __all__ = ["PLACEHOLDER", "Placeholder", "find", "stand_ins"]
 PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
 Language = Literal["json", "python"]
 _PREFIX = re.compile(r"(?i)(?:rb|br|rf|fr|r|b|f|u)$")
+#: where the scan must look: a placeholder, a quote, a backslash, a comment, a line end
+_NOTABLE = {"json": re.compile(r'\{\{|["\\]'), "python": re.compile(r"\{\{|[\"'\\#\n]")}
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,17 @@ class Placeholder:
 def find(text: str, language: Language) -> list[Placeholder]:
     """Every placeholder that counts in ``text`` read as ``language``, in order."""
     found: list[Placeholder] = []
+    if "{{" not in text:
+        return found
     quote: str | None = None
     prefix = ""
     i, n = 0, len(text)
+    notable = _NOTABLE[language]
     while i < n:
+        jump = notable.search(text, i)  # nothing between here and there changes the reading
+        if jump is None:
+            break
+        i = jump.start()
         match = PLACEHOLDER.match(text, i) if text.startswith("{{", i) else None
         if match:
             found.append(Placeholder(i, match.end(), match.group(1).strip(), quote, prefix))

@@ -95,7 +95,7 @@ def test_cancel_ends_the_processes_the_handler_started(sleeper, client):
     assert client.post(f"{sleeper.url}/cancel/{job_id}").json()["status"] == "CANCELLED"
     wait_for(lambda: not process_alive(started["sleep_pid"]), 10,
              what="the handler's sleep to end with its worker")
-    assert not process_alive(started["worker_pid"])
+    wait_for(lambda: not process_alive(started["worker_pid"]), 10, what="the worker to end")
 
 
 def test_the_execution_timeout_ends_the_processes_the_handler_started(sleeper, client):
@@ -143,7 +143,7 @@ def test_a_worker_whose_server_process_dies_takes_its_handlers_processes_along(t
         server.wait()
         wait_for(lambda: not process_alive(started["sleep_pid"]), 15,
                  what="the handler's sleep to end once its server is gone")
-        assert not process_alive(started["worker_pid"])
+        wait_for(lambda: not process_alive(started["worker_pid"]), 10, what="the worker to end")
     finally:
         server.kill()
         server.wait()

@@ -147,7 +147,11 @@ class ForkedWorker:
             _forked_child(config, func)
         self.pid = pid
 
+        self.reaped = False
+
     def kill(self) -> None:
+        if self.reaped:  # its pid may belong to another process by now
+            return
         if not kill_group(self.pid):
             try:
                 os.kill(self.pid, signal.SIGKILL)
@@ -156,7 +160,8 @@ class ForkedWorker:
 
     def wait(self) -> int:
         _, status = os.waitpid(self.pid, 0)
-        kill_group(self.pid)  # what its handler started goes with it
+        kill_group(self.pid)  # what its handler started goes with it (the group outlives it)
+        self.reaped = True
         return os.waitstatus_to_exitcode(status)
 
 
@@ -232,18 +237,23 @@ def kill_group(pid: int) -> bool:
 
 
 def kill_process(proc: Any) -> None:
-    """End a worker and its process group (it leads one: it runs in its own session)."""
+    """End a worker and its process group (it leads one: it runs in its own session).
+    Forked and runpod-python workers end their group themselves; a spawned one's group is
+    ended here unless it has been reaped (its pid could then be another's)."""
     try:
         proc.kill()
     except (ProcessLookupError, OSError, ValueError, AttributeError):
         pass
-    pid = getattr(proc, "pid", None)
-    if isinstance(pid, int) and pid > 0:
-        kill_group(pid)
+    if isinstance(proc, subprocess.Popen) and proc.returncode is None:
+        kill_group(proc.pid)
 
 
 def wait_process(proc: Any) -> int | None:
+    """Wait for a worker to exit, then end what it left running in its process group."""
     try:
-        return proc.wait()
+        code = proc.wait()
     except ChildProcessError:
         return None
+    if isinstance(proc, subprocess.Popen):
+        kill_group(proc.pid)  # the group outlives its leader while members remain
+    return code

@@ -125,3 +125,17 @@ def starts_a_sleep(job: dict[str, Any]) -> Any:
     child = subprocess.Popen(["sleep", "300"])
     yield {"sleep_pid": child.pid, "worker_pid": os.getpid()}
     child.wait()
+
+
+def starts_a_sleep_then_dies(job: dict[str, Any]) -> Any:
+    """Start a ``sleep``, stream its pid, then end the worker process abruptly once the
+    file ``input.go`` exists (the test creates it when it has seen the pid)."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["sleep", "300"])
+    yield {"sleep_pid": child.pid, "worker_pid": os.getpid()}
+    deadline = time.monotonic() + 60
+    while not os.path.exists(job["input"]["go"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os._exit(3)

@@ -107,6 +107,19 @@ def test_the_execution_timeout_ends_the_processes_the_handler_started(sleeper, c
              what="the timed-out handler's sleep to end")
 
 
+def test_a_worker_that_dies_on_its_own_takes_its_handlers_processes_along(start_endpoint,
+                                                                         client, tmp_path):
+    ep = start_endpoint("tests.local.handlers:starts_a_sleep_then_dies", workers=1)
+    go = tmp_path / "go"
+    job_id = submit(client, ep, {"go": str(go)})
+    started = _sleep_started_by(client, ep, job_id)
+    go.touch()  # now the worker dies, leaving its sleep behind
+    doc = wait_status(client, ep, job_id, "FAILED", timeout=20)
+    assert "worker process exited" in doc["error"]
+    wait_for(lambda: not process_alive(started["sleep_pid"]), 10,
+             what="the dead worker's sleep to end too")
+
+
 def test_a_forked_workers_handler_processes_end_with_a_cancel(start_endpoint, client):
     def handler(job):  # only a fork of this process can run it
         child = subprocess.Popen(["sleep", "300"])

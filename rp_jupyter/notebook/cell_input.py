@@ -165,7 +165,7 @@ def _load_json(text: str) -> Any:
 def _as_python(text: str, values: _Values, expand: bool, offset: int, *,
                strict: bool) -> CellInput:
     holes = placeholders.find(text, "python") if expand else []
-    _compile(placeholders.stand_ins(text, holes, "python"), text, offset, strict=strict)
+    code = _compile(placeholders.stand_ins(text, holes, "python"), text, offset, strict=strict)
     bindings: dict[str, Any] = {}
 
     def fill(hole: placeholders.Placeholder) -> str:
@@ -176,7 +176,8 @@ def _as_python(text: str, values: _Values, expand: bool, offset: int, *,
         bindings[name] = value
         return name
 
-    code = _compile(_filled(text, holes, fill), text, offset, strict=True)
+    if holes:
+        code = _compile(_filled(text, holes, fill), text, offset, strict=True)
     scope = {**values.namespace, **bindings} if bindings else values.namespace
     try:
         value = eval(code, dict(scope))  # the user's own notebook namespace
@@ -301,11 +302,13 @@ def _python_in_string(value: Any, hole: placeholders.Placeholder) -> str:
     text = _text_of(value)
     quote, prefix = (hole.quote or '"')[0], hole.prefix
     if "r" in prefix:  # a raw string has no escapes: only plain text can go in
-        if quote in text or "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        if (quote in text or "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text)
+                or ("b" in prefix and not text.isascii())):
             raise CellInputError(
-                f"{{{{ {hole.expr} }}}} stands in a raw string ({prefix}{quote}...{quote}) but its "
-                "text holds a quote, a backslash or a control character, which a raw string "
-                "cannot hold", hint=f"use a plain string, or put the placeholder outside it: "
+                f"{{{{ {hole.expr} }}}} stands in a raw string ({prefix}{quote}...{quote}), "
+                "but its text holds a quote, a backslash or a control character (or, in "
+                "bytes, a character beyond ASCII), which a raw string cannot hold",
+                hint="use a plain string, or put the placeholder outside it: "
                 f"{prefix}{quote}...{quote} + {{{{ {hole.expr} }}}}")
     else:
         text = text.replace("\\", "\\\\").replace(quote, "\\" + quote)

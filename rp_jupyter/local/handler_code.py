@@ -116,7 +116,7 @@ def _source_of(value: Any) -> bytes:
     """Source text when it can be found (a notebook cell's too), else the compiled code."""
     try:
         return inspect.getsource(value).encode("utf-8", "replace")
-    except (OSError, TypeError):
+    except Exception:  # no file, a builtin, or source inspect cannot tokenize
         pass
     code = getattr(value, "__code__", None)
     if code is None:

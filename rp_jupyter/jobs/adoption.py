@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rp_jupyter.api._constants import API_KEY_ENV
 from rp_jupyter.api.redact import Secret
+from rp_jupyter.jobs.key_scope import env_key_for
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
@@ -33,6 +34,6 @@ async def claim_orphans(journal: JobJournal) -> list[JobRecord]:
 
 
 def key_for(record: JobRecord) -> Secret | None:
-    """The API key an adopted job is followed with."""
-    env_key = os.environ.get(API_KEY_ENV)
-    return Secret(env_key) if env_key else None
+    """The API key an adopted job is followed with: the environment's, only where it
+    belongs (never to a loopback port another process may hold by now)."""
+    return env_key_for(record.base_url)

@@ -181,13 +181,14 @@ class JobJournal(JournalOwnership):
                            params)
         return [record_from_row(self, row) for row in rows]
 
-    def find_reusable(self, base_url: str, endpoint_id: str, request_hash: str) -> JobRecord | None:
+    def find_reusable(self, base_url: str, endpoint_id: str, request_hash: str,
+                      scope: str | None = None) -> JobRecord | None:
         """The newest COMPLETED job with the same endpoint and request (for ``cache="use"``).
 
-        A local endpoint (a loopback URL) gets a new port each time it starts, so there the
-        port is ignored: the same endpoint id on this machine is the same endpoint.
+        ``scope`` is what the endpoint's owner says identifies its answers (a local
+        endpoint's handler and code, also part of ``request_hash``); see :func:`reuse_scope`.
         """
-        same_url, url = reuse_scope(base_url)
+        same_url, url = reuse_scope(base_url, scope)
         rows = self._query(
             f"SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
             "AND status = 'COMPLETED' ORDER BY finished_at DESC LIMIT 1",
@@ -472,11 +473,14 @@ class JobJournal(JournalOwnership):
         return export_records(self.list(limit=None, **filters), file)
 
 
-def reuse_scope(base_url: str) -> tuple[str, str]:
-    """SQL condition and parameter matching the base URLs that count as ``base_url``:
-    itself, or for a local endpoint the same host and path on any port."""
+def reuse_scope(base_url: str, scope: str | None = None) -> tuple[str, str]:
+    """SQL condition and parameter matching the base URLs whose answers count for
+    ``base_url``: itself; or, for a local endpoint with a ``scope`` (its handler's
+    identity and code, which the request hash holds too), the same host and path on any
+    port, since it gets a new port each time it starts.  Without a scope a loopback port
+    proves nothing about the code behind it, so only the same URL counts."""
     parts = urlsplit(base_url)
-    if parts.hostname in LOOPBACK_HOSTS and parts.port is not None:
+    if scope is not None and parts.hostname in LOOPBACK_HOSTS and parts.port is not None:
         return "base_url GLOB ?", f"{parts.scheme}://{parts.hostname}:*{parts.path}"
     return "base_url = ?", base_url
 

@@ -98,7 +98,7 @@ class EndpointRuntime:
         """Journal the request, send it, and start following the job."""
         if cache == "use":
             record = self.journal.find_reusable(self.base_url, self.endpoint_id,
-                                                request.request_hash)
+                                                request.request_hash, request.cache_scope)
             if record is not None:
                 job = job_from_record(record, self)
                 job.cached = True

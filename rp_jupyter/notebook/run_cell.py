@@ -49,6 +49,7 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
     parsed = parse_cell(cell, magics.shell.user_ns,
                         format=args.format or settings["input_format"],
                         text_key=text_key, expand=not args.no_expand)
+    check_json(parsed.value)  # too deep, circular, not encodable: refused before anything copies it
     if sweeps:
         _check_sweep_fits(parsed.value, sweeps)
     cache = args.cache or settings["cache"]

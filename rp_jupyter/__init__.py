@@ -11,6 +11,7 @@ Example::
     ep = rp_jupyter.Endpoint("my-endpoint")
     job = ep.run({"prompt": "hello"})
     print(job.result())
+    print(ep.chat([{"role": "user", "content": "Hello"}]).text)
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     # engine and handles
     "Endpoint": "rp_jupyter.jobs.endpoint",
     "Job": "rp_jupyter.jobs.job",
+    "Chat": "rp_jupyter.jobs.chat",
+    "ChatReply": "rp_jupyter.jobs.chat_reply",
     "Health": "rp_jupyter.api.models",
     "JobStatus": "rp_jupyter.api.models",
     "Secret": "rp_jupyter.api.redact",
@@ -39,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "NotFoundError": "rp_jupyter.api.errors",
     "EndpointNotFoundError": "rp_jupyter.api.errors",
     "JobNotFoundError": "rp_jupyter.api.errors",
+    "RouteNotFoundError": "rp_jupyter.api.errors",
     "RateLimitError": "rp_jupyter.api.errors",
     "ServerError": "rp_jupyter.api.errors",
     "APIConnectionError": "rp_jupyter.api.errors",
@@ -119,6 +123,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         JobTimedOutError,
         NotFoundError,
         RateLimitError,
+        RouteNotFoundError,
         RunpodError,
         ServerError,
         StreamGapWarning,
@@ -126,6 +131,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
     from rp_jupyter.api.redact import Secret  # noqa: F401
     from rp_jupyter.formats.inputs import b64, data_url  # noqa: F401
+    from rp_jupyter.jobs.chat import Chat  # noqa: F401
+    from rp_jupyter.jobs.chat_reply import ChatReply  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401

@@ -16,6 +16,9 @@ BASE_URL_ENV = "RUNPOD_ENDPOINT_BASE_URL"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 LONG_POLL_MARGIN = 15.0
+# The OpenAI-compatible route holds a request open until the job's first token (a cold
+# start included), then between tokens: each read may wait this long.
+OPENAI_READ_TIMEOUT = 600.0
 
 # Connection pools (see ``pools.py``): several small pools, each never holding more
 # connections than it keeps alive.  Requests the server holds open (``?wait=`` long-polls,
@@ -73,6 +76,7 @@ RATE_LIMITS: dict[str, RateLimit] = {
     "retry": RateLimit(100, 10.0, 20),
     "purge-queue": RateLimit(2, 10.0, None),
     "health": RateLimit(2000, 10.0, 400),
+    "openai": RateLimit(2000, 10.0, 400),
 }
 
 # Which operation's limit each HTTP route counts against.
@@ -84,6 +88,6 @@ LIMIT_GROUP = {"status-sync": "status"}
 # in an answer lost on the way back are gone; the follower records a gap instead.
 SAFE_TO_REPEAT = frozenset({"status", "status-sync", "cancel", "health", "purge-queue"})
 # Operations that create a job or an attempt: when one may have been accepted, say so.
-SUBMIT_OPERATIONS = frozenset({"run", "runsync", "retry"})
+SUBMIT_OPERATIONS = frozenset({"run", "runsync", "retry", "openai"})
 # Per-job operations: a 404 there means the job, not the endpoint, is unknown.
 JOB_OPERATIONS = frozenset({"status", "status-sync", "stream", "cancel", "retry"})

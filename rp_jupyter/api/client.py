@@ -379,7 +379,10 @@ def _job_path(op: str, job_id: str) -> str:
 def _detail(body: Any) -> str:
     if isinstance(body, dict):
         for key in ("detail", "error", "message", "title"):
-            if body.get(key):
-                return str(body[key])
+            value = body.get(key)
+            if isinstance(value, dict) and value.get("message"):  # OpenAI's error shape
+                return str(value["message"])
+            if value:
+                return str(value)
         return ""
     return str(body or "")

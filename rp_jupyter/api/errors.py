@@ -9,7 +9,8 @@
     │   ├── AuthenticationError    401 / 403, or no key for the hosted API
     │   ├── NotFoundError          404
     │   │   ├── EndpointNotFoundError
-    │   │   └── JobNotFoundError   unknown job, or its result has expired
+    │   │   ├── JobNotFoundError   unknown job, or its result has expired
+    │   │   └── RouteNotFoundError the endpoint has no such route (no OpenAI-compatible one)
     │   ├── RateLimitError         429 (after retries)
     │   └── ServerError            5xx (after retries)
     ├── APIConnectionError         the server could not be reached
@@ -47,6 +48,7 @@ __all__ = [
     "JobTimedOutError",
     "NotFoundError",
     "RateLimitError",
+    "RouteNotFoundError",
     "RunpodError",
     "ServerError",
     "StreamGapWarning",
@@ -112,6 +114,11 @@ class EndpointNotFoundError(NotFoundError):
 
 class JobNotFoundError(NotFoundError):
     """404 for a job: never existed here, or its result has passed its retention window."""
+
+
+class RouteNotFoundError(NotFoundError):
+    """404 for a route the endpoint does not serve: a server without the OpenAI-compatible
+    route (``/openai/v1/...``).  ``Endpoint.chat`` then sends a ``/run`` job instead."""
 
 
 class RateLimitError(APIStatusError):

@@ -6,7 +6,8 @@ nothing else parses worker shapes.  It imports only the standard library (Pillow
 imported when a picture is decoded), so any layer may use it.
 
 - :mod:`~rp_jupyter.formats.replies`: vLLM token batches, OpenAI objects, OpenAI event
-  streams split anywhere (:mod:`~rp_jupyter.formats.sse`), errors.
+  streams split anywhere (:mod:`~rp_jupyter.formats.sse`), errors;
+  :mod:`~rp_jupyter.formats.completions` puts a streamed OpenAI reply back together.
 - :mod:`~rp_jupyter.formats.images`: ComfyUI, SDXL and public-endpoint pictures.
 - :mod:`~rp_jupyter.formats.transcripts`: faster-whisper text, SRT and VTT.
 - :mod:`~rp_jupyter.formats.embeddings`: infinity and OpenAI embeddings.
@@ -21,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+from rp_jupyter.formats.completions import assemble_completion
 from rp_jupyter.formats.embeddings import Embeddings, read_embeddings
 from rp_jupyter.formats.errors import error_message
 from rp_jupyter.formats.images import (
@@ -61,6 +63,7 @@ __all__ = [
     "Transcript",
     "Usage",
     "as_base64",
+    "assemble_completion",
     "b64",
     "data_url",
     "error_message",

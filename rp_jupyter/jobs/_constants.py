@@ -39,3 +39,10 @@ RUNSYNC_RETENTION = 60
 # A job lives at most its ttl (default 24 h) from submission, and its result is kept at
 # most RUN_RETENTION after that: past both, the server cannot know it any more.
 DEFAULT_TTL = 24 * 3600
+
+# Replies read from an endpoint's OpenAI route, journaled under these modes.  Their stream
+# is read once, by the process that asked: one cut by that process stopping is never
+# followed again (the server cancels its job when the client hangs up).
+REPLY_MODES = frozenset({"chat", "completion"})
+# After a cancel, how long to wait for the server to confirm it stopped the reply's job.
+REPLY_CANCEL_TIMEOUT = 10.0

@@ -13,12 +13,16 @@ from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_UR
 from rp_jupyter.api.errors import AuthenticationError, InvalidRequestError
 from rp_jupyter.api.ids import check_endpoint_id, check_job_id
 from rp_jupyter.api.models import Health
+from rp_jupyter.api.openai_request import OpenAIRequest, build_openai_request
+from rp_jupyter.api.openai_route import OpenAIRoute
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.request import JobRequest, build_request, to_ms
 from rp_jupyter.api.retry import RetryPolicy
+from rp_jupyter.jobs.chat_reply import ChatReply
 from rp_jupyter.jobs.engine import Engine
 from rp_jupyter.jobs.interrupts import submit_interruptibly
 from rp_jupyter.jobs.job import Job
+from rp_jupyter.jobs.reply_requests import ReplyRequests
 from rp_jupyter.jobs.runtime import EndpointRuntime
 from rp_jupyter.jobs.runtime_registry import RuntimeRegistry
 from rp_jupyter.wire_rules import path_segment
@@ -36,8 +40,8 @@ class Endpoint:
     ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  ``cache_scope`` says
     which code answers (a local endpoint's ``handle.cache_scope``): ``cache="use"`` then
     reuses only answers of that code, on any port of the same host.  Every call has an async
-    twin named with an ``a`` prefix (``arun``, ``arun_sync``, ``ajob``, ``ahealth``,
-    ``apurge_queue``); :class:`Job` follows the same scheme.
+    twin named with an ``a`` prefix (``arun``, ``arun_sync``, ``achat``, ``acompletion``,
+    ``ajob``, ``ahealth``, ``apurge_queue``); :class:`Job` follows the same scheme.
 
     Example::
 
@@ -46,6 +50,7 @@ class Endpoint:
         print(job.result())
         print(ep.run_sync({"prompt": "hi"}).output)
         print(ep.health().running)
+        print(ep.chat([{"role": "user", "content": "Hello"}]).text)
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Endpoint:
         self._retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
         self._runtime: EndpointRuntime | None = None
         self._runtime_lock = threading.Lock()
+        self._reply_requests: ReplyRequests | None = None
 
     @property
     def has_api_key(self) -> bool:
@@ -144,6 +150,81 @@ class Endpoint:
         request = self._request(input, sync=True, **_policy(options))
         return await self._engine().acall(self.runtime.submit(
             request, mode="runsync", wait_ms=wait_ms, cache=cache))
+
+    # -- language models: the OpenAI-compatible route --------------------------------------
+
+    def chat(
+        self, messages: list[dict[str, Any]], *, model: str | None = None,
+        stream: bool = True, cache: str = "off", **params: Any,
+    ) -> ChatReply:
+        """Ask a chat model (``/openai/v1/chat/completions``); returns the reply at once,
+        while it streams.  ``params`` are the request's other fields (``temperature``,
+        ``max_tokens``, ``seed``, ...).  The reply is journaled like a job: it survives a
+        kernel restart, and ``cache="use"`` answers the same question from the journal.
+        An endpoint without the OpenAI route gets it as a ``/run`` job (``reply.note``).
+
+        Example::
+
+            reply = ep.chat([{"role": "user", "content": "Hello"}], max_tokens=50)
+            print(reply.result()["choices"][0]["message"]["content"])   # or: reply.text
+            print(reply.usage.output, reply.ttft, reply.tokens_per_second)
+        """
+        return self._ask(build_openai_request(
+            "chat", messages, model=model, stream=stream, params=params,
+            cache_scope=self.cache_scope), cache)
+
+    async def achat(
+        self, messages: list[dict[str, Any]], *, model: str | None = None,
+        stream: bool = True, cache: str = "off", **params: Any,
+    ) -> ChatReply:
+        request = build_openai_request("chat", messages, model=model, stream=stream,
+                                       params=params, cache_scope=self.cache_scope)
+        return await self._engine().acall(self._replies().send(request, cache=_cache(cache)))
+
+    def completion(
+        self, prompt: str | list[str], *, model: str | None = None, stream: bool = True,
+        cache: str = "off", **params: Any,
+    ) -> ChatReply:
+        """Complete a prompt (``/openai/v1/completions``); like :meth:`chat` otherwise.
+
+        Example::
+
+            print(ep.completion("Once upon a time", max_tokens=30).result()["choices"][0])
+        """
+        return self._ask(build_openai_request(
+            "completion", prompt, model=model, stream=stream, params=params,
+            cache_scope=self.cache_scope), cache)
+
+    async def acompletion(
+        self, prompt: str | list[str], *, model: str | None = None, stream: bool = True,
+        cache: str = "off", **params: Any,
+    ) -> ChatReply:
+        request = build_openai_request("completion", prompt, model=model, stream=stream,
+                                       params=params, cache_scope=self.cache_scope)
+        return await self._engine().acall(self._replies().send(request, cache=_cache(cache)))
+
+    def models(self) -> list[str]:
+        """The models the endpoint's OpenAI route serves (``/openai/v1/models``)."""
+        answer = self._engine().call(OpenAIRoute(self.runtime.client).models())
+        data = answer.get("data") if isinstance(answer, dict) else None
+        return [m["id"] for m in data or [] if isinstance(m, dict) and "id" in m]
+
+    def _ask(self, request: OpenAIRequest, cache: str) -> ChatReply:
+        return submit_interruptibly(self._engine(), self._replies().send(
+            request, cache=_cache(cache)), endpoint_id=self.endpoint_id,
+            route=f"/openai{request.route}")
+
+    def _replies(self) -> ReplyRequests:
+        with self._runtime_lock:
+            replies = self._reply_requests
+        if replies is None:
+            replies = ReplyRequests(self.runtime, cache_scope=self.cache_scope)
+            with self._runtime_lock:
+                self._reply_requests = self._reply_requests or replies
+                replies = self._reply_requests
+        return replies
+
+    # -- existing jobs -------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job: read from the journal when it is final there (even

@@ -221,18 +221,21 @@ class JobJournal(JournalOwnership):
 
     def record_submitting(
         self, *, base_url: str, endpoint_id: str, mode: str, request: dict[str, Any],
-        input_hash: str, request_hash: str,
+        input_hash: str, request_hash: str, job_id: str | None = None,
     ) -> Future[int]:
-        """A request about to be sent; returns the record's key once it is on disk."""
+        """A request about to be sent; returns the record's key once it is on disk.
+        ``job_id`` names it already when the client chooses the name (a chat reply)."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO jobs (endpoint_id, base_url, mode, status, request, input_hash, "
-                "request_hash, created_at, updated_at, owner, owner_pid, owner_host, lease_until)"
-                " VALUES (?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (endpoint_id, base_url, mode, json.dumps(request), input_hash, request_hash,
-                 now, now, self.owner, os.getpid(), socket.gethostname(), now + LEASE_SECONDS),
+                "INSERT INTO jobs (job_id, endpoint_id, base_url, mode, status, request, "
+                "input_hash, request_hash, created_at, updated_at, owner, owner_pid, "
+                "owner_host, lease_until) VALUES (?, ?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
+                (job_id, endpoint_id, base_url, mode, json.dumps(request), input_hash,
+                 request_hash, now, now, self.owner, os.getpid(), socket.gethostname(),
+                 now + LEASE_SECONDS),
             )
             key = int(cur.lastrowid or 0)
             conn.execute("INSERT INTO events VALUES (?, ?, 'SUBMITTING', NULL)", (key, now))

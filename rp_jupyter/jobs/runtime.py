@@ -27,7 +27,9 @@ from rp_jupyter.api.errors import (
 from rp_jupyter.api.models import Health, JobStatus
 from rp_jupyter.api.redact import MASK
 from rp_jupyter.api.request import JobRequest, build_request
+from rp_jupyter.jobs._constants import REPLY_MODES
 from rp_jupyter.jobs.backoff import backoff
+from rp_jupyter.jobs.chat_reply import ChatReply, stream_cut
 from rp_jupyter.jobs.follower import Follower, Outcome, complete
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
@@ -160,6 +162,13 @@ class EndpointRuntime:
         record = self.journal.find(job_id, endpoint_id=self.endpoint_id, base_url=self.base_url)
         if record is not None and record.final:
             return job_from_record(record, self)
+        if record is not None and record.mode in REPLY_MODES:  # its stream cannot be re-read
+            claimed = await _done(self.journal.claim_orphans(
+                base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id))
+            job = job_from_record(record, self)
+            if claimed:  # its reader stopped: the reply ends where its stream was cut
+                await self.sink.final(job, stream_cut(job))
+            return job  # else another live process reads it: as the journal has it now
         if record is not None:
             if await has_stopped(self.base_url):  # it can never finish: say so at once
                 job = job_from_record(record, self)
@@ -206,7 +215,10 @@ class EndpointRuntime:
         if job is None:
             job = job_from_record(record, self)
             self._register(job)
-        self.engine.spawn(self._follow_unless_stopped(job))
+        if record.mode in REPLY_MODES:  # its reader stopped: it ends where its stream was cut
+            self.engine.spawn(self.sink.final(job, stream_cut(job)))
+        else:
+            self.engine.spawn(self._follow_unless_stopped(job))
         return job
 
     async def _follow_unless_stopped(self, job: Job) -> None:
@@ -329,9 +341,13 @@ class EndpointRuntime:
         self._jobs[(self.base_url, self.endpoint_id, job.id)] = job
 
 
-def job_from_record(record: JobRecord, backend: EndpointRuntime | None) -> Job:
-    """A :class:`Job` rebuilt from the journal: final ones need no request at all."""
-    job = Job(backend, job_id=record.job_id or f"(unsent #{record.key})",
+def job_from_record(record: JobRecord, backend: Any, *,
+                    handle: type[Job] | None = None) -> Job:
+    """A :class:`Job` rebuilt from the journal: final ones need no request at all.  A reply
+    read from an OpenAI route comes back as a :class:`ChatReply` (or as ``handle``)."""
+    if handle is None:
+        handle = ChatReply if record.mode in REPLY_MODES else Job
+    job = handle(backend, job_id=record.job_id or f"(unsent #{record.key})",
               endpoint_id=record.endpoint_id, base_url=record.base_url, mode=record.mode,
               input=record.input, journal_key=record.key, attempt=record.attempt,
               status=JobStatus.IN_QUEUE, submitted_at=record.submitted_at or record.created_at,

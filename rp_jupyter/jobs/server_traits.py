@@ -1,9 +1,9 @@
 """What following has learnt about one endpoint's server, and how it shares its limits.
 
 Does the server long-poll ``/stream?wait=`` (learnt from the first quiet answers), can a
-job stream at all, does ``/status-sync`` wait?  And the shares following takes of the
-rate limits: how many long-polls may be held at once, how long a busy stream pauses
-between calls.  One per endpoint runtime, engine thread only.
+job stream at all, does ``/status-sync`` wait, has it an OpenAI route?  And the shares
+following takes of the rate limits: how many long-polls may be held at once, how long a
+busy stream pauses between calls.  One per endpoint runtime, engine thread only.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class ServerTraits:
         self.stream_supported = True
         self.status_sync_supported = True
         self.long_poll: bool | None = None  # None until the server has shown which
+        # False once a 404 showed the server has no OpenAI route: chats go to /run then
+        self.openai_route: bool | None = None
         self._long_poll_misses = 0
         self._long_poll_free = LONG_POLL_SLOTS
         self._streaming: dict[str, float] = {}  # job id -> when it last brought chunks

@@ -136,6 +136,9 @@ class OpenAIRequest:
         problem = auth_problem(self.scope, keys)
         if problem:
             return await self._refuse(openai_error(401, problem, code="invalid_api_key"))
+        if not settings.openai_route:
+            return await self._refuse(openai_error(
+                404, "this endpoint has no OpenAI route", code="unknown_url"))
         route = ROUTES.get(tuple(args))
         if route is None:
             path = "/".join(args)

@@ -96,7 +96,8 @@ class EndpointSettings:
     the longest an OpenAI-route request waits for its job (its first chunk when
     streaming) before the job is cancelled and 408 answered.  ``runpod_worker`` runs the
     handler script itself (``python worker.py``) as a runpod-python worker instead of
-    loading it into a local worker process.
+    loading it into a local worker process.  ``openai_route=False`` answers 404 on
+    ``/openai/...``, as a server without that route does.
     """
 
     workers: int = 1
@@ -122,6 +123,7 @@ class EndpointSettings:
     max_execution_timeout: float = 7 * DAY
     worker_poll_wait: float = 30.0
     openai_timeout: float = 600.0
+    openai_route: bool = True
     runpod_worker: bool = False
 
     def __post_init__(self) -> None:

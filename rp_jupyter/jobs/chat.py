@@ -119,7 +119,7 @@ class Chat:
         (the next question needs it).  ``key`` names the turn (see the module docstring).
         """
         question, history, params = self._next(text, key, params)
-        reply = self.endpoint.chat(history + [question], **params)
+        reply = self.endpoint.chat([*history, question], **params)
         self._add(question, reply, key, params)
         return reply
 
@@ -130,7 +130,7 @@ class Chat:
         if last is not None and not last.is_final:
             await last.await_final()
         question, history, params = self._next(text, key, params)
-        reply = await self.endpoint.achat(history + [question], **params)
+        reply = await self.endpoint.achat([*history, question], **params)
         self._add(question, reply, key, params)
         return reply
 

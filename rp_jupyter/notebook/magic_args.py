@@ -63,6 +63,42 @@ def _run() -> _Parser:
     return p
 
 
+def _chat() -> _Parser:
+    p = _parser("chat", "Chat with a language model (use it as %%runpod chat): the cell is your\n"
+                "message ({{ expr }} placeholders as in run); the reply streams in as Markdown.\n"
+                "Each chat cell adds a turn to the endpoint's conversation (or the one named\n"
+                "with -o) until --new; running an earlier chat cell again asks that turn again\n"
+                "where the frontend sends cell ids (JupyterLab, Notebook 7).  The flags apply to\n"
+                "the cell's turn, --system to the conversation.  %runpod chat --history [NAME]\n"
+                "shows a conversation.  Sent to the endpoint's OpenAI route\n"
+                "(/openai/v1/chat/completions), or as a /run job where it has none.")
+    p.add_argument("endpoint", nargs="?", help="endpoint id (default: %%runpod endpoint)")
+    p.add_argument("--model", metavar="M", help="the model to ask (default: the endpoint's)")
+    p.add_argument("--system", metavar="TEXT", help="the conversation's system message")
+    p.add_argument("--temperature", metavar="T", help="sampling temperature, e.g. 0.7")
+    p.add_argument("--max-tokens", metavar="N", help="longest reply, in tokens")
+    p.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
+                   help="any other request field, e.g. --param seed=7 (repeatable)")
+    p.add_argument("--new", action="store_true", help="start a new conversation")
+    p.add_argument("-o", "--out", metavar="NAME",
+                   help="the conversation to go on with, bound to this variable (a Chat)")
+    p.add_argument("--history", nargs="?", const=True, default=None, metavar="NAME",
+                   help="show a conversation (the endpoint's, or NAME's)")
+    p.add_argument("--sweep", metavar="KEY=V1,V2,...", action="append", default=[],
+                   help="ask this turn once per combination of values, replies side by "
+                   "side (the conversation is left as it is)")
+    p.add_argument("--cache", choices=("use", "refresh", "off"), default=None,
+                   help="use: answer the same question from the journal")
+    wait = p.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=None,
+                      help="block in the cell until the reply is complete")
+    wait.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="return at once with the live reply (interactive kernels)")
+    p.add_argument("--no-expand", action="store_true", help="leave {{ }} placeholders as they are")
+    p.add_argument("--base-url", metavar="URL", help="API base URL for this cell")
+    return p
+
+
 def _job_command(name: str, description: str) -> _Parser:
     p = _parser(name, description)
     p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
@@ -149,6 +185,7 @@ def _help() -> _Parser:
 
 COMMANDS: dict[str, Callable[[], _Parser]] = {
     "run": _run,
+    "chat": _chat,
     "status": lambda: _job_command("status", "Status and timings of a job (asked of the "
                                    "server while it runs; from the journal once final)."),
     "cancel": _cancel,
@@ -200,6 +237,7 @@ def _overview() -> str:
         "Runpod Serverless from the notebook.",
         "",
         "  %%runpod run [ENDPOINT] [options]   send the cell's contents as a job's input",
+        "  %%runpod chat [ENDPOINT] [options]  ask a language model; the reply streams in",
         "  %runpod COMMAND [options]           everything else, one line each",
         "",
         "Settings come from, in order: the command's flags; %runpod endpoint / %runpod login;",

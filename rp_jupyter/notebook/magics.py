@@ -1,7 +1,8 @@
 """``%runpod`` / ``%%runpod``: the magics class.  It wires; the work lives elsewhere.
 
 Parsing is in :mod:`magic_args`, cell reading in :mod:`cell_input`, the commands in
-:mod:`commands` and :mod:`run_cell`, display in :mod:`display`, settings in :mod:`settings`.
+:mod:`commands`, :mod:`run_cell` and :mod:`chat_cell`, display in :mod:`display` and
+:mod:`chat_panel`, settings in :mod:`settings`.
 
 Load with ``%load_ext rp_jupyter``; autoload with
 ``c.InteractiveShellApp.extensions = ["rp_jupyter"]``, or load lazily on first use with
@@ -20,8 +21,9 @@ from traitlets import Bool, Enum, Unicode
 from rp_jupyter.api._constants import API_KEY_ENV, DEFAULT_BASE_URL
 from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
-from rp_jupyter.notebook import commands, run_cell
+from rp_jupyter.notebook import chat_cell, commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
+from rp_jupyter.notebook.chat_sessions import ChatSessions
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
@@ -32,6 +34,7 @@ __all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _HANDLERS = {
     "run": run_cell.cmd_run,
+    "chat": chat_cell.cmd_chat,
     "status": commands.cmd_status,
     "cancel": commands.cmd_cancel,
     "retry": commands.cmd_retry,
@@ -81,6 +84,7 @@ class RunpodMagics(Magics):
         self.session_jobs: list[Any] = []
         self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
+        self.chat_sessions = ChatSessions(shell)
 
     @no_var_expand
     @line_cell_magic
@@ -164,20 +168,25 @@ class RunpodMagics(Magics):
 
 def load_ipython_extension(ip: Any) -> None:
     """Register the magics and the live display of ``Job`` objects."""
+    from rp_jupyter.notebook.chat_panel import register_chat_display
     from rp_jupyter.notebook.display import register_job_display
 
     magics = RunpodMagics(ip)
     ip.register_magics(magics)
     register_job_display(ip)
+    register_chat_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
+    from rp_jupyter.notebook.chat_panel import unregister_chat_display
     from rp_jupyter.notebook.display import unregister_job_display
 
     unregister_job_display(ip)
+    unregister_chat_display(ip)
     registry = ip.magics_manager.registry
     magics = registry.pop("RunpodMagics", None)
     ip.magics_manager.magics["line"].pop("runpod", None)
     ip.magics_manager.magics["cell"].pop("runpod", None)
     if magics is not None:
         magics.local.stop()
+        magics.chat_sessions.close()

@@ -234,8 +234,9 @@ class Playground:
 
 def playground(
     endpoint: Any,
-    input_template: Mapping[str, Any],
+    input_template: Mapping[str, Any] | None = None,
     *,
+    chat: Any = None,
     debounce: float = 0.3,
     run_options: Mapping[str, Any] | None = None,
     **controls: Any,
@@ -244,15 +245,26 @@ def playground(
 
     Keys may be dotted (``**{"options.temperature": (0.0, 1.0, 0.1)}``) to set nested
     input keys.  Outside a live notebook, runs the template once and shows the result.
+    ``chat=`` (a :class:`~rp_jupyter.Chat`, messages or a question) tunes a chat instead:
+    the controls set request parameters and the newest replies stand side by side (see
+    :func:`~rp_jupyter.notebook.chat_tuning.chat_playground`).
 
     Example::
 
         rp_jupyter.playground("my-endpoint", {"prompt": "Write a haiku"},
                               temperature=(0.0, 1.0, 0.1), seed=[1, 2, 3])
+        rp_jupyter.playground("llm", chat="Write a haiku", temperature=(0.0, 2.0, 0.1))
     """
     from IPython import get_ipython
 
     from rp_jupyter.notebook.display import present_job
+
+    if chat is not None:
+        from rp_jupyter.notebook.chat_tuning import chat_playground
+
+        return chat_playground(endpoint, chat, debounce=debounce, **controls)
+    if input_template is None:
+        raise TypeError("playground() needs an input template (or chat=...)")
 
     ep = as_endpoint(endpoint)
     board = Playground(ep, input_template, controls, debounce=debounce, run_options=run_options)

@@ -1,0 +1,237 @@
+"""Tuning a chat: one turn asked with several parameter values, the replies side by side.
+
+- :func:`chat_sweep` (``%%runpod chat --sweep temperature=0.2,0.7,1.0``): one reply per
+  combination, in the sweep grid, with the conversation so far as their history; the
+  conversation itself is left as it is.
+- :class:`ChatPlayground` (``rp_jupyter.playground(endpoint, chat=...)``): controls for
+  some parameters; each change asks again (from the journal when those values were asked
+  before) and the newest replies stand side by side, each under its values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from rp_jupyter.notebook.context import display_mode, should_block
+from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid
+from rp_jupyter.notebook.markup import MUTED, esc, failure_note
+from rp_jupyter.notebook.playground import Playground
+from rp_jupyter.notebook.sweep import SUBMIT_WINDOW, Sweep
+from rp_jupyter.notebook.ticker import ticker
+
+__all__ = ["ChatPlayground", "ChatSweep", "chat_playground", "chat_sweep"]
+
+KEEP_REPLIES = 3
+
+
+class ChatSweep(Sweep):
+    """A sweep whose jobs are replies to the same messages (see :func:`chat_sweep`)."""
+
+    def __init__(self, endpoint: Any, messages: list[dict[str, Any]],
+                 params: Mapping[str, Any], grid: list[dict[str, Any]], *,
+                 cache: str = "off") -> None:
+        super().__init__(endpoint, params, grid, cache=cache)
+        self.messages = list(messages)
+
+    async def _submit_all(self) -> None:
+        gate = asyncio.Semaphore(SUBMIT_WINDOW)
+
+        async def submit(item: Any) -> None:
+            async with gate:
+                if self.cancelled:
+                    item.skipped = True
+                    return
+                try:
+                    item.job = await self.endpoint.achat(self.messages, cache=self.cache,
+                                                         **item.input)
+                except Exception as exc:
+                    item.error = exc
+                    return
+                if self.cancelled and not item.job.is_final:
+                    await asyncio.gather(item.job.acancel(), return_exceptions=True)
+
+        await asyncio.gather(*(submit(item) for item in self.items))
+
+
+def chat_sweep(chat: Any, message: str, sweeps: Mapping[str, list[Any]], *,
+               cache: str = "off", wait: bool | None = None, key: str | None = None,
+               **params: Any) -> ChatSweep:
+    """Ask ``message`` after ``chat``'s conversation once per combination of ``sweeps``
+    and show the replies side by side; the conversation is not changed.
+
+    Example::
+
+        s = chat_sweep(chat, "Name a river", {"temperature": [0.2, 0.7, 1.0]})
+        s.result()      # one row per reply: temperature, status, output (the text), ...
+    """
+    from IPython import get_ipython
+
+    history = chat.messages if key is None else _history(chat, key)
+    messages = [*history, {"role": "user", "content": message}]
+    base = {**chat.params, **params}
+    if chat.model is not None:
+        base.setdefault("model", chat.model)
+    result = ChatSweep(chat.endpoint, messages, base, parameter_grid(sweeps), cache=cache)
+    result.start()
+    mode = display_mode(get_ipython())
+    result.present(mode, should_block(mode, wait))
+    return result
+
+
+def _history(chat: Any, key: str) -> list[dict[str, Any]]:
+    found = [{"role": "system", "content": chat.system}] if chat.system else []
+    for turn in chat.history_before(key):
+        if turn.answered:
+            found += turn.messages()
+    return found
+
+
+class ChatPlayground(Playground):
+    """Controls for a chat's parameters and its newest replies side by side."""
+
+    def __init__(self, endpoint: Any, messages: list[dict[str, Any]],
+                 params: Mapping[str, Any], controls: Mapping[str, Any], *,
+                 keep: int = KEEP_REPLIES, debounce: float = 0.3) -> None:
+        super().__init__(endpoint, params, controls, debounce=debounce)
+        self.messages = list(messages)
+        self.keep = max(1, int(keep))
+        self.views: list[tuple[Any, Any, Any]] = []  # (reply, label widget, view), newest first
+
+    def __repr__(self) -> str:
+        return f"<ChatPlayground {self.endpoint.endpoint_id!r} {self.values()}>"
+
+    def submit(self) -> Any:
+        """Cancel the reply in flight and ask with the current values (from the journal
+        when they were asked before).  Errors are shown, not raised."""
+        previous = self.job
+        note = None
+        if previous is not None and not previous.is_final:
+            try:
+                previous.cancel()
+            except Exception as exc:
+                note = failure_note("cancelling the previous reply", exc)
+        try:
+            reply = self.endpoint.chat(self.messages, cache="use", **self.input)
+        except Exception as exc:
+            self._set_note(failure_note("ask", exc))
+            return None
+        with self._lock:
+            self.job = reply
+            self.jobs.append(reply)
+            self.note = note
+            self._attach_view()
+        ticker().add(self)
+        return reply
+
+    def _attach_view(self) -> None:
+        import ipywidgets as widgets
+
+        from rp_jupyter.notebook.job_view import JobView
+
+        if not self._shown or self.job is None:
+            return
+        if any(reply is self.job for reply, _, _ in self.views):
+            return
+        label = widgets.HTML(f'<span style="{MUTED}">{esc(describe_params(self.values()))}'
+                             "</span>")
+        view = JobView(self.job, embedded=True, on_dirty=self._wake)
+        self.views.insert(0, (self.job, label, view))
+        for _, _, old in self.views[self.keep:]:
+            old.close()
+        self.views = self.views[:self.keep]
+        width = f"{100 / self.keep:.0f}%"
+        self._slot.children = [widgets.HBox([
+            widgets.VBox([label, view.box], layout=widgets.Layout(width=width))
+            for _, label, view in self.views])]
+
+    def tick(self, now: float) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+            pending = False
+            if note != self._note_html.value:
+                if self._budget.take(now=now):
+                    self._note_html.value = note
+                else:
+                    pending = True
+            for _, _, view in self.views:
+                view.refresh(self._budget, now)
+                pending = pending or not view.settled
+            return pending and not self.closed
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        super().close()
+        with self._lock:
+            for _, _, view in self.views:
+                view.unbind()
+
+
+def chat_playground(endpoint: Any, chat: Any, *, keep: int = KEEP_REPLIES,
+                    debounce: float = 0.3, **controls: Any) -> ChatPlayground:
+    """Controls for some request parameters of a chat; the newest replies side by side.
+
+    ``chat`` is a :class:`~rp_jupyter.Chat` (its last question is asked again, after the
+    turns before it, with its settings), a list of messages, or one question.  Controls
+    follow :func:`rp_jupyter.playground`'s conventions.  Outside a live notebook, asks once
+    and shows the reply.
+
+    Example::
+
+        rp_jupyter.playground("llm", chat=chat, temperature=(0.0, 2.0, 0.1),
+                              max_tokens=[50, 100, 200])
+    """
+    from IPython import get_ipython
+
+    from rp_jupyter.notebook.chat_panel import present_reply
+
+    messages, params, ep = _chat_question(endpoint, chat)
+    board = ChatPlayground(ep, messages, params, controls, keep=keep, debounce=debounce)
+    mode = display_mode(get_ipython())
+    if mode != "live":
+        board.start(live=False)
+        from rp_jupyter.notebook.presented import mark_presented
+
+        mark_presented(board)
+        if board.job is not None:
+            present_reply(board.job, mode=mode, block=True)
+        else:
+            print(f"runpod playground: {board.note}")
+        return board
+    board.start(live=True)
+    board.show()
+    return board
+
+
+def _chat_question(endpoint: Any, chat: Any) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+    from rp_jupyter.jobs.chat import Chat
+
+    if isinstance(chat, Chat):
+        if not chat.turns:
+            raise ValueError("the chat has no question yet: send one first, or pass the "
+                             "question itself (chat='...')")
+        last = chat.turns[-1]
+        history = _history_without_last(chat)
+        params = {k: v for k, v in {**chat.params, **last.params}.items() if k != "cache"}
+        if chat.model is not None:
+            params.setdefault("model", chat.model)
+        ep = as_endpoint(endpoint) if endpoint is not None else chat.endpoint
+        return [*history, last.question], params, ep
+    if isinstance(chat, str):
+        return [{"role": "user", "content": chat}], {}, as_endpoint(endpoint)
+    if isinstance(chat, list) and chat and all(isinstance(m, Mapping) for m in chat):
+        return [dict(m) for m in chat], {}, as_endpoint(endpoint)
+    raise TypeError("chat must be a rp_jupyter.Chat, a list of messages or a question, not "
+                    f"{type(chat).__name__}")
+
+
+def _history_without_last(chat: Any) -> list[dict[str, Any]]:
+    found = [{"role": "system", "content": chat.system}] if chat.system else []
+    for turn in chat.turns[:-1]:
+        if turn.answered:
+            found += turn.messages()
+    return found

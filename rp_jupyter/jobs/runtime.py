@@ -164,9 +164,11 @@ class EndpointRuntime:
             return job_from_record(record, self)
         if record is not None and record.mode in REPLY_MODES:  # its stream cannot be re-read
             claimed = await _done(self.journal.claim_orphans(
-                base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id))
-            job = job_from_record(record, self)
-            if claimed:  # its reader stopped: the reply ends where its stream was cut
+                base_url=self.base_url, endpoint_id=self.endpoint_id, job_id=job_id,
+                mine_too=True))  # (adopted by this process meanwhile counts)
+            job = self._jobs.get((self.base_url, self.endpoint_id, job_id)) or \
+                job_from_record(record, self)
+            if claimed and not job.is_final:  # its reader stopped: it ends where it was cut
                 await self.sink.final(job, stream_cut(job))
             return job  # else another live process reads it: as the journal has it now
         if record is not None:

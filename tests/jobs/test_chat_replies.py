@@ -279,7 +279,7 @@ def test_a_refused_key_is_an_authentication_error_and_the_key_is_never_kept(rp_h
             assert key.encode() not in path.read_bytes()
 
 
-# -- no OpenAI route --------------------------------------------------------------------------------
+# -- no OpenAI route -------------------------------------------------------------------------------
 
 
 def test_an_endpoint_without_the_openai_route_gets_a_run_job_once(server, endpoint, rp_home):
@@ -307,7 +307,7 @@ def test_an_endpoint_without_the_openai_route_gets_a_run_job_once(server, endpoi
             r.mode == "chat"] == ["SUBMIT_FAILED"]  # the one 404, journaled as such
 
 
-# -- a conversation ---------------------------------------------------------------------------------
+# -- a conversation --------------------------------------------------------------------------------
 
 
 def test_a_chat_sends_the_conversation_so_far_with_each_turn(server, endpoint):

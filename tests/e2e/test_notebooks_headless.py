@@ -247,6 +247,49 @@ def check_your_worker_script(nb: nbformat.NotebookNode) -> None:
         code_cell(nb, "--stop"))
 
 
+def saved_reply(cell: nbformat.NotebookNode) -> dict[str, str]:
+    """The one reply a chat cell saved: its ``text/markdown`` and ``text/plain``."""
+    found = [o.data for o in cell.outputs if "text/markdown" in o.get("data", {})]
+    assert len(found) == 1, f"expected one Markdown output in:\n{cell.source}"
+    assert set(found[0]) == {"text/markdown", "text/plain"}  # no widget left in the file
+    return found[0]
+
+
+def check_chat(nb: nbformat.NotebookNode) -> None:
+    def chat_reply(contents: list[str], max_tokens: int, **sampling: float) -> str:
+        return llm_reply("\n".join(contents), max_tokens, **sampling)  # as llm reads a chat
+
+    asked = "What do rivers carry to the sea?"
+    first = chat_reply([asked], 60)
+    shown = saved_reply(code_cell(nb, "--max-tokens 60 -o talk"))
+    assert shown["text/markdown"].startswith(first + "\n\n<sub>llm · rp-jupyter/fake-llm · ")
+    assert "60 out" in shown["text/markdown"] and "first token" in shown["text/markdown"]
+    assert shown["text/plain"].startswith(first + "\n[llm · ")
+    second = chat_reply([asked, first, "And what do glaciers carry?"], 40)
+    assert saved_reply(code_cell(nb, "--max-tokens 40 -o talk"))["text/markdown"].startswith(
+        second + "\n\n<sub>")
+    roles = stream_text(code_cell(nb, "for message in talk.messages")).splitlines()
+    assert [line.split(":")[0].strip() for line in roles] == ["user", "assistant"] * 2
+    history = cell_text(code_cell(nb, "%runpod chat --history talk"))
+    assert "2 turn(s)" in history and first in history and second in history
+    assert stream_text(code_cell(nb, "variant = talk.fork()")).endswith(
+        "talk has 2 turns, the variant 2\n")
+    named = stream_text(code_cell(nb, "reply.text_stream()"))
+    assert named.startswith(chat_reply(["Name three rivers"], 12, seed=1) + "\n")
+    assert named.endswith("12 tokens out, finish: length\n")
+    assert stream_text(code_cell(nb, 'cache="use"')) == (
+        "answered from the journal: True | same reply: True\n")
+    swept = cell_text(code_cell(nb, "--sweep temperature=0,0.7,1.4"))
+    assert "3 jobs on llm (3 COMPLETED)" in swept
+    assert chat_reply([asked, first, "And what do glaciers carry?", second, "Name a river"], 8,
+                      temperature=0) in swept
+    lesson = saved_reply(code_cell(nb, "%%runpod chat tutor"))["text/markdown"]
+    assert lesson.startswith("Loop over a list with `for`:\n\n```python\n"
+                             'rivers = ["Nile", "Amazon"]\nfor river in rivers:\n')
+    assert "```\n\nEach pass takes **one** river.\n\n<sub>tutor · " in lesson
+    assert "Stopped local endpoint(s): llm, tutor." in cell_text(code_cell(nb, "--stop"))
+
+
 CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "01-quickstart": check_quickstart,
     "02-streaming-and-cancel": check_streaming_and_cancel,
@@ -255,6 +298,7 @@ CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "05-results-that-last": check_results_that_last,
     "06-hosted-runpod": check_hosted_fallback,
     "07-your-worker-script": check_your_worker_script,
+    "08-chat": check_chat,
 }
 
 

@@ -151,8 +151,10 @@ class ChatPanel:
         if final:
             self.state = "final"
             self.cancel_button.disabled = True
-            self.note_html.value = (f'<span style="{MUTED}">{esc(self.note)}</span>'
-                                    if self.note else "")
+            if self.note:
+                self.note_html.value = f'<span style="{MUTED}">{esc(self.note)}</span>'
+            else:  # nothing left to do or say: the bar goes
+                self.actions.layout.display = "none"
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None

@@ -191,7 +191,11 @@ def test_a_live_reply_streams_in_as_markdown_and_ends_as_the_final_reply(noteboo
     final = recorder.latest_display(display_id)["data"]
     assert final["text/markdown"].startswith(reply.text + "\n\n<sub>llm · ")
     assert "40 out" in final["text/markdown"] and final["text/plain"].startswith(reply.text)
-    assert any(WIDGET_VIEW in m["data"] for m in recorder.of_kind("display"))  # the Cancel bar
+    (bar,) = [m["data"][WIDGET_VIEW]["model_id"] for m in recorder.of_kind("display")
+              if WIDGET_VIEW in m["data"]]  # the Cancel button's bar, while it streamed
+    layout = recorder.widgets[bar]["layout"].removeprefix("IPY_MODEL_")
+    wait_until(lambda: recorder.widgets[layout].get("display") == "none", 10,
+               "the bar to go once the reply is complete")
 
 
 def test_the_cancel_button_stops_the_reply_and_the_servers_job(notebook, chat_env):

@@ -5,18 +5,18 @@ Open (shows that job's panel below the table).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rp_jupyter import formats
-from rp_jupyter.notebook.job_view import JobView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, failure_note, short_id
+from rp_jupyter.notebook.job_view import JobView
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
+from rp_jupyter.notebook.panel_parts import parts
 from rp_jupyter.notebook.presented import mark_presented
 from rp_jupyter.notebook.previews import output_line
 from rp_jupyter.notebook.static import error_summary, error_text
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 
@@ -34,6 +34,12 @@ COLUMNS = (  # the last column takes whatever width is left
 )
 ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden;width:100%;"
              "min-width:0")
+
+
+def columns() -> list[tuple[str, str]]:
+    """The table's columns with the ones features add (before the output column)."""
+    added = [(column.name, column.width) for column in parts.columns]
+    return [*COLUMNS[:-1], *added, COLUMNS[-1]]
 
 
 def _cell_style(width: str) -> str:
@@ -96,13 +102,14 @@ def _fields(record: Any, job: Any = None) -> dict[str, str]:
         "created": _when(record.created_at),
         "queue": _ms(delay),
         "run": _ms(execution),
+        **parts.cells(record, job),
         "output": _preview(record) if job is None else _job_preview(job),
     }
 
 
 def _row_html(fields: dict[str, str], note: str | None = None) -> str:
     cells = []
-    for name, width in COLUMNS:
+    for name, width in columns():
         value = fields[name]
         if name == "status":
             inner = badge(value)
@@ -124,7 +131,7 @@ def static_jobs_bundle(records: Sequence[Any]) -> dict[str, Any]:
             "text/plain": "no jobs in the journal",
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
-    names = [name for name, _ in COLUMNS]
+    names = [name for name, _ in columns()]
     rows = [_fields(r) for r in records]
     widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
     lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names)]
@@ -154,26 +161,22 @@ class _Row:
     def __init__(self, record: Any) -> None:
         self.record = record
         self.job: Any = None
-        self.note: str | None = None
-        self.busy = False
         self.html: Any = None
         self.buttons: dict[str, Any] = {}
 
 
-class JobsTable:
+class JobsTable(LiveView):
     """The live table (see the module docstring)."""
 
     def __init__(self, records: Sequence[Any], *, endpoint_for: Callable[[Any], Any]) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.endpoint_for = endpoint_for
         self.rows = [_Row(record) for record in records]
-        self.budget = MessageBudget()
         self.view: JobView | None = None
-        self._lock = threading.RLock()
-        self._sent: dict[int, str] = {}
         header = "".join(
-            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in COLUMNS
+            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in columns()
         )
         grow = widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden")
         lines = [widgets.HBox([widgets.HTML(f'<div style="{FONT};{ROW_STYLE}">{header}</div>',
@@ -182,14 +185,13 @@ class JobsTable:
             row.html = widgets.HTML(_row_html(_fields(row.record)),
                                     layout=widgets.Layout(flex="1 1 auto", min_width="0",
                                                           overflow="hidden"))
-            self._sent[index] = row.html.value
             for action in self._actions_for(row.record):
                 button = widgets.Button(
                     description=action.capitalize(),
                     layout=widgets.Layout(width="auto", flex="0 0 auto"),
                     disabled=row.record.job_id is None,
                 )
-                button.on_click(lambda _b, i=index, a=action: self.act(i, a))
+                button.on_click(lambda _b, i=index, a=action: self.act_on_row(i, a))
                 row.buttons[action] = button
             lines.append(widgets.HBox([row.html, *row.buttons.values()]))
         self.detail = widgets.VBox([])
@@ -205,12 +207,10 @@ class JobsTable:
         actions.append("open")
         return actions
 
-    def show(self) -> None:
-        from IPython.display import display
-
+    def show(self) -> None:  # type: ignore[override]
         mark_presented(self)
         text = static_jobs_bundle([row.record for row in self.rows])["text/plain"]
-        display(widget_bundle(self.box, text), raw=True)
+        super().show(widget_bundle(self.box, text))
 
     def _ipython_display_(self) -> None:
         from rp_jupyter.notebook.presented import presented_in_this_cell
@@ -220,95 +220,73 @@ class JobsTable:
 
     # -- actions --------------------------------------------------------------------------
 
-    def act(self, index: int, action: str) -> None:
+    def act_on_row(self, index: int, action: str) -> None:
         """Run ``cancel``, ``retry`` or ``open`` for one row, off the UI path."""
         row = self.rows[index]
-        with self._lock:
-            if row.busy or row.record.job_id is None:
-                return
-            row.busy = True
-            row.note = {"cancel": "cancelling…", "retry": "retrying…", "open": "opening…"}[action]
-        ticker().add(self)
-        threading.Thread(
-            target=self._run, args=(row, action), daemon=True, name="rp_jupyter-table-action"
-        ).start()
+        if row.record.job_id is None:
+            return
+        pending = {"cancel": "cancelling…", "retry": "retrying…", "open": "opening…"}[action]
+        self.act(index, action, lambda: self._run(row, action), pending=pending)
 
     def _run(self, row: _Row, action: str) -> None:
-        note = None
-        try:
-            job = row.job
-            if job is None:
-                job = self.endpoint_for(row.record).job(row.record.job_id)
-            if action == "cancel":
-                job.cancel()
-            elif action == "retry":
-                job.retry()
-            else:
-                self._open(job)
-            row.job = job
-        except Exception as exc:  # shown in the row: a click must never raise
-            note = failure_note(action, exc)
-        finally:
-            with self._lock:
-                row.busy = False
-                row.note = note
-            ticker().add(self)
+        job = row.job
+        if job is None:
+            job = self.endpoint_for(row.record).job(row.record.job_id)
+        if action == "cancel":
+            job.cancel()
+        elif action == "retry":
+            job.retry()
+        else:
+            self._open(job)
+        row.job = job
 
     def _open(self, job: Any) -> None:
-        with self._lock:
+        with self.lock:
             if self.view is not None:
                 if self.view.job is job:
                     return
                 old = self.view.close()
                 for widget in old:
                     widget.close()
-            self.view = JobView(job, embedded=True, on_dirty=self._wake)
+            self.view = JobView(job, embedded=True, on_dirty=self.wake)
             self.detail.children = [self.view.box]
-
-    def _wake(self) -> None:
-        """The shown job changed (engine thread): make sure the ticker refreshes us."""
-        ticker().add(self)
 
     # -- the ticker -----------------------------------------------------------------------
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            pending = False
-            for index, row in enumerate(self.rows):
-                html = _row_html(_fields(row.record, row.job), row.note)
-                if html != self._sent[index]:
-                    if not self.budget.take(now=now):
-                        pending = True
-                        continue
-                    row.html.value = self._sent[index] = html
-                pending = pending or row.busy or (row.job is not None and not row.job.is_final)
-                self._refresh_buttons(row, now)
-            if self.view is not None:
-                self.view.refresh(self.budget, now)
-                pending = pending or not self.view.settled
-            return pending
-        finally:
-            self._lock.release()
+    def keeps_ticking(self) -> bool:
+        return False
 
-    def _refresh_buttons(self, row: _Row, now: float) -> None:
+    def refresh(self, now: float) -> bool:
+        pending = False
+        for index, row in enumerate(self.rows):
+            busy = index in self.busy
+            if not self.send(row.html, now,
+                             value=_row_html(_fields(row.record, row.job), self.notes.get(index))):
+                pending = True
+                continue
+            pending = pending or busy or (row.job is not None and not row.job.is_final)
+            self._refresh_buttons(row, busy, now)
+        if self.view is not None:
+            self.view.refresh(self.budget, now)
+            pending = pending or not self.view.settled
+        return pending
+
+    def _refresh_buttons(self, row: _Row, busy: bool, now: float) -> None:
         job = row.job
         status = str(job.status) if job is not None else row.record.status
         final = job.is_final if job is not None else row.record.final
         unsent = row.record.job_id is None
         wanted = {
-            "cancel": final or row.busy or unsent,
-            "retry": status not in RETRYABLE or row.busy or unsent,
-            "open": row.busy or unsent,
+            "cancel": final or busy or unsent,
+            "retry": status not in RETRYABLE or busy or unsent,
+            "open": busy or unsent,
         }
         for action, button in row.buttons.items():
-            if button.disabled != wanted[action] and self.budget.take(now=now):
-                button.disabled = wanted[action]
+            self.send(button, now, disabled=wanted[action])
 
     def close(self) -> None:
         """Close every widget of the table (and the open job's view)."""
-        with self._lock:
+        with self.lock:
             if self.view is not None:
                 self.view.unbind()
             for widget in close_widgets(self.box):

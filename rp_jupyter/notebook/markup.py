@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 from rp_jupyter.notebook.durations import format_duration
+from rp_jupyter.notebook.panel_parts import parts
 
 __all__ = [
     "STATUS_COLOURS",
@@ -18,6 +19,8 @@ __all__ = [
     "esc",
     "failure_note",
     "folded",
+    "footer_html",
+    "footer_text",
     "header_html",
     "header_text",
     "pre",
@@ -107,7 +110,7 @@ def _flags(job: Any) -> list[str]:
     if problem is not None and not job.is_final:
         first = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
         flags.append(f"connection trouble, still trying: {first}")
-    return flags
+    return flags + parts.notes(job)
 
 
 def header_text(job: Any) -> str:
@@ -128,6 +131,16 @@ def header_html(job: Any, *, full_id: bool = False, note: str | None = None) -> 
     extra = _flags(job) + ([note] if note else [])
     pieces += [f'<span style="{MUTED};font-style:italic">{esc(e)}</span>' for e in extra]
     return f'<div style="{FONT};line-height:1.6">{" &nbsp; ".join(pieces)}</div>'
+
+
+def footer_text(job: Any) -> str:
+    """The lines features add under a job's output (see :mod:`panel_parts`), or ``""``."""
+    return "\n".join(parts.footers(job))
+
+
+def footer_html(job: Any) -> str:
+    lines = parts.footers(job)
+    return "".join(f'<div style="{FONT};{MUTED}">{esc(line)}</div>' for line in lines)
 
 
 def progress_html(fraction: float, label: str = "") -> str:

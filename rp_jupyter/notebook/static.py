@@ -21,6 +21,8 @@ from rp_jupyter.notebook.markup import (
     MUTED,
     esc,
     folded,
+    footer_html,
+    footer_text,
     header_html,
     header_text,
     pre,
@@ -192,13 +194,17 @@ def static_html(
                            stream.text_summary(seconds=seconds), None)
     html = (
         f'<div style="{BOX}">{header_html(job, full_id=True, note=note)}'
-        f'<div style="margin-top:4px">{body}</div>{_input_html(job, read_as)}</div>'
+        f'<div style="margin-top:4px">{body}</div>{footer_html(job)}'
+        f"{_input_html(job, read_as)}</div>"
     )
     plain = header_text(job) + (f" · {note}" if note else "")
     if text:
         if len(text) > TEXT_PLAIN_CHARS:
             text = text[:TEXT_PLAIN_CHARS] + f"… ({len(text) - TEXT_PLAIN_CHARS} more chars)"
         plain += "\n" + text
+    footer = footer_text(job)
+    if footer:
+        plain += "\n" + footer
     return html, plain, png
 
 

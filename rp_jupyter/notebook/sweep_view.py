@@ -5,11 +5,10 @@ terminals.  The grid spends one :class:`MessageBudget` for all its widgets.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from rp_jupyter.notebook.job_view import close_widgets, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import (
     FONT,
     MONO,
@@ -22,7 +21,6 @@ from rp_jupyter.notebook.markup import (
 )
 from rp_jupyter.notebook.previews import plain_preview, preview_html, text_html
 from rp_jupyter.notebook.stream_state import StreamState
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = [
     "SweepGrid",
@@ -88,18 +86,14 @@ def header_html(sweep: Any, note: str | None = None) -> str:
     )
 
 
-class SweepGrid:
+class SweepGrid(LiveView):
     """The live grid of one sweep in one cell; replaced by the static table when done."""
 
     def __init__(self, sweep: Any) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.sweep = sweep
-        self.budget = MessageBudget()
-        self.state = "new"
-        self._lock = threading.RLock()
-        self._handle: Any = None
-        self._closing: list[Any] = []
         self._compact = len(sweep.items) > CELL_WIDGETS_MAX
         self._signatures: list[Any] = [None] * len(sweep.items)
         self._dirty: dict[int, None] = {}
@@ -120,78 +114,45 @@ class SweepGrid:
         )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
-    def show(self) -> None:
-        from IPython.display import display
-
-        with self._lock:
-            text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
-            self.state = "live"
-            self._handle = display(widget_bundle(self.box, text), raw=True, display_id=True)
-        ticker().add(self)
+    def show(self) -> None:  # type: ignore[override]
+        text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
+        super().show(widget_bundle(self.box, text))
 
     def _cancel(self) -> None:
-        threading.Thread(
-            target=self.sweep.cancel, name="rp_jupyter-cancel-all", daemon=True
-        ).start()
+        self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            if self.state == "live":
-                if self.sweep.done:
-                    if self.budget.take(now=now):
-                        self._to_static()
-                else:
-                    self._refresh(now)
-            for _ in range(2):
-                if self._closing and self.budget.take(now=now):
-                    self._closing.pop(0).close()
-            return self.state == "live" or bool(self._closing)
-        finally:
-            self._lock.release()
+    def done(self) -> bool:
+        return self.sweep.done
 
-    def finish_now(self) -> None:
-        with self._lock:
-            if self.state == "live" and self.sweep.done:
-                self.budget.spend(1)
-                self._to_static()
+    def final_bundle(self) -> dict[str, Any]:
+        return static_sweep_bundle(self.sweep)
 
-    def _to_static(self) -> None:
-        self._handle.update(static_sweep_bundle(self.sweep), raw=True)
-        self.state = "final"
-        self._closing.extend(close_widgets(self.box))
+    def widgets_to_close(self) -> list[Any]:
+        return close_widgets(self.box)
 
-    def _refresh(self, now: float) -> None:
+    def refresh(self, now: float) -> bool:
         for index, item in enumerate(self.sweep.items):
             signature = _signature(item)
             if signature != self._signatures[index]:
                 self._signatures[index] = signature
                 self._dirty[index] = None
-        header = header_html(self.sweep)
-        if header != self.header.value and self.budget.take(now=now):
-            self.header.value = header
+        self.send(self.header, now, value=header_html(self.sweep))
         if self._compact:
-            if (
-                self._dirty
-                and now - self._compact_at >= COMPACT_EVERY
-                and self.budget.take(now=now)
-            ):
+            if self._dirty and now - self._compact_at >= COMPACT_EVERY and self.send(
+                    self.cells[0], now, value=compact_html(self.sweep)):
                 self._dirty.clear()
                 self._compact_at = now
-                self.cells[0].value = compact_html(self.sweep)
-            return
+            return bool(self._dirty)
         for index in list(self._dirty):
             item = self.sweep.items[index]
             stream = self._streams[index]
             if item.job is not None and not item.job.is_final:
                 stream.sync(item.job)
-            html = cell_html(item, stream, self._thumbs)
-            if html != self.cells[index].value:
-                if not self.budget.take(now=now):
-                    return
-                self.cells[index].value = html
+            if not self.send(self.cells[index], now,
+                             value=cell_html(item, stream, self._thumbs)):
+                return True
             del self._dirty[index]
+        return False
 
 
 def compact_html(sweep: Any) -> str:

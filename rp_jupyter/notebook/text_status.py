@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from rp_jupyter.api.errors import parse_job_error
 from rp_jupyter.formats import Reply, ReplyStream, read_progress
-from rp_jupyter.notebook.markup import timings_text
+from rp_jupyter.notebook.markup import footer_text, timings_text
 from rp_jupyter.notebook.renderers import renderers
 from rp_jupyter.notebook.static import error_summary, final_value, output_reading, render_output
 from rp_jupyter.notebook.stream_state import one_line, progress_of
@@ -136,7 +136,13 @@ class TextStatus:
             self._line(f"[{footer}]")
 
     def finish(self) -> None:
-        """The closing line and the output (or the error)."""
+        """The closing line, the output (or the error) and the lines features add."""
+        self._finish_output()
+        footer = footer_text(self.job)
+        if footer:
+            self._line(footer)
+
+    def _finish_output(self) -> None:
         self.poll()
         self._write_text(self._reply.finish())  # text held back while its shape was unclear
         job = self.job

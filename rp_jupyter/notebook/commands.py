@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cmd_cancel", "cmd_config", "cmd_endpoint", "cmd_health", "cmd_help", "cmd_jobs",
-    "cmd_local", "cmd_login", "cmd_logout", "cmd_purge", "cmd_result", "cmd_retry",
+    "cmd_local", "cmd_login", "cmd_logout", "cmd_purge", "cmd_rerun", "cmd_result", "cmd_retry",
     "cmd_status", "resolve_job",
 ]
 
@@ -121,13 +121,31 @@ def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
 
 
 def cmd_retry(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """Requeue a FAILED or TIMED_OUT job under its id; its panels follow it."""
     from rp_jupyter.notebook.run_cell import show_job
 
     job = resolve_job(magics, args.job)
     job.retry()
     mode = display_mode(magics.shell)
-    show_job(job, mode=mode, block=should_block(mode, magics.block))
+    show_job(job, mode=mode, block=should_block(mode, magics.block),
+             name=magics.job_names.get(job.id))
     return job
+
+
+def cmd_rerun(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """The same input again, as a new job with a panel of its own; the variable the first
+    job's cell bound (``-o NAME``) now holds the new one."""
+    from rp_jupyter.notebook.run_cell import show_job
+
+    job = resolve_job(magics, args.job)
+    fresh = job.rerun()
+    name = magics.job_names.get(job.id)
+    magics.remember(fresh, name=name)
+    if name and magics.shell.user_ns.get(name) is job:
+        magics.shell.user_ns[name] = fresh
+    mode = display_mode(magics.shell)
+    show_job(fresh, mode=mode, block=should_block(mode, magics.block), name=name)
+    return fresh
 
 
 def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:

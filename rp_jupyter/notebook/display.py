@@ -39,11 +39,13 @@ def static_bundle(job: Any, **options: Any) -> dict[str, Any]:
     return render(job, **options)
 
 
-def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None = None) -> None:
+def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None = None,
+                name: str | None = None) -> None:
     """Show ``job`` in the running cell (see the module docstring).
 
     ``block`` matters in ``live`` mode only (``--wait``); the other modes always block.
-    ``read_as`` is one line saying how the cell was read, shown with the folded input.
+    ``read_as`` is one line saying how the cell was read, shown with the folded input;
+    ``name`` the variable the job is bound to, used when the panel says how to retry it.
 
     Example::
 
@@ -58,7 +60,7 @@ def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None
     else:
         from rp_jupyter.notebook.panel import JobPanel
 
-        panel = JobPanel(job, read_as=read_as)
+        panel = JobPanel(job, read_as=read_as, name=name)
         panel.show()
         if block:
             wait_interruptibly([job], on_poll=None, on_stop=panel.finish_now)

@@ -153,6 +153,8 @@ COMMANDS: dict[str, Callable[[], _Parser]] = {
                                    "server while it runs; from the journal once final)."),
     "cancel": _cancel,
     "retry": lambda: _job_command("retry", "Requeue a FAILED or TIMED_OUT job (same id)."),
+    "rerun": lambda: _job_command("rerun", "Send a job's input again as a new job (with its "
+                                  "own panel; -o NAME of the first cell follows it)."),
     "result": _result,
     "jobs": _jobs,
     "health": _health,

@@ -35,6 +35,7 @@ _HANDLERS = {
     "status": commands.cmd_status,
     "cancel": commands.cmd_cancel,
     "retry": commands.cmd_retry,
+    "rerun": commands.cmd_rerun,
     "result": commands.cmd_result,
     "jobs": commands.cmd_jobs,
     "health": commands.cmd_health,
@@ -79,6 +80,7 @@ class RunpodMagics(Magics):
         self.set_by: dict[str, str] = {}  # trait -> the command that set it this session
         self.session_key: Secret | None = None
         self.session_jobs: list[Any] = []
+        self.job_names: dict[str, str] = {}  # job id -> the variable its cell bound (-o)
         self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
 
@@ -147,8 +149,10 @@ class RunpodMagics(Magics):
         except InvalidRequestError as exc:
             raise from_runpod_error(exc) from None
 
-    def remember(self, job: Any) -> None:
+    def remember(self, job: Any, name: str | None = None) -> None:
         self.session_jobs.append(job)
+        if name:
+            self.job_names[job.id] = name
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -1,56 +1,58 @@
-"""A job's panel in a cell: the live view, then the static rendering once the job is final,
-with Cancel / Retry / Run again below it.
+"""A job's panel in a cell: the live view with a Cancel button while the job runs, then the
+static rendering once it is final.
 
-Two outputs, each with a display id: the panel itself (a widget while the job runs,
-replaced through its display handle by the static bundle when it is final, so a saved
-notebook keeps the result without any widget) and a small action bar (Cancel while the
-job runs; Retry for FAILED and TIMED_OUT, "Run again" for the others).  Button clicks run
-the request on a daemon thread and report failures in the bar instead of raising.
+One output with a display id.  While the job runs it is a widget (header, clock, streamed
+output, Cancel); once the job is final the whole of it, button row included, is replaced
+by the static bundle, and a plain-text line stands where the buttons were, saying how to
+retry it or run it again.  A saved notebook so holds no widget at all.
+
+The panel follows its job: when the job is retried from anywhere (``%runpod retry``,
+``job.retry()``, the jobs table), the panel goes live again and ends with the new attempt.
+A click acts on the job as it is at that moment (a job that ended meanwhile is not
+cancelled twice); its work runs on a daemon thread and a failure is shown, never raised.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.notebook.job_view import JobView
-from rp_jupyter.notebook.live_view import LiveView, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import MUTED, esc, header_text
 from rp_jupyter.notebook.static import static_bundle
 
-__all__ = ["RETRYABLE", "JobPanel"]
+__all__ = ["RETRYABLE", "JobPanel", "next_step"]
 
 RETRYABLE = ("FAILED", "TIMED_OUT")
 
 
+def next_step(job: Any, name: str | None = None) -> str:
+    """What a reader can do with a final job, said as the magic to type."""
+    ref = name or job.id
+    if str(job.status) in RETRYABLE:
+        return f"retry it (same job id): %runpod retry {ref} · a new job: %runpod rerun {ref}"
+    return f"run it again as a new job: %runpod rerun {ref}"
+
+
 class JobPanel(LiveView):
-    """The live panel of one job (see the module docstring); shown by :meth:`show`."""
+    """The panel of one job (see the module docstring); shown by :meth:`show`.
 
-    def __init__(self, job: Any, *, read_as: str | None = None) -> None:
-        import ipywidgets as widgets
+    ``name`` is the variable the cell bound the job to (``-o NAME``), used in the line
+    that says how to retry it.
+    """
 
+    def __init__(self, job: Any, *, read_as: str | None = None, name: str | None = None) -> None:
         super().__init__()
         self.job = job
         self.read_as = read_as
-        self.history = [job]  # every job this panel has shown (Run again adds one)
+        self.name = name
         self.view: JobView | None = None
-        self._actions_handle: Any = None
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            icon="stop",
-            layout=widgets.Layout(width="auto"),
-            tooltip="Cancel this job",
-            disabled=job.is_final,
-        )
-        self.again_button = widgets.Button(
-            description=self._again_label(),
-            icon="redo",
-            layout=widgets.Layout(width="auto"),
-            disabled=not job.is_final,
-        )
-        self.note_html = widgets.HTML()
-        self.actions = widgets.HBox([self.cancel_button, self.again_button, self.note_html])
-        self.cancel_button.on_click(lambda _button: self.act_on_job("cancel"))
-        self.again_button.on_click(lambda _button: self.act_on_job("again"))
+        self.box: Any = None
+        self.cancel_button: Any = None
+        self.note_html: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._attempt = job.attempt  # the attempt on screen
 
     def __repr__(self) -> str:
         return f"<JobPanel job={self.job.id} state={self.state}>"
@@ -62,83 +64,81 @@ class JobPanel(LiveView):
     # -- showing --------------------------------------------------------------------------
 
     def show(self) -> None:  # type: ignore[override]
-        """Display the panel and its action bar in the current cell (call on the cell's
-        thread); the ticker keeps it up to date from then on."""
-        from IPython.display import display
-
+        """Display the panel in the current cell (call on the cell's thread); it follows
+        its job from then on."""
         with self.lock:
-            bundle, live = self._panel_bundle()
+            bundle, live = self._bundle()
             super().show(bundle)
             self.state = "live" if live else "final"
-            self._actions_handle = display(
-                widget_bundle(self.actions, ""), raw=True, display_id=True
-            )
+            self._unsubscribe = self.job.subscribe(self._on_change)
 
-    def _panel_bundle(self) -> tuple[dict[str, Any], bool]:
+    def _on_change(self, job: Any, event: str) -> None:
+        """Engine thread: a retry makes a final panel live again."""
+        if event == "retry" and self.state == "final":
+            self.wake()
+
+    def _bundle(self) -> tuple[dict[str, Any], bool]:
+        self._attempt = self.job.attempt
         if self.job.is_final:
             return self.final_bundle(), False
+        self._build_live()
+        return widget_bundle(self.box, header_text(self.job) + " (live panel)"), True
+
+    def _build_live(self) -> None:
+        import ipywidgets as widgets
+
         self.view = JobView(self.job, read_as=self.read_as)
-        return widget_bundle(self.view.box, header_text(self.job) + " (live panel)"), True
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop",
+                                            layout=widgets.Layout(width="auto"),
+                                            tooltip="Cancel this job")
+        self.cancel_button.on_click(lambda _button: self.cancel())
+        self.note_html = widgets.HTML()
+        actions = widgets.HBox([self.cancel_button, self.note_html])
+        self.box = widgets.VBox([self.view.box, actions])
 
     def done(self) -> bool:
         return self.job.is_final
 
     def final_bundle(self) -> dict[str, Any]:
-        return static_bundle(self.job, read_as=self.read_as)
+        lines = [line for line in (self.note, next_step(self.job, self.name)) if line]
+        return static_bundle(self.job, read_as=self.read_as, footnote=" · ".join(lines))
 
     def widgets_to_close(self) -> list[Any]:
-        view, self.view = self.view, None
-        return view.close() if view is not None else []
+        view, box = self.view, self.box
+        self.view = self.box = None
+        if view is not None:
+            view.unbind()
+        return close_widgets(box) if box is not None else []
 
     # -- the ticker -----------------------------------------------------------------------
 
     def refresh(self, now: float) -> bool:
-        if self.view is not None:
-            self.view.note = self.note
-            self.view.refresh(self.budget, now)
-        return self._refresh_actions(now)
+        if self.view is None:
+            return False
+        self.view.note = self.note
+        self.view.refresh(self.budget, now)
+        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+        sent = self.send(self.cancel_button, now, disabled=bool(self.busy))
+        return not (self.send(self.note_html, now, value=note) and sent)
 
     def refresh_final(self, now: float) -> bool:
-        return self._refresh_actions(now)
-
-    def _again_label(self) -> str:
-        return "Retry" if str(self.job.status) in RETRYABLE else "Run again"
-
-    def _refresh_actions(self, now: float) -> bool:
-        """Bring the buttons up to date; True while something is still to send."""
-        job, busy = self.job, bool(self.busy)
-        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-        sent = [
-            self.send(self.cancel_button, now, disabled=job.is_final or busy),
-            self.send(self.again_button, now, disabled=not job.is_final or busy,
-                      description=self._again_label()),
-            self.send(self.note_html, now, value=note),
-        ]
-        return not all(sent)
-
-    # -- buttons --------------------------------------------------------------------------
-
-    def act_on_job(self, action: str) -> None:
-        """Run ``"cancel"`` or ``"again"`` (Retry / Run again) off the UI path."""
-        job = self.job
-        if action == "cancel":
-            self.act(None, "cancel", job.cancel, pending="cancelling…")
-        elif str(job.status) in RETRYABLE:
-            self.act(None, "retry", lambda: self._again(job, job.retry()), pending="retrying…")
-        else:
-            self.act(None, "run again", lambda: self._again(job, job.rerun()),
-                     pending="submitting again…")
-
-    def _again(self, job: Any, fresh: Any) -> str | None:
-        with self.lock:
-            self._go_live(fresh)
-        return f"run again of job {job.id}" if fresh is not job else None
-
-    def _go_live(self, job: Any) -> None:
-        if job is not self.job:
-            self.history.append(job)
-        self.job = job
-        self._closing.extend(self.widgets_to_close())
-        bundle, live = self._panel_bundle()
+        if self.job.attempt == self._attempt:
+            return False
+        bundle, live = self._bundle()  # retried: live again, for the new attempt
+        self.notes.pop(None, None)
         self.replace(bundle)
         self.state = "live" if live else "final"
+        return True
+
+    # -- the button -----------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Cancel the job as it is now, off the kernel's thread (False on a double click)."""
+        return self.act(None, "cancel", self._cancel_now, pending="cancelling…")
+
+    def _cancel_now(self) -> str | None:
+        job = self.job
+        if job.is_final:
+            return f"the job was already {job.status}: nothing to cancel"
+        job.cancel()
+        return None

@@ -71,20 +71,21 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
         job = endpoint.run_sync(parsed.value, cache=cache, **options)
     else:
         job = endpoint.run(parsed.value, cache=cache, **options)
-    magics.remember(job)
+    magics.remember(job, name=args.out)
     if args.out:
         magics.shell.user_ns[args.out] = job
-    show_job(job, mode=mode, block=block, read_as=parsed.read_as)
+    show_job(job, mode=mode, block=block, read_as=parsed.read_as, name=args.out)
     return job
 
 
-def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None) -> None:
+def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None,
+             name: str | None = None) -> None:
     """The live panel, or a blocking display; a one-line note when told not to wait
     outside a live frontend (nothing could update a display later there)."""
     if block or mode == "live":
         from rp_jupyter.notebook.display import present_job
 
-        present_job(job, mode=mode, block=block, read_as=read_as)
+        present_job(job, mode=mode, block=block, read_as=read_as, name=name)
     else:
         from rp_jupyter.notebook.presented import mark_presented
 

@@ -181,6 +181,7 @@ def static_html(
     read_as: str | None = None,
     note: str | None = None,
     stream: StreamState | None = None,
+    footnote: str | None = None,
 ) -> tuple[str, str, bytes | None]:
     """``(html, text, png)`` of the whole rendering (see :func:`static_bundle`)."""
     if job.is_final:
@@ -197,6 +198,9 @@ def static_html(
         f'<div style="margin-top:4px">{body}</div>{footer_html(job)}'
         f"{_input_html(job, read_as)}</div>"
     )
+    if footnote:
+        html += f'<div style="{FONT};{MUTED};margin:2px 0 0 2px">{esc(footnote)}</div>'
+
     plain = header_text(job) + (f" · {note}" if note else "")
     if text:
         if len(text) > TEXT_PLAIN_CHARS:
@@ -205,6 +209,8 @@ def static_html(
     footer = footer_text(job)
     if footer:
         plain += "\n" + footer
+    if footnote:
+        plain += "\n" + footnote
     return html, plain, png
 
 
@@ -214,16 +220,19 @@ def static_bundle(
     read_as: str | None = None,
     note: str | None = None,
     stream: StreamState | None = None,
+    footnote: str | None = None,
 ) -> dict[str, Any]:
     """The job as a mime bundle: ``text/plain``, ``text/html``, and ``image/png`` when the
-    output is a picture (or a list of them).
+    output is a picture (or a list of them).  ``footnote`` is a plain line under the box
+    (what a live panel's buttons became).
 
     Example::
 
         from IPython.display import display
         display(static_bundle(job), raw=True)
     """
-    html, plain, png = static_html(job, read_as=read_as, note=note, stream=stream)
+    html, plain, png = static_html(job, read_as=read_as, note=note, stream=stream,
+                                   footnote=footnote)
     bundle: dict[str, Any] = {"text/plain": plain, "text/html": html}
     if png is not None:
         import base64

@@ -141,6 +141,21 @@ def test_retry_refuses_a_completed_job_with_a_hint(ip, local):
     assert total_requests(local) == before
 
 
+def test_rerun_sends_the_input_again_and_binds_the_new_job_to_underscore_and_the_name(ip, local):
+    run = ip.run('%%runpod run echo -o first --wait\n{"again": 1}')
+    assert run.error is None, run.stderr
+    old = ip.user_ns["first"]
+    runs_before = local.endpoint("echo").request_count("run")
+    ip.run("x = 1")  # another cell ran in between
+    run = ip.run("%runpod rerun first")
+    assert run.error is None, run.stderr
+    fresh = run.value
+    assert fresh.id != old.id and fresh.input == {"again": 1}
+    assert ip.user_ns["_"] is fresh and ip.user_ns["first"] is fresh
+    assert fresh.result(timeout=30) == {"echo": {"again": 1}}
+    assert local.endpoint("echo").request_count("run") == runs_before + 1
+
+
 def test_result_works_after_the_server_has_forgotten_the_job(ip, local):
     job = submit(ip, "chaos", '{"chunks": 2}')  # chaos keeps results 3 s
     job.wait(30)

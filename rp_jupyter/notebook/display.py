@@ -78,8 +78,11 @@ def wait_interruptibly(
     """Block until every job is final, calling ``on_poll`` between checks.
 
     On Ctrl-C: cancel the jobs still running (``cancel`` overrides how), wait up to 5 s for
-    them to be final, call ``on_stop`` to show the final state, print one line, re-raise.
+    them to be final, call ``on_stop`` to show the final state, and raise
+    :class:`JobInterrupted` saying what was cancelled (a magic shows it as one line).
     """
+    from rp_jupyter.notebook.usage import JobInterrupted
+
     try:
         for job in jobs:
             while not job.wait(poll_every):
@@ -101,8 +104,7 @@ def wait_interruptibly(
             job.wait(max(0.0, deadline - time.monotonic()))
         if on_stop is not None:
             on_stop()
-        print(_interrupted_line(running, errors))
-        raise
+        raise JobInterrupted(_interrupted_line(running, errors)) from None
 
 
 def _interrupted_line(running: list[Any], errors: list[str]) -> str:

@@ -26,7 +26,14 @@ from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
-from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
+from rp_jupyter.notebook.usage import (
+    HelpShown,
+    JobInterrupted,
+    from_runpod_error,
+    install_interrupt_display,
+    uninstall_interrupt_display,
+    usage_error,
+)
 
 __all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -93,12 +100,17 @@ class RunpodMagics(Magics):
         silenced = (cell if cell is not None else line).rstrip().endswith(";")
         if cell is None and silenced:
             line = line.rstrip()[:-1]
+        known = len(self.session_jobs)
         try:
             command, args = parse_line(line)
             result = _HANDLERS[command](self, args, cell)
             return None if silenced else result
         except HelpShown:
             return None
+        except JobInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise JobInterrupted(interrupted_line(self.session_jobs[known:])) from None
         except RunpodError as exc:
             raise from_runpod_error(exc) from None
         except CellInputError as exc:
@@ -155,6 +167,17 @@ class RunpodMagics(Magics):
             self.job_names[job.id] = name
 
 
+def interrupted_line(started: list[Any]) -> str:
+    """What an interrupted command left behind, when no wait said it already: the job it
+    had started (not cancelled), or where to look for one."""
+    if started:
+        job = started[-1]
+        return (f"Interrupted: job {job.id} on endpoint {job.endpoint_id} was not cancelled; "
+                f"%runpod cancel {job.id} stops it")
+    return ("Interrupted before a job was started here; if the request reached the "
+            "endpoint, %runpod jobs lists it")
+
+
 def load_ipython_extension(ip: Any) -> None:
     """Register the magics and the live display of ``Job`` objects."""
     from rp_jupyter.notebook.display import register_job_display
@@ -162,12 +185,14 @@ def load_ipython_extension(ip: Any) -> None:
     magics = RunpodMagics(ip)
     ip.register_magics(magics)
     register_job_display(ip)
+    install_interrupt_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
     from rp_jupyter.notebook.display import unregister_job_display
 
     unregister_job_display(ip)
+    uninstall_interrupt_display(ip)
     registry = ip.magics_manager.registry
     magics = registry.pop("RunpodMagics", None)
     ip.magics_manager.magics["line"].pop("runpod", None)

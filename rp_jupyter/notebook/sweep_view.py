@@ -216,7 +216,7 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
 
 
 def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float = 0.1) -> None:
-    """Block until the sweep is done; Ctrl-C cancels it (then re-raises)."""
+    """Block until the sweep is done; Ctrl-C cancels it and raises ``JobInterrupted``."""
     try:
         while not sweep.done:
             pending = next(
@@ -239,11 +239,12 @@ def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float 
             job.wait(max(0.0, deadline - time.monotonic()))
         if on_stop is not None:
             on_stop()
-        print(
+        from rp_jupyter.notebook.usage import JobInterrupted
+
+        raise JobInterrupted(
             f"Interrupted: cancelled the sweep ({len(running)} running jobs) on endpoint "
             f"{sweep.endpoint.endpoint_id}"
-        )
-        raise
+        ) from None
 
 
 def present_headless(sweep: Any) -> None:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from rp_jupyter.api.json_values import INPUT_MAX_DEPTH
 from rp_jupyter.api.redact import Secret
+from rp_jupyter.notebook.brackets import bracket_problem
 
 __all__ = ["FORMATS", "CellInput", "CellInputError", "parse_cell"]
 
@@ -307,6 +308,9 @@ def _json_error(
     after = " (after filling {{ }} placeholders)" if expanded and PLACEHOLDER.search(text) else ""
     message = (f"the cell starts like JSON but is not valid JSON{nor}: {error.msg} at "
                f"{where}{after}\n    {line_text}\n    {caret}")
+    missing = bracket_problem(text, offset)
+    if missing:
+        message = f"{message}\n{missing}"
     return CellInputError(
         message,
         hint="fix the JSON (double quotes around keys and strings, commas between items), "

@@ -25,6 +25,7 @@ from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
+from rp_jupyter.notebook.missing_endpoint import no_route_error
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
 from rp_jupyter.notebook.usage import (
     HelpShown,
@@ -151,11 +152,8 @@ class RunpodMagics(Magics):
                     or configured_base_url(self).value).rstrip("/")
         key = self.api_key()
         if key is None and base_url == DEFAULT_BASE_URL:
-            raise usage_error(
-                "no Runpod API key: the hosted API needs one",
-                "run %runpod login, or set RUNPOD_API_KEY before starting Jupyter "
-                "(or use %runpod local for an endpoint on this machine)",
-            )
+            raise no_route_error(endpoint_id, list(self.local.handlers) if self.local.running
+                                 else [])
         try:
             return Endpoint(endpoint_id, base_url=base_url, api_key=key)
         except InvalidRequestError as exc:

@@ -149,8 +149,9 @@ def cmd_rerun(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
 
 
 def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
-    job = resolve_job(magics, args.job)
-    return job.result()
+    from rp_jupyter.notebook.result_reader import read_result
+
+    return read_result(magics, args.job)
 
 
 def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:

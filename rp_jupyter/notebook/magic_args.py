@@ -78,8 +78,9 @@ def _cancel() -> _Parser:
 
 def _result() -> _Parser:
     p = _parser("result", "The output of a job, from the journal (works after the server has "
-                "forgotten it, and after a kernel restart).")
-    p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
+                "forgotten it, after a kernel restart, from any session, with no endpoint).")
+    p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
+                   "(default: this session's last job, else the journal's newest)")
     return p
 
 

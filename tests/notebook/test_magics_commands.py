@@ -166,6 +166,46 @@ def test_result_works_after_the_server_has_forgotten_the_job(ip, local):
                                                           "attempt": 1}]
 
 
+def _fresh_session(ip):
+    """As after a kernel restart: no job of this session, no endpoint set."""
+    ip.magics.session_jobs.clear()
+    ip.magics.set_trait("default_endpoint", None, "test")
+
+
+def test_result_after_a_restart_reads_an_id_prefix_from_the_journal_with_no_endpoint(
+        ip, local, monkeypatch):
+    job = submit(ip, "echo", '{"kept": "yes"}')
+    assert job.result(timeout=30) == {"echo": {"kept": "yes"}}
+    _fresh_session(ip)
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL")  # no endpoint can be reached either
+    before = total_requests(local)
+    run = ip.run(f"%runpod result {job.id[:8]}")
+    assert run.error is None, run.error
+    assert run.value == {"echo": {"kept": "yes"}}
+    assert f"Result of job {job.id} on endpoint echo, read from the journal" in run.stdout
+    assert total_requests(local) == before
+
+
+def test_result_of_an_unknown_id_says_the_journal_has_none_and_asks_nothing(ip, local):
+    before = total_requests(local)
+    run = ip.run("%runpod result deadbeef")
+    assert isinstance(run.error, UsageError)
+    assert "no job 'deadbeef' in the journal" in str(run.error)
+    assert "%runpod jobs" in str(run.error) and "rp_jupyter.result" not in str(run.error)
+    assert total_requests(local) == before
+
+
+def test_bare_result_in_a_new_session_is_the_newest_job_of_the_journal(ip, local):
+    submit(ip, "echo", '{"n": 1}').result(timeout=30)
+    newest = submit(ip, "echo", '{"n": 2}')
+    newest.result(timeout=30)
+    _fresh_session(ip)
+    run = ip.run("%runpod result")
+    assert run.error is None, run.error
+    assert run.value == {"echo": {"n": 2}}
+    assert newest.id in run.stdout
+
+
 def test_result_of_a_failed_job_is_its_error_message(ip, local):
     submit(ip, "chaos", '{"fail": "boom here"}').wait(30)
     run = ip.run("%runpod result")

@@ -313,7 +313,10 @@ class EndpointRuntime:
                                                        job.chunk_count, chunks))
             except Exception:
                 log.exception("could not journal chunks of job %s", job.id)
+        queued = job.status is JobStatus.IN_QUEUE
         job._add_chunks(chunks)
+        if queued:  # chunks mean it runs: the journal says so too (jobs tables read it)
+            self._journal_running(job)
 
     def note_status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> bool:
         """A non-final status (and any progress update it carries); True if anything changed."""
@@ -326,6 +329,11 @@ class EndpointRuntime:
             changed |= self.note_progress(job, doc)
         return changed
 
+    def _journal_running(self, job: Job) -> None:
+        if job.journal_key is not None and job.status is JobStatus.IN_PROGRESS:
+            self.journal.record_status(job.journal_key, JobStatus.IN_PROGRESS.value,
+                                       {"started_at": job.started_at})
+
     def note_progress(self, job: Job, doc: StatusDocument, *, journal: bool = True) -> bool:
         """``/status`` answered IN_PROGRESS with an ``output``: that is a progress update
         (``runpod.serverless.progress_update``), kept as ``job.progress`` and journaled as an
@@ -336,7 +344,11 @@ class EndpointRuntime:
             return False
         if journal and job.journal_key is not None:
             self.journal.record_progress(job.journal_key, progress)
-        return job._set_progress(progress)
+        queued = job.status is JobStatus.IN_QUEUE
+        new = job._set_progress(progress)
+        if queued:
+            self._journal_running(job)
+        return new
 
     def last_chunks_at(self, job: Job) -> float | None:
         """When (``time.monotonic()``) the job's stream last brought chunks, if lately."""

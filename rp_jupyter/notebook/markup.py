@@ -71,7 +71,7 @@ def badge(status: Any) -> str:
 
 def _clock(seconds: float) -> str:
     """Whole seconds while a clock runs, so a live header changes at most once a second."""
-    return f"{int(seconds)} s" if seconds < 60 else format_duration(int(seconds))
+    return f"{round(seconds)} s" if seconds < 59.5 else format_duration(round(seconds))
 
 
 def timings_text(job: Any) -> str:

@@ -1,6 +1,11 @@
 """``%runpod jobs``: the journal's jobs as a table with status, times and an output preview;
 in a live notebook each row has Cancel (unfinished jobs), Retry (FAILED, TIMED_OUT) and
 Open (shows that job's panel below the table).
+
+The live table is a snapshot of its moment: when the next cell runs (and nothing it
+started is still going), it turns into its static text and HTML view, so a saved
+notebook holds the table and no widget.  Badges are never cut; long text ends in an
+ellipsis before the row's buttons; in a terminal the table fits the terminal's width.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from rp_jupyter.notebook.job_view import JobView
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
 from rp_jupyter.notebook.panel_parts import parts
-from rp_jupyter.notebook.presented import mark_presented
+from rp_jupyter.notebook.presented import mark_presented, on_next_cell
 from rp_jupyter.notebook.previews import output_line
-from rp_jupyter.notebook.static import error_summary, error_text
+from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
 
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 
@@ -26,14 +31,14 @@ STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead 
 COLUMNS = (  # the last column takes whatever width is left
     ("job", "8em"),
     ("endpoint", "7em"),
-    ("status", "7.5em"),
+    ("status", "9.5em"),  # the widest badge, SUBMIT_FAILED, whole
     ("created", "6.5em"),
     ("queue", "4em"),
     ("run", "4em"),
     ("output", "auto"),
 )
 ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden;width:100%;"
-             "min-width:0")
+             "min-width:0;max-width:100%")
 
 
 def columns() -> list[tuple[str, str]]:
@@ -42,8 +47,17 @@ def columns() -> list[tuple[str, str]]:
     return [*COLUMNS[:-1], *added, COLUMNS[-1]]
 
 
+def _static_cell(row: dict[str, str], name: str) -> str:
+    style = "padding:1px 6px;text-align:left;white-space:nowrap"
+    if name == "output":  # long text ends in an ellipsis; the whole of it on hover
+        style += ";max-width:40em;overflow:hidden;text-overflow:ellipsis"
+        return f'<td style="{style}" title="{esc(row[name])}">{esc(row[name])}</td>'
+    inner = badge(row[name]) if name == "status" else esc(row[name])
+    return f'<td style="{style}">{inner}</td>'
+
+
 def _cell_style(width: str) -> str:
-    size = "flex:1 1 auto;min-width:0" if width == "auto" else f"flex:0 0 {width}"
+    size = "flex:1 1 0;width:0;min-width:0" if width == "auto" else f"flex:0 0 {width}"
     return f"{size};overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding-right:.5em"
 
 
@@ -124,36 +138,41 @@ def _row_html(fields: dict[str, str], note: str | None = None) -> str:
     return f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>'
 
 
-def static_jobs_bundle(records: Sequence[Any]) -> dict[str, Any]:
-    """The table as text/plain and text/html (for terminals and saved notebooks)."""
+def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
+                       width: int | None = None, note: str | None = None) -> dict[str, Any]:
+    """The table as text/plain and text/html (for terminals and saved notebooks).
+
+    ``jobs`` are the live jobs rows' actions attached (or ``None`` per row); ``width`` cuts
+    each text line to that many columns (a terminal's width).
+    """
     if not records:
         return {
             "text/plain": "no jobs in the journal",
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
     names = [name for name, _ in columns()]
-    rows = [_fields(r) for r in records]
+    live = list(jobs) if jobs is not None else [None] * len(records)
+    rows = [_fields(r, j) for r, j in zip(records, live, strict=True)]
     widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
-    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names)]
+    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names).rstrip()]
     for row in rows:
         lines.append(
             "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
         )
+    if width:
+        lines = [line if len(line) <= width else line[: max(1, width - 1)] + "…"
+                 for line in lines]
     head = "".join(f'<th style="text-align:left;padding:1px 6px">{n}</th>' for n in names)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td style="padding:1px 6px;text-align:left">'
-            f"{badge(row[n]) if n == 'status' else esc(row[n])}</td>"
-            for n in names
-        )
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_static_cell(row, n) for n in names) + "</tr>" for row in rows
     )
     html = (
         f'<table style="{FONT};border-collapse:collapse"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
+    if note:
+        html += f'<div style="{FONT};{MUTED}">{esc(note)}</div>'
+        lines.append(note)
     return {"text/plain": "\n".join(lines), "text/html": html}
 
 
@@ -196,6 +215,7 @@ class JobsTable(LiveView):
             lines.append(widgets.HBox([row.html, *row.buttons.values()]))
         self.detail = widgets.VBox([])
         self.box = widgets.VBox([*lines, self.detail])
+        self.retired = False  # the next cell ran: static once nothing here still runs
 
     @staticmethod
     def _actions_for(record: Any) -> list[str]:
@@ -211,6 +231,32 @@ class JobsTable(LiveView):
         mark_presented(self)
         text = static_jobs_bundle([row.record for row in self.rows])["text/plain"]
         super().show(widget_bundle(self.box, text))
+        on_next_cell(self.retire)
+
+    def retire(self) -> None:
+        """Another cell ran: turn static as soon as nothing the table started still runs."""
+        self.retired = True
+        self.wake()
+
+    def done(self) -> bool:
+        running = any(row.job is not None and not row.job.is_final for row in self.rows)
+        viewing = self.view is not None and not self.view.job.is_final
+        return self.retired and not self.busy and not running and not viewing
+
+    def final_bundle(self) -> dict[str, Any]:
+        bundle = static_jobs_bundle([row.record for row in self.rows],
+                                    jobs=[row.job for row in self.rows],
+                                    note="run %runpod jobs again for a live table")
+        if self.view is not None:
+            opened = static_bundle(self.view.job)
+            bundle["text/html"] += opened["text/html"]
+            bundle["text/plain"] += "\n" + opened["text/plain"]
+        return bundle
+
+    def widgets_to_close(self) -> list[Any]:
+        if self.view is not None:
+            self.view.unbind()
+        return close_widgets(self.box)
 
     def _ipython_display_(self) -> None:
         from rp_jupyter.notebook.presented import presented_in_this_cell
@@ -302,11 +348,12 @@ def show_jobs_table(
         table = JobsTable(records, endpoint_for=endpoint_for)
         table.show()
         return table
-    bundle = static_jobs_bundle(records)
     if mode == "terminal":
-        print(bundle["text/plain"])
-    else:
-        from IPython.display import display
+        from rp_jupyter.notebook.text_status import terminal_width
 
-        display(bundle, raw=True)
+        print(static_jobs_bundle(records, width=terminal_width())["text/plain"])
+        return None
+    from IPython.display import display
+
+    display(static_jobs_bundle(records), raw=True)
     return None

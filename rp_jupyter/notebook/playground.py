@@ -15,8 +15,8 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.inputs import as_endpoint, with_params
-from rp_jupyter.notebook.live_view import LiveView, widget_bundle
-from rp_jupyter.notebook.markup import MUTED, esc, failure_note
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import FONT, MUTED, esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 
 __all__ = ["Playground", "playground"]
@@ -191,14 +191,36 @@ class Playground(LiveView):
             pending = pending or not self.view.settled
         return pending
 
+    def done(self) -> bool:
+        return self.closed and (self.job is None or self.job.is_final)
+
+    def final_bundle(self) -> dict[str, Any]:
+        """The values the controls had and the last job's static rendering."""
+        from rp_jupyter.notebook.static import static_bundle
+
+        values = ", ".join(f"{name}={value!r}" for name, value in self.values().items())
+        title = f"playground on {self.endpoint.endpoint_id}: {values}"
+        bundle = {"text/plain": title,
+                  "text/html": f'<div style="{FONT}"><b>{esc(title)}</b></div>'}
+        if self.job is not None:
+            shown = static_bundle(self.job)
+            bundle["text/plain"] += "\n" + shown["text/plain"]
+            bundle["text/html"] += shown["text/html"]
+        return bundle
+
+    def widgets_to_close(self) -> list[Any]:
+        return close_widgets(self.box)
+
     def close(self) -> None:
-        """Stop following the controls (the widgets stay as they are)."""
+        """Stop following the controls; the cell then keeps the values and the last result
+        as static text and HTML (a saved notebook holds no widget)."""
         with self._changes:
             self.closed = True
             self._changes.notify_all()
         with self.lock:
             if self.view is not None:
                 self.view.unbind()
+        self.wake()
 
     # -- showing -----------------------------------------------------------------------
 

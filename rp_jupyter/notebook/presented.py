@@ -10,20 +10,35 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["mark_presented", "presented_in_this_cell", "unhook"]
+__all__ = ["mark_presented", "on_next_cell", "presented_in_this_cell", "unhook"]
 
 _cells = itertools.count(1)
 _current = 0
 _marks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 _lock = threading.Lock()
+_waiting: list[Callable[[], None]] = []  # called once, when the next cell starts
 
 
 def _next_cell(*_info: Any) -> None:
     global _current
     _current = next(_cells)
+    with _lock:
+        due = list(_waiting)
+        _waiting.clear()
+    for callback in due:
+        callback()
+
+
+def on_next_cell(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, when the next cell starts running (a live table turns into
+    its static view then)."""
+    hook(_shell())
+    with _lock:
+        _waiting.append(callback)
 
 
 def _shell() -> Any:

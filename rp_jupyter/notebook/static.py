@@ -153,11 +153,8 @@ def outcome(job: Any) -> tuple[str, str, bytes | None]:
     if job.chunk_count:
         stream = StreamState()
         stream.sync(job)
-        html += folded(
-            f"streamed before it stopped ({stream.seen} chunk{'s' if stream.seen != 1 else ''})",
-            stream.html(frame=True, seconds=job.run_seconds),
-            open=True,
-        )
+        html += folded("streamed before it stopped",
+                       stream.html(frame=True, seconds=job.run_seconds), open=True)
         text += "\n" + stream.text_summary(seconds=job.run_seconds)
     return html, text, None
 

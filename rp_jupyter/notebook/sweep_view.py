@@ -36,8 +36,12 @@ HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
     "border:1px solid #d1d5db;border-radius:6px;padding:4px 6px;width:220px;"
-    "min-height:64px;overflow:hidden;box-sizing:border-box"
+    "min-height:64px;box-sizing:border-box"
 )
+SETTLED = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT", "EXPIRED", "NOT_SUBMITTED")
+UNSENT = ("SUBMITTING", "NOT_SUBMITTED")
+LABEL = ("font-weight:600;font-size:12px;white-space:nowrap;overflow:hidden;"
+         "text-overflow:ellipsis")
 
 
 def _signature(item: Any) -> tuple[Any, ...]:
@@ -47,8 +51,12 @@ def _signature(item: Any) -> tuple[Any, ...]:
     return (str(job.status), job.chunk_count, job.attempt, job.tracking_error is not None)
 
 
-def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
+def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]],
+              status: str | None = None) -> str:
+    """One card: the combination, its status badge (``status``, read once by the caller so
+    the header can count the same), job id, time and a preview."""
     job = item.job
+    status = status if status is not None else item.status
     ident = (
         f'<span style="{MONO};{MUTED}" title="{esc(job.id)}">{esc(short_id(job.id))}</span>'
         if job is not None
@@ -56,22 +64,30 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
     )
     took = (
         f' <span style="{MUTED}">{job.elapsed:.1f} s</span>'
-        if job is not None and job.is_final
+        if job is not None and status in SETTLED
         else ""
     )
     return (
-        f'<div style="{CELL};{FONT}"><div style="font-weight:600;font-size:12px">'
-        f"{esc(item.label)}</div><div>{badge(item.status)} {ident}{took}</div>"
+        f'<div style="{CELL};{FONT}"><div style="{LABEL}" title="{esc(item.label)}">'
+        f"{esc(item.label)}</div><div>{badge(status)} {ident}{took}</div>"
         f"{preview_html(item, stream, thumbs)}</div>"
     )
 
 
-def header_html(sweep: Any, note: str | None = None) -> str:
+def header_html(sweep: Any, note: str | None = None,
+                statuses: list[str] | None = None) -> str:
+    """The sweep's title, counts per status and progress bar.  ``statuses`` are the ones
+    the cards show (the grid passes them, so header and cards agree at every instant);
+    by default, each item's status now."""
     total = len(sweep.items)
-    settled = sum(item.settled for item in sweep.items)
-    submitted = sum(item.job is not None for item in sweep.items)
+    shown = statuses if statuses is not None else [item.status for item in sweep.items]
+    settled = sum(status in SETTLED for status in shown)
+    submitted = sum(status not in UNSENT for status in shown)
     names = " × ".join(sweep.items[0].params) if sweep.items else ""
-    counts = " ".join(f"{badge(status)} {count}" for status, count in sweep.counts().items())
+    tally: dict[str, int] = {}
+    for status in shown:
+        tally[status] = tally.get(status, 0) + 1
+    counts = " ".join(f"{badge(status)} {count}" for status, count in tally.items())
     extra = [f"submitted {submitted}/{total}"] if submitted < total and not sweep.cancelled else []
     if sweep.cancelled and not sweep.done:
         extra.append("cancelling…")
@@ -87,7 +103,9 @@ def header_html(sweep: Any, note: str | None = None) -> str:
 
 
 class SweepGrid(LiveView):
-    """The live grid of one sweep in one cell; replaced by the static table when done."""
+    """The live grid of one sweep in one cell (a card per job, each with its own Cancel);
+    replaced by the static table when done.  The header counts the statuses the cards
+    show, so the two never disagree."""
 
     def __init__(self, sweep: Any) -> None:
         import ipywidgets as widgets
@@ -100,17 +118,29 @@ class SweepGrid(LiveView):
         self._streams = [StreamState() for _ in sweep.items] if not self._compact else []
         self._thumbs: dict[int, tuple[Any, str]] = {}
         self._compact_at = 0.0
-        self.header = widgets.HTML(header_html(sweep))
+        self.shown = [item.status for item in sweep.items]  # what the cards say now
+        self.header = widgets.HTML(header_html(sweep, statuses=self.shown))
         self.cancel_button = widgets.Button(
             description="Cancel all", icon="stop", layout=widgets.Layout(width="auto")
         )
         self.cancel_button.on_click(lambda _button: self._cancel())
+        self.card_buttons: list[Any] = []
         if self._compact:
             self.cells = [widgets.HTML()]
+            cards = self.cells
         else:
             self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
+            cards = []
+            for index, cell in enumerate(self.cells):
+                button = widgets.Button(description="Cancel", icon="stop",
+                                        tooltip=f"Cancel {sweep.items[index].label}",
+                                        layout=widgets.Layout(width="auto"))
+                button.on_click(lambda _button, i=index: self.cancel_one(i))
+                self.card_buttons.append(button)
+                cards.append(widgets.VBox([cell, button],
+                                          layout=widgets.Layout(align_items="flex-start")))
         grid = widgets.Box(
-            self.cells, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
+            cards, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
         )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
@@ -120,6 +150,22 @@ class SweepGrid(LiveView):
 
     def _cancel(self) -> None:
         self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
+
+    def cancel_one(self, index: int) -> bool:
+        """Cancel one combination's job as it is now (False on a double click)."""
+        item = self.sweep.items[index]
+
+        def work() -> str | None:
+            job = item.job
+            if job is None:
+                item.skipped = True  # not submitted yet: it never will be
+                return None
+            if job.is_final:
+                return f"already {job.status}"
+            job.cancel()
+            return None
+
+        return self.act(index, "cancel", work, pending="cancelling…")
 
     def done(self) -> bool:
         return self.sweep.done
@@ -136,31 +182,48 @@ class SweepGrid(LiveView):
             if signature != self._signatures[index]:
                 self._signatures[index] = signature
                 self._dirty[index] = None
-        self.send(self.header, now, value=header_html(self.sweep))
-        if self._compact:
-            if self._dirty and now - self._compact_at >= COMPACT_EVERY and self.send(
-                    self.cells[0], now, value=compact_html(self.sweep)):
-                self._dirty.clear()
-                self._compact_at = now
+        pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
+        self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+        return pending
+
+    def _refresh_compact(self, now: float) -> bool:
+        if not self._dirty or now - self._compact_at < COMPACT_EVERY:
             return bool(self._dirty)
+        statuses = [item.status for item in self.sweep.items]
+        if not self.send(self.cells[0], now, value=compact_html(self.sweep, statuses)):
+            return True
+        self.shown = statuses
+        self._dirty.clear()
+        self._compact_at = now
+        return False
+
+    def _refresh_cards(self, now: float) -> bool:
         for index in list(self._dirty):
             item = self.sweep.items[index]
             stream = self._streams[index]
             if item.job is not None and not item.job.is_final:
                 stream.sync(item.job)
-            if not self.send(self.cells[index], now,
-                             value=cell_html(item, stream, self._thumbs)):
+            status = item.status
+            if self.budget.available(now) < 2:  # room for the header too, in this tick
                 return True
+            if not self.send(self.cells[index], now,
+                             value=cell_html(item, stream, self._thumbs, status)):
+                return True
+            self.shown[index] = status
             del self._dirty[index]
+        for index, button in enumerate(self.card_buttons):
+            unsettled = self.shown[index] not in SETTLED
+            self.send(button, now, disabled=not unsettled or index in self.busy)
         return False
 
 
-def compact_html(sweep: Any) -> str:
+def compact_html(sweep: Any, statuses: list[str] | None = None) -> str:
+    shown = statuses if statuses is not None else [item.status for item in sweep.items]
     dots = "".join(
-        f'<span title="{esc(item.label)}: {esc(item.status)}" style="display:inline-block;'
+        f'<span title="{esc(item.label)}: {esc(status)}" style="display:inline-block;'
         f"width:12px;height:12px;margin:1px;border-radius:2px;"
-        f'background:{STATUS_COLOURS.get(item.status, "#d1d5db")}"></span>'
-        for item in sweep.items
+        f'background:{STATUS_COLOURS.get(status, "#d1d5db")}"></span>'
+        for item, status in zip(sweep.items, shown, strict=True)
     )
     return f'<div style="line-height:0">{dots}</div>'
 

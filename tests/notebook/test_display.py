@@ -14,6 +14,7 @@ from rp_jupyter.notebook.display import (
     register_job_display,
     unregister_job_display,
 )
+from tests.notebook.fake_jobs import driven_job
 from tests.notebook.recording import WIDGET_VIEW, panel_display_id, wait_until
 
 
@@ -156,3 +157,24 @@ def test_nbclient_run_keeps_only_the_final_static_rendering(local_server, tmp_pa
     assert WIDGET_VIEW not in output.data
     assert "COMPLETED" in output.data["text/plain"]
     assert "saved for later" in output.data["text/html"]
+
+
+def test_the_terminal_prints_every_chunk_and_skips_none(monkeypatch):
+    import io
+
+    from rp_jupyter.notebook.text_status import TextStatus
+
+    monkeypatch.setenv("COLUMNS", "60")
+    job = driven_job()
+    out = io.StringIO()
+    status = TextStatus(job, out=out)
+    status.start()
+    job._add_chunks([{"step": i, "note": "x" * 80} for i in range(10)])  # one poll's worth
+    status.poll()
+    job._add_chunks([{"step": 10}])
+    status.poll()
+    lines = out.getvalue().splitlines()
+    shown = [line for line in lines if line.startswith("  chunk #")]
+    assert [line.split(":")[0] for line in shown] == [f"  chunk #{i}" for i in range(11)]
+    assert not any("more chunks" in line for line in lines)
+    assert all(len(line) <= 60 for line in shown)  # fitted to the terminal

@@ -195,6 +195,13 @@ class JobJournal:
         rows = self._query("SELECT output FROM outputs WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    def chunk_times(self, key: int, attempt: int) -> list[tuple[float, str]]:
+        """``(when it was journaled, JSON)`` of every chunk of an attempt, in order."""
+        rows = self._query(
+            "SELECT at, data FROM chunks WHERE key = ? AND attempt = ? ORDER BY seq",
+            (key, attempt))
+        return [(row[0], row[1]) for row in rows]
+
     def chunk_texts(self, key: int, attempt: int) -> list[str]:
         rows = self._query(
             "SELECT data FROM chunks WHERE key = ? AND attempt = ? ORDER BY seq", (key, attempt)

@@ -16,6 +16,7 @@ from typing import Any
 
 from rp_jupyter.notebook.live_view import close_widgets
 from rp_jupyter.notebook.markup import footer_html, header_html
+from rp_jupyter.notebook.presentation import for_the_room
 from rp_jupyter.notebook.static import static_html
 from rp_jupyter.notebook.stream_state import StreamState
 from rp_jupyter.notebook.ticker import MessageBudget
@@ -97,9 +98,9 @@ class JobView:
     def render_html(self) -> str:
         job = self.job
         if job.is_final and self.embedded:
-            return static_html(job, read_as=self.read_as, note=self.note)[0]
+            return static_html(job, read_as=self.read_as, note=self.note)[0]  # scaled there
         body = self.stream.html(frame=False, seconds=job.run_seconds)
-        return header_html(job, note=self.note) + body + footer_html(job)
+        return for_the_room(header_html(job, note=self.note) + body + footer_html(job))
 
     def refresh(self, budget: MessageBudget, now: float | None = None) -> None:
         """Bring the widgets up to date, spending at most what ``budget`` allows."""

@@ -135,6 +135,24 @@ def _local() -> _Parser:
     return p
 
 
+def _present() -> _Parser:
+    p = _parser("present", "Presenting to a room: panels hide job ids and timings and show "
+                "their text larger.")
+    p.add_argument("state", nargs="?", choices=("on", "off"),
+                   help="on or off (default: say which it is)")
+    return p
+
+
+def _replay() -> _Parser:
+    p = _parser("replay", "Play a finished job from the journal again, at the pace it "
+                "streamed (no endpoint needed; nothing is sent).")
+    p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
+                   "(default: this session's last job, else the journal's newest)")
+    p.add_argument("--speed", metavar="N", default="1",
+                   help="times the original pace, 0.1 .. 100 (default 1; 2 is twice as fast)")
+    return p
+
+
 def _endpoint() -> _Parser:
     p = _parser("endpoint", "Set (or show) the default endpoint for this notebook.")
     p.add_argument("endpoint", nargs="?", help="endpoint id")
@@ -161,6 +179,8 @@ COMMANDS: dict[str, Callable[[], _Parser]] = {
     "health": _health,
     "purge": _purge,
     "local": _local,
+    "present": _present,
+    "replay": _replay,
     "endpoint": _endpoint,
     "login": lambda: _parser("login", "Ask for the Runpod API key (kept in memory only)."),
     "logout": lambda: _parser("logout", "Forget the key given to %runpod login."),

@@ -49,6 +49,8 @@ _HANDLERS = {
     "health": commands.cmd_health,
     "purge": commands.cmd_purge,
     "local": commands.cmd_local,
+    "present": commands.cmd_present,
+    "replay": commands.cmd_replay,
     "endpoint": commands.cmd_endpoint,
     "login": commands.cmd_login,
     "logout": commands.cmd_logout,

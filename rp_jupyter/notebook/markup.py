@@ -12,6 +12,7 @@ from typing import Any
 
 from rp_jupyter.notebook.durations import format_duration
 from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import presenting
 
 __all__ = [
     "STATUS_COLOURS",
@@ -102,7 +103,9 @@ def _flags(job: Any) -> list[str]:
     flags = []
     if getattr(job, "attempt", 1) > 1:
         flags.append(f"attempt {job.attempt}")
-    if getattr(job, "cached", False):
+    if getattr(job, "source", "server") == "replay":
+        flags.append(f"replayed from the journal at {job.speed:g}×")
+    elif getattr(job, "cached", False):
         flags.append("answered from the journal")
     elif getattr(job, "source", "server") == "journal":
         flags.append("read from the journal")
@@ -114,13 +117,18 @@ def _flags(job: Any) -> list[str]:
 
 
 def header_text(job: Any) -> str:
-    """One line for plain frontends: ``runpod · local · job 3a44d654-… · COMPLETED · ...``."""
-    parts = ["runpod", job.endpoint_id, f"job {job.id}", str(job.status), timings_text(job)]
+    """One line for plain frontends: ``runpod · local · job 3a44d654-… · COMPLETED · ...``
+    (without the id and timings while presenting)."""
+    if presenting():
+        parts = ["runpod", job.endpoint_id, str(job.status)]
+    else:
+        parts = ["runpod", job.endpoint_id, f"job {job.id}", str(job.status), timings_text(job)]
     return " · ".join(p for p in [*parts, *_flags(job)] if p)
 
 
 def header_html(job: Any, *, full_id: bool = False, note: str | None = None) -> str:
-    """Endpoint, job id, coloured status badge, timings (and notes) on one line."""
+    """Endpoint, job id, coloured status badge, timings (and notes) on one line; while
+    presenting, only the endpoint, the badge and the notes."""
     shown = job.id if full_id else short_id(job.id)
     pieces = [
         f"<b>{esc(job.endpoint_id)}</b>",
@@ -128,6 +136,8 @@ def header_html(job: Any, *, full_id: bool = False, note: str | None = None) -> 
         badge(job.status),
         f'<span style="{MUTED}">{esc(timings_text(job))}</span>',
     ]
+    if presenting():
+        pieces = [pieces[0], pieces[2]]
     extra = _flags(job) + ([note] if note else [])
     pieces += [f'<span style="{MUTED};font-style:italic">{esc(e)}</span>' for e in extra]
     return f'<div style="{FONT};line-height:1.6">{" &nbsp; ".join(pieces)}</div>'

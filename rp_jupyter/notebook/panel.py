@@ -29,7 +29,9 @@ RETRYABLE = ("FAILED", "TIMED_OUT")
 
 def next_step(job: Any, name: str | None = None) -> str:
     """What a reader can do with a final job, said as the magic to type."""
-    ref = name or job.id
+    from rp_jupyter.notebook.presentation import presenting
+
+    ref = name or ("JOB" if presenting() else job.id)
     if str(job.status) in RETRYABLE:
         return f"retry it (same job id): %runpod retry {ref} · a new job: %runpod rerun {ref}"
     return f"run it again as a new job: %runpod rerun {ref}"

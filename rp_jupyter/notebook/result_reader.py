@@ -18,7 +18,7 @@ from rp_jupyter.notebook.usage import usage_error
 if TYPE_CHECKING:
     from rp_jupyter.notebook.magics import RunpodMagics
 
-__all__ = ["read_result"]
+__all__ = ["find_record", "read_result"]
 
 PREFIX_MIN = 4
 
@@ -83,6 +83,23 @@ def _from_record(magics: RunpodMagics, record: Any) -> tuple[Any, str]:
             f"start or name that endpoint (%runpod local ... --id {record.endpoint_id}), "
             f"then %runpod result {record.job_id}") from None
     return endpoint.job(record.job_id), f"{where}, followed on its endpoint until it ends"
+
+
+def find_record(magics: RunpodMagics, token: str | None) -> Any:
+    """The journal record of the job ``token`` names, found as :func:`read_result` finds it
+    (this session's jobs first, then the whole journal)."""
+    from rp_jupyter.jobs.journal import JobJournal
+
+    if token is not None:
+        job_id_flag(token)
+    job = _session_job(magics, token)
+    if job is not None:
+        journal = JobJournal.open()
+        journal.flush()
+        record = journal.find(job.id, endpoint_id=job.endpoint_id)
+        if record is not None:
+            return record
+    return _journal_record(token)
 
 
 def read_result(magics: RunpodMagics, token: str | None) -> Any:

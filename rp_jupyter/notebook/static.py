@@ -27,6 +27,7 @@ from rp_jupyter.notebook.markup import (
     header_text,
     pre,
 )
+from rp_jupyter.notebook.presentation import for_the_room
 from rp_jupyter.notebook.renderers import Rendering, renderers
 from rp_jupyter.notebook.stream_state import StreamState
 
@@ -197,6 +198,7 @@ def static_html(
     )
     if footnote:
         html += f'<div style="{FONT};{MUTED};margin:2px 0 0 2px">{esc(footnote)}</div>'
+    html = for_the_room(html)
 
     plain = header_text(job) + (f" · {note}" if note else "")
     if text:

@@ -19,6 +19,7 @@ from rp_jupyter.notebook.markup import (
     progress_html,
     short_id,
 )
+from rp_jupyter.notebook.presentation import for_the_room, presenting
 from rp_jupyter.notebook.previews import plain_preview, preview_html, text_html
 from rp_jupyter.notebook.stream_state import StreamState
 
@@ -67,7 +68,9 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
         if job is not None and status in SETTLED
         else ""
     )
-    return (
+    if presenting():
+        ident = took = ""
+    return for_the_room(
         f'<div style="{CELL};{FONT}"><div style="{LABEL}" title="{esc(item.label)}">'
         f"{esc(item.label)}</div><div>{badge(status)} {ident}{took}</div>"
         f"{preview_html(item, stream, thumbs)}</div>"
@@ -94,7 +97,7 @@ def header_html(sweep: Any, note: str | None = None,
     if note:
         extra.append(note)
     extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
-    return (
+    return for_the_room(
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
         f"<b>{esc(sweep.endpoint.endpoint_id)}</b> · {esc(names)}{extras}"
         f'<div style="margin:2px 0">{counts}</div>'

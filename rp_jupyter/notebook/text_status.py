@@ -74,6 +74,8 @@ class TextStatus:
         job = self.job
         self._status = str(job.status)
         origin = " (from the journal)" if job.cached or job.source == "journal" else ""
+        if job.source == "replay":
+            origin = f" (replayed from the journal at {job.speed:g}×)"
         self._line(f"runpod: job {job.id} on {job.endpoint_id}: {job.status}{origin}")
 
     def poll(self) -> None:

@@ -311,3 +311,50 @@ def test_no_wait_in_a_terminal_prints_a_note_and_a_one_line_value(ip, local):
     assert lines[0].startswith(f"Submitted job {job.id} to endpoint chaos")
     assert lines[1].startswith(f"Out[1]: <Job {job.id[:8]}… endpoint='chaos'")
     job.cancel()
+
+
+def test_replay_plays_a_journaled_stream_at_its_pace_with_no_endpoint(ip, local, monkeypatch):
+    run = ip.run('%%runpod run chaos --wait -o original\n{"chunks": 6, "interval": 0.3}')
+    assert run.error is None, run.stderr
+    original = ip.user_ns["original"]
+    took = original.finished_at - original.submitted_at
+    _fresh_session(ip)
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL")
+    before = total_requests(local)
+    run = ip.run(f"%runpod replay {original.id[:8]} --speed 2")
+    assert run.error is None, run.error
+    replayed = run.value
+    assert replayed.chunks == original.chunks and replayed.status == "COMPLETED"
+    assert replayed.result() == original.result()
+    ratio = (replayed.finished_at - replayed.submitted_at) / took
+    assert 0.3 < ratio < 0.8, ratio  # about half the original time, at --speed 2
+    assert "replayed from the journal at 2×" in run.stdout
+    assert total_requests(local) == before  # nothing was asked of any endpoint
+
+
+def test_replay_refuses_a_bad_speed_and_an_unfinished_job(ip, local):
+    submit(ip, "echo", '{"n": 1}').result(timeout=30)
+    for speed in ("0", "nan", "fast"):
+        run = ip.run(f"%runpod replay --speed {speed}")
+        assert isinstance(run.error, UsageError) and "--speed" in str(run.error)
+    job = submit(ip, "chaos", '{"sleep": 30}')
+    run = ip.run(f"%runpod replay {job.id}")
+    assert isinstance(run.error, UsageError) and "only a finished job" in str(run.error)
+    job.cancel()
+
+
+def test_present_hides_ids_and_timings_and_enlarges_text(ip, local):
+    from rp_jupyter.notebook.static import static_bundle
+
+    job = submit(ip, "echo", '{"n": 1}')
+    job.result(timeout=30)
+    assert "Presenting" in ip.run("%runpod present on").stdout
+    try:
+        shown = static_bundle(job)
+        assert job.id not in shown["text/plain"] and job.id[:8] not in shown["text/html"]
+        assert "total" not in shown["text/plain"].splitlines()[0]
+        assert "font-size:19.5px" in shown["text/html"]  # 13 px, enlarged
+    finally:
+        assert "Not presenting" in ip.run("%runpod present off").stdout
+    shown = static_bundle(job)
+    assert job.id in shown["text/plain"] and "font-size:13px" in shown["text/html"]

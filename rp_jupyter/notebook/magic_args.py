@@ -76,12 +76,18 @@ def _cancel() -> _Parser:
     return p
 
 
-def _result() -> _Parser:
-    p = _parser("result", "The output of a job, from the journal (works after the server has "
-                "forgotten it, after a kernel restart, from any session, with no endpoint).")
+def _journal_command(name: str, description: str) -> _Parser:
+    """A command that reads a job from the journal (any session, no endpoint needed)."""
+    p = _parser(name, description)
     p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
                    "(default: this session's last job, else the journal's newest)")
     return p
+
+
+def _result() -> _Parser:
+    return _journal_command("result", "The output of a job, from the journal (works after the "
+                            "server has forgotten it, after a kernel restart, from any session, "
+                            "with no endpoint).")
 
 
 def _jobs() -> _Parser:
@@ -144,10 +150,8 @@ def _present() -> _Parser:
 
 
 def _replay() -> _Parser:
-    p = _parser("replay", "Play a finished job from the journal again, at the pace it "
-                "streamed (no endpoint needed; nothing is sent).")
-    p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
-                   "(default: this session's last job, else the journal's newest)")
+    p = _journal_command("replay", "Play a finished job from the journal again, at the pace it "
+                         "streamed (no endpoint needed; nothing is sent).")
     p.add_argument("--speed", metavar="N", default="1",
                    help="times the original pace, 0.1 .. 100 (default 1; 2 is twice as fast)")
     return p

@@ -27,11 +27,11 @@ import pytest
 from tests.e2e.conftest import ARTIFACTS, NOTEBOOKS_DIR, notebook_paths
 from tests.e2e.test_browser import (
     CELL_TIMEOUT_MS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    MEASURE_IMAGE,
     Lab,
     LabNotebook,
     _get,
+    _sample_until_completed,
 )
 from tests.waiting import wait_for
 
@@ -57,24 +57,6 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh test`", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
 def _wait_idle(page, *, notebook7: bool = False) -> None:
     from playwright.sync_api import expect
 
@@ -85,12 +67,18 @@ def _wait_idle(page, *, notebook7: bool = False) -> None:
             .to_be_visible(timeout=CELL_TIMEOUT_MS)
 
 
+def _url(lab: Lab, path: str, notebook7: bool) -> str:
+    """The notebook's page: Notebook 7's own, or JupyterLab with only this notebook open
+    (``reset`` drops the tabs an earlier test left in the workspace)."""
+    return f"{lab.url}/notebooks/{path}" if notebook7 else f"{lab.url}/lab/tree/{path}?reset"
+
+
 def open_notebook(browser, lab: Lab, path: str, *, notebook7: bool = False) -> LabNotebook:
     from playwright.sync_api import expect
 
     lab.start_kernel_for(path)
     page = browser.new_page()
-    page.goto(f"{lab.url}/notebooks/{path}" if notebook7 else f"{lab.url}/lab/tree/{path}")
+    page.goto(_url(lab, path, notebook7))
     _wait_idle(page, notebook7=notebook7)
     nb = nbformat.read(lab.root / path, as_version=4)
     expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(len(nb.cells),
@@ -104,13 +92,21 @@ def run_all(notebook: LabNotebook) -> None:
 
 
 def save(notebook: LabNotebook, lab: Lab, path: str) -> nbformat.NotebookNode:
-    """Save from the page (Ctrl+S) and wait until the file has every cell's outputs."""
+    """Save from the page (Ctrl+S) and wait until the file is written with the outputs."""
     before = (lab.root / path).stat().st_mtime_ns
     notebook.page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
     notebook.page.keyboard.press("Control+s")
-    wait_for(lambda: (lab.root / path).stat().st_mtime_ns != before, 30,
-             what=f"{path} to be saved")
-    return nbformat.read(lab.root / path, as_version=4)
+
+    def written() -> nbformat.NotebookNode | None:
+        if (lab.root / path).stat().st_mtime_ns == before:
+            return None
+        try:
+            nb = nbformat.read(lab.root / path, as_version=4)
+        except Exception:  # caught mid-write
+            return None
+        return nb if any(c.get("outputs") for c in nb.cells) else None
+
+    return wait_for(written, 30, what=f"{path} to be saved")
 
 
 def shut_down_kernels(lab: Lab) -> None:
@@ -135,7 +131,7 @@ def reopen_and_check(browser, lab: Lab, path: str, *, notebook7: bool = False,
     broken shows anywhere."""
     page = browser.new_page()
     try:
-        page.goto(f"{lab.url}/notebooks/{path}" if notebook7 else f"{lab.url}/lab/tree/{path}")
+        page.goto(_url(lab, path, notebook7))
         _wait_idle(page, notebook7=notebook7)
         page.wait_for_function(WIDGETS_SETTLED, timeout=CELL_TIMEOUT_MS)
         outputs = page.locator(".jp-OutputArea-output")
@@ -226,7 +222,7 @@ def test_the_quickstart_in_notebook_7_reopens_without_a_broken_output(browser, l
 
 def _scratch(root: Path) -> None:
     cells = [
-        "%load_ext rp_jupyter\n%runpod local chaos\n%runpod local echo",
+        "%load_ext rp_jupyter\n%runpod local chaos\n%runpod local echo\n%runpod local images",
         '%%runpod run echo --wait\n{"note": "' + "a long line of output, " * 12 + '"}',
         '%%runpod run chaos --wait\n{"fail": "broken on purpose"}',
         "%%runpod run chaos --sweep sleep=1,2,3 --sweep chunks=2,4 -o swept\n"
@@ -236,6 +232,8 @@ def _scratch(root: Path) -> None:
         "x = 1  # the reader moves on",
         '%%runpod run chaos --wait -o slow\n{"chunks": 12, "interval": 0.25}',
         "%runpod replay slow",
+        '%%runpod run images\n{"steps": 4, "size": 1600, "delay": 0.7}',
+        '%%runpod run images\n{"steps": 4, "size": 160, "delay": 0.7}',
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
@@ -360,3 +358,29 @@ def test_a_replay_streams_again_in_its_panel(scratch):
         assert time.monotonic() < deadline
         scratch.page.wait_for_timeout(100)
     assert len(counts) >= 3, counts  # the chunks came in over time, as they first did
+
+
+def _pictures(scratch: LabNotebook, index: int) -> tuple[list[dict], dict]:
+    """The live frame's sizes while the job runs, then the final picture's."""
+    scratch.run(index)
+    cell = scratch.cell(index)
+    live = _sample_until_completed(
+        scratch, index, lambda c: c.evaluate(MEASURE_IMAGE, "img.widget-image"))
+    final = scratch.page.wait_for_function(
+        "([cell, sel]) => { const r = (" + MEASURE_IMAGE + ")(cell, sel); "
+        "return r && r.text.includes('COMPLETED') ? r : null; }",
+        arg=[cell.element_handle(), ".jp-Cell-outputArea img"], timeout=CELL_TIMEOUT_MS,
+    ).json_value()
+    return live, final
+
+
+@pytest.mark.timeout(300)
+def test_pictures_show_at_natural_size_never_upscaled_never_wider_than_the_output(scratch):
+    live, final = _pictures(scratch, scratch.index_of('"size": 160,'))
+    assert live, "no frame showed in the live panel"
+    assert all(s["natural"] == 160 and abs(s["width"] - 160) < 1 for s in live), live
+    assert live[0]["area"] > 3 * 160  # there was room to stretch it
+    assert final["natural"] == 160 and abs(final["width"] - 160) < 1
+    live, final = _pictures(scratch, scratch.index_of('"size": 1600'))
+    assert live and all(s["natural"] == 1600 and s["width"] <= s["area"] + 1 for s in live), live
+    assert final["natural"] == 1600 and final["width"] <= final["area"] + 1

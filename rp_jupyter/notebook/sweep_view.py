@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rp_jupyter.api.models import JobStatus
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import (
     FONT,
@@ -39,10 +40,14 @@ CELL = (
     "border:1px solid #d1d5db;border-radius:6px;padding:4px 6px;width:220px;"
     "min-height:64px;box-sizing:border-box"
 )
-SETTLED = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT", "EXPIRED", "NOT_SUBMITTED")
 UNSENT = ("SUBMITTING", "NOT_SUBMITTED")
 LABEL = ("font-weight:600;font-size:12px;white-space:nowrap;overflow:hidden;"
          "text-overflow:ellipsis")
+
+
+def settled(status: str) -> bool:
+    """True for a status a combination ends in (a final job's, or never submitted)."""
+    return status == "NOT_SUBMITTED" or JobStatus.parse(status).is_final
 
 
 def _signature(item: Any) -> tuple[Any, ...]:
@@ -65,7 +70,7 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
     )
     took = (
         f' <span style="{MUTED}">{job.elapsed:.1f} s</span>'
-        if job is not None and status in SETTLED
+        if job is not None and settled(status)
         else ""
     )
     if presenting():
@@ -84,7 +89,7 @@ def header_html(sweep: Any, note: str | None = None,
     by default, each item's status now."""
     total = len(sweep.items)
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
-    settled = sum(status in SETTLED for status in shown)
+    done = sum(settled(status) for status in shown)
     submitted = sum(status not in UNSENT for status in shown)
     names = " × ".join(sweep.items[0].params) if sweep.items else ""
     tally: dict[str, int] = {}
@@ -101,7 +106,7 @@ def header_html(sweep: Any, note: str | None = None,
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
         f"<b>{esc(sweep.endpoint.endpoint_id)}</b> · {esc(names)}{extras}"
         f'<div style="margin:2px 0">{counts}</div>'
-        f"{progress_html(settled / total if total else 1.0, f'{settled}/{total} done')}</div>"
+        f"{progress_html(done / total if total else 1.0, f'{done}/{total} done')}</div>"
     )
 
 
@@ -215,7 +220,7 @@ class SweepGrid(LiveView):
             self.shown[index] = status
             del self._dirty[index]
         for index, button in enumerate(self.card_buttons):
-            unsettled = self.shown[index] not in SETTLED
+            unsettled = not settled(self.shown[index])
             self.send(button, now, disabled=not unsettled or index in self.busy)
         return False
 

@@ -109,7 +109,8 @@ def read_result(magics: RunpodMagics, token: str | None) -> Any:
         job_id_flag(token)  # an id that would leave its route is refused at once
     job = _session_job(magics, token)
     if job is not None:
-        origin = "read from the journal" if job.source == "journal" else "this session's job"
+        origin = ("read from the journal" if job.source == "journal"
+                  else "this session's job, kept in the journal")
         where = f"job {job.id} on endpoint {job.endpoint_id}, {origin}"
     else:
         job, where = _from_record(magics, _journal_record(token))

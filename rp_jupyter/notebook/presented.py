@@ -20,25 +20,29 @@ _current = 0
 _marks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 _lock = threading.Lock()
-_waiting: list[Callable[[], None]] = []  # called once, when the next cell starts
+# per shell: called once, when that shell's next cell starts
+_waiting: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
 
 
 def _next_cell(*_info: Any) -> None:
     global _current
     _current = next(_cells)
+    shell = _shell()
     with _lock:
-        due = list(_waiting)
-        _waiting.clear()
+        due = _waiting.pop(shell, []) if shell is not None else []
     for callback in due:
         callback()
 
 
 def on_next_cell(callback: Callable[[], None]) -> None:
-    """Call ``callback`` once, when the next cell starts running (a live table turns into
-    its static view then)."""
-    hook(_shell())
+    """Call ``callback`` once, when the next cell of the running shell starts (a live table
+    turns into its static view then)."""
+    shell = _shell()
+    if shell is None:
+        return
+    hook(shell)
     with _lock:
-        _waiting.append(callback)
+        _waiting.setdefault(shell, []).append(callback)
 
 
 def _shell() -> Any:

@@ -70,6 +70,28 @@ def _printable(text: str) -> str:
     return text
 
 
+#: Hints of the Python API said in magic syntax when a magic shows them.
+MAGIC_HINTS = (
+    ("use job.rerun() to submit", "%runpod rerun JOB submits"),
+    ("retry it with job.retry()", "retry it with %runpod retry JOB"),
+    ("call result() again, or cancel() it", "%runpod result JOB later, or %runpod cancel JOB"),
+    ("attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
+     "name its endpoint (%runpod endpoint ID, or %runpod local ... --id ID), then use the job id"),
+    ("attach jobs submitted elsewhere with Endpoint(endpoint_id).job(job_id)",
+     "%runpod status JOB_ID follows a job submitted elsewhere"),
+    ("pass Endpoint(..., api_key=...), or run %runpod login", "or run %runpod login"),
+)
+
+
+def in_magic_syntax(hint: str | None) -> str | None:
+    """``hint`` with the Python calls it names said as the ``%runpod`` commands to type."""
+    if hint:
+        for python, magic in MAGIC_HINTS:
+            hint = hint.replace(python, magic)
+    return hint
+
+
 def from_runpod_error(error: RunpodError) -> UsageError:
-    """Turn an rp_jupyter error into the one-message form magics show."""
-    return usage_error(error.message, error.hint)
+    """Turn an rp_jupyter error into the one-message form magics show, hints in magic
+    syntax."""
+    return usage_error(error.message, in_magic_syntax(error.hint))

@@ -137,7 +137,8 @@ def test_retry_refuses_a_completed_job_with_a_hint(ip, local):
     before = total_requests(local)
     run = ip.run("%runpod retry")
     assert isinstance(run.error, UsageError)
-    assert "only FAILED or TIMED_OUT" in str(run.error) and "rerun" in str(run.error)
+    assert "only FAILED or TIMED_OUT" in str(run.error)
+    assert "%runpod rerun JOB" in str(run.error) and "job.rerun()" not in str(run.error)
     assert total_requests(local) == before
 
 

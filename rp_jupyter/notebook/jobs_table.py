@@ -19,6 +19,7 @@ from rp_jupyter.notebook.job_view import JobView
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
 from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import for_the_room, presenting
 from rp_jupyter.notebook.presented import mark_presented, on_next_cell
 from rp_jupyter.notebook.previews import output_line
 from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
@@ -37,14 +38,19 @@ COLUMNS = (  # the last column takes whatever width is left
     ("run", "4em"),
     ("output", "auto"),
 )
+PRESENTING_HIDES = ("job", "queue", "run")
 ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden;width:100%;"
              "min-width:0;max-width:100%")
 
 
 def columns() -> list[tuple[str, str]]:
-    """The table's columns with the ones features add (before the output column)."""
+    """The table's columns with the ones features add (before the output column); while
+    presenting, without the job id and the timings."""
     added = [(column.name, column.width) for column in parts.columns]
-    return [*COLUMNS[:-1], *added, COLUMNS[-1]]
+    shown = [*COLUMNS[:-1], *added, COLUMNS[-1]]
+    if presenting():
+        shown = [(name, width) for name, width in shown if name not in PRESENTING_HIDES]
+    return shown
 
 
 def _static_cell(row: dict[str, str], name: str) -> str:
@@ -135,7 +141,7 @@ def _row_html(fields: dict[str, str], note: str | None = None) -> str:
         cells.append(f'<span style="{_cell_style(width)}"{title}>{inner}</span>')
     extra = (f'<span style="{MUTED};font-style:italic;flex:0 0 auto">{esc(note)}</span>'
              if note else "")
-    return f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>'
+    return for_the_room(f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>')
 
 
 def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
@@ -173,7 +179,7 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
     if note:
         html += f'<div style="{FONT};{MUTED}">{esc(note)}</div>'
         lines.append(note)
-    return {"text/plain": "\n".join(lines), "text/html": html}
+    return {"text/plain": "\n".join(lines), "text/html": for_the_room(html)}
 
 
 class _Row:

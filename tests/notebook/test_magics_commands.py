@@ -355,6 +355,9 @@ def test_present_hides_ids_and_timings_and_enlarges_text(ip, local):
         assert job.id not in shown["text/plain"] and job.id[:8] not in shown["text/html"]
         assert "total" not in shown["text/plain"].splitlines()[0]
         assert "font-size:19.5px" in shown["text/html"]  # 13 px, enlarged
+        table = ip.run("%runpod jobs --limit 1").stdout.splitlines()
+        assert table[0].split() == ["ENDPOINT", "STATUS", "CREATED", "OUTPUT"]
+        assert job.id not in table[1]
     finally:
         assert "Not presenting" in ip.run("%runpod present off").stdout
     shown = static_bundle(job)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,3 +95,24 @@ def test_interrupting_a_blocking_cell_shows_one_line_and_no_traceback(kernel, al
     status = run(kc, "print(get_ipython().magics_manager.registry['RunpodMagics']"
                      ".session_jobs[-1].status)")
     assert shown_text(status).strip() == "CANCELLED"
+
+
+@pytest.mark.timeout(180)
+def test_interrupting_a_sync_cell_shows_one_line_and_no_traceback(kernel, tmp_path):
+    from rp_jupyter.jobs.journal import JobJournal
+
+    km, kc = kernel
+    run(kc, "%load_ext rp_jupyter\n%runpod local chaos", timeout=120)
+    msg_id = kc.execute('%%runpod run chaos --sync\n{"sleep": 60}', allow_stdin=False)
+    journal = JobJournal(tmp_path / "home" / "journal.sqlite3")
+    try:  # the job is journaled before its request is sent: then press "stop"
+        wait_for(lambda: journal.list(limit=1), 60, what="the job in the journal")
+    finally:
+        journal.close()
+    km.interrupt_kernel()
+    messages = collect(kc, msg_id, 60)
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1, errors
+    assert errors[0]["traceback"][0].startswith("Interrupted")
+    text = shown_text(messages)
+    assert "Traceback" not in text and "rp_jupyter/" not in text, text

@@ -191,7 +191,11 @@ class SweepGrid(LiveView):
                 self._signatures[index] = signature
                 self._dirty[index] = None
         pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
+        # the header right after the cards, in the same tick (a token was kept for it)
         self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+        for index, button in enumerate(self.card_buttons):
+            unsettled = not settled(self.shown[index])
+            self.send(button, now, disabled=not unsettled or index in self.busy)
         return pending
 
     def _refresh_compact(self, now: float) -> bool:
@@ -219,9 +223,6 @@ class SweepGrid(LiveView):
                 return True
             self.shown[index] = status
             del self._dirty[index]
-        for index, button in enumerate(self.card_buttons):
-            unsettled = not settled(self.shown[index])
-            self.send(button, now, disabled=not unsettled or index in self.busy)
         return False
 
 

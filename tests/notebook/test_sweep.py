@@ -203,16 +203,26 @@ def test_the_header_counts_agree_with_the_cards_at_every_update(frontend, endpoi
     sweep = rp_jupyter.sweep(ep, {"prompt": "a b c d e f g h i j", "rate": 25},
                              seed=[1, 2, 3, 4, 5, 6], wait=False)
     grid = sweep._views[0]
+    from rp_jupyter.notebook.ticker import MessageBudget
+
+    grid.budget = MessageBudget(rate=20, burst=2)  # tight: the header must still follow
     header_id = grid.header.model_id
     card_ids = [cell.model_id for cell in grid.cells]
+    button_ids = {button.model_id for button in grid.card_buttons}
     sweep.result(60)
     wait_until(lambda: grid.state == "final", 10, "the static table")
     shown: dict[str, list[str]] = {}
-    checked = 0
+    checked, owed = 0, False  # owed: a card changed status, the header has not followed yet
     for message in rec.of_kind("comm_open", "comm_msg"):
         value = ((message.get("data") or {}).get("state") or {}).get("value")
+        # the header follows a card's new status before anything else is sent
+        assert not (owed and message["comm_id"] in button_ids), "the header lagged"
         if message["comm_id"] in card_ids and isinstance(value, str):
+            changed = shown.get(message["comm_id"], [None])[:1] != _badges(value)[:1]
+            owed = owed or (changed and message["kind"] == "comm_msg")
             shown[message["comm_id"]] = _badges(value)
+        if message["comm_id"] == header_id and message["kind"] == "comm_msg":
+            owed = False
         if message["comm_id"] == header_id and isinstance(value, str) and len(shown) == 6:
             counts = dict(zip(_badges(value), map(int, re.findall(r"</span> (\d+)", value)),
                               strict=True))

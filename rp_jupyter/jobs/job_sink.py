@@ -57,7 +57,10 @@ class JobSink:
                     key, attempt, f"{len(chunks)} chunk(s) read by a process that had lost "
                     "the job"), "stream gap")
                 raise
+        queued = job.status is JobStatus.IN_QUEUE
         job._add_chunks(chunks)
+        if queued:  # chunks mean it runs: the journal says so too (jobs tables read it)
+            self._journal_running(job)
 
     def status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> bool:
         """A non-final status (and any progress update it carries); True if anything changed."""
@@ -89,7 +92,20 @@ class JobSink:
         if journal and key is not None:
             self.backlog.add(key, lambda: self.journal.record_progress(key, progress),
                              "progress")
-        return job._set_progress(progress)
+        queued = job.status is JobStatus.IN_QUEUE
+        new = job._set_progress(progress)
+        if queued and journal:
+            self._journal_running(job)
+        return new
+
+    def _journal_running(self, job: Job) -> None:
+        """The job left the queue without a status answer saying so (its first chunks or
+        progress showed it): journal IN_PROGRESS, with the time its clock started."""
+        key = job.journal_key
+        if key is not None and job.status is JobStatus.IN_PROGRESS:
+            fields = {"started_at": job.started_at}
+            self.backlog.add(key, lambda: self.journal.record_status(
+                key, JobStatus.IN_PROGRESS.value, fields), "status")
 
     async def stream_gap(self, job: Job, cause: BaseException) -> None:
         """A ``/stream`` answer was lost after it may have been sent: its chunks (if any)

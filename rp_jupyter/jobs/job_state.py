@@ -113,10 +113,10 @@ class JobState:
             if status != self.status and not self.is_final:
                 self.status = status
                 changed = True
-                if status is JobStatus.IN_PROGRESS and self.started_at is None:
-                    self.started_at = time.time()
             if doc is not None:
                 changed |= self._take_fields(doc)
+            if status is JobStatus.IN_PROGRESS:
+                self._seen_running()
         if changed:
             self._changed("status")
         return changed
@@ -126,7 +126,7 @@ class JobState:
             self._chunks.extend(chunks)
             if self.status is JobStatus.IN_QUEUE:
                 self.status = JobStatus.IN_PROGRESS
-                self.started_at = self.started_at or time.time()
+                self._seen_running()
         self._changed("chunks")
 
     def _set_progress(self, progress: Any) -> bool:
@@ -137,9 +137,17 @@ class JobState:
             self.progress = progress
             if self.status is JobStatus.IN_QUEUE:
                 self.status = JobStatus.IN_PROGRESS
-                self.started_at = self.started_at or time.time()
+                self._seen_running()
         self._changed("progress")
         return True
+
+    def _seen_running(self) -> None:
+        """The job runs: its clock starts when it left the queue (``delayTime`` after it was
+        submitted, once the server said so), else now, when it was first seen running."""
+        if self.delay_ms is not None:
+            self.started_at = self.submitted_at + self.delay_ms / 1000
+        elif self.started_at is None:
+            self.started_at = time.time()
 
     def _open_gap(self) -> None:
         """Chunks of this attempt may be missing (a ``/stream`` answer was lost)."""

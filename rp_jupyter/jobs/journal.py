@@ -151,6 +151,21 @@ class JobJournal(JournalOwnership):
         rows = self._query(sql + " ORDER BY created_at DESC LIMIT 1", params)
         return record_from_row(self, rows[0]) if rows else None
 
+    def find_prefix(self, prefix: str, *, limit: int = 2) -> list[JobRecord]:
+        """The newest record of each job whose id starts with ``prefix`` (at most ``limit``
+        jobs: two are enough to say a prefix is ambiguous)."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query(
+            "SELECT * FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC",
+            (pattern,))
+        found: dict[str, JobRecord] = {}
+        for row in rows:
+            if row["job_id"] not in found:
+                found[row["job_id"]] = record_from_row(self, row)
+                if len(found) >= limit:
+                    break
+        return list(found.values())
+
     def list(
         self,
         *,
@@ -199,6 +214,13 @@ class JobJournal(JournalOwnership):
     def output_text(self, key: int) -> str | None:
         rows = self._query("SELECT output FROM outputs WHERE key = ?", (key,))
         return rows[0][0] if rows else None
+
+    def chunk_times(self, key: int, attempt: int) -> list[tuple[float, str]]:
+        """``(when it was journaled, JSON)`` of every chunk of an attempt, in order."""
+        rows = self._query(
+            "SELECT at, data FROM chunks WHERE key = ? AND attempt = ? ORDER BY seq",
+            (key, attempt))
+        return [(row[0], row[1]) for row in rows]
 
     def chunk_texts(self, key: int, attempt: int) -> list[str]:
         rows = self._query(

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from rp_jupyter.notebook.context import display_mode, should_block
+from rp_jupyter.notebook.display import present_job
 from rp_jupyter.notebook.flag_values import (
     count_flag,
     duration_flag,
     endpoint_id_flag,
     http_url_flag,
     job_id_flag,
+    number_flag,
 )
 from rp_jupyter.notebook.magic_args import HELP, command_help
 from rp_jupyter.notebook.settings import SettingsReport, effective_settings
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cmd_cancel", "cmd_config", "cmd_endpoint", "cmd_health", "cmd_help", "cmd_jobs",
-    "cmd_local", "cmd_login", "cmd_logout", "cmd_purge", "cmd_result", "cmd_retry",
+    "cmd_local", "cmd_login", "cmd_logout", "cmd_present", "cmd_purge", "cmd_replay",
+    "cmd_rerun", "cmd_result", "cmd_retry",
     "cmd_status", "resolve_job",
 ]
 
@@ -138,18 +141,37 @@ def _cancel_all(magics: RunpodMagics) -> None:
 
 
 def cmd_retry(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """Requeue a FAILED or TIMED_OUT job under its id; its panels follow it."""
     from rp_jupyter.notebook.run_cell import show_job
 
     job = resolve_job(magics, args.job)
     job.retry()
     mode = display_mode(magics.shell)
-    show_job(job, mode=mode, block=should_block(mode, magics.block))
+    show_job(job, mode=mode, block=should_block(mode, magics.block),
+             name=magics.job_names.get(job.id))
     return job
 
 
-def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
+def cmd_rerun(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """The same input again, as a new job with a panel of its own; the variable the first
+    job's cell bound (``-o NAME``) now holds the new one."""
+    from rp_jupyter.notebook.run_cell import show_job
+
     job = resolve_job(magics, args.job)
-    return job.result()
+    fresh = job.rerun()
+    name = magics.job_names.get(job.id)
+    magics.remember(fresh, name=name)
+    if name and magics.shell.user_ns.get(name) is job:
+        magics.shell.user_ns[name] = fresh
+    mode = display_mode(magics.shell)
+    show_job(fresh, mode=mode, block=should_block(mode, magics.block), name=name)
+    return fresh
+
+
+def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
+    from rp_jupyter.notebook.result_reader import read_result
+
+    return read_result(magics, args.job)
 
 
 def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
@@ -166,6 +188,31 @@ def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     show_jobs_table(records, mode=display_mode(magics.shell),
                     endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url,
                                                            journaled=True))
+
+
+def cmd_present(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    from rp_jupyter.notebook.presentation import presenting, set_presenting
+
+    if args.state is not None:
+        set_presenting(args.state == "on")
+    _say("Presenting: panels hide job ids and timings and show larger text (%runpod present "
+         "off to stop)." if presenting() else "Not presenting (%runpod present on for a room).")
+
+
+def cmd_replay(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """A finished job's stream, played again from the journal at its pace (``--speed``)."""
+    from rp_jupyter.jobs.replay import replay
+    from rp_jupyter.notebook.result_reader import find_record
+
+    speed = number_flag("--speed", args.speed)
+    record = find_record(magics, args.job)
+    if not record.final:
+        raise usage_error(f"job {record.job_id} is {record.status}: only a finished job can be "
+                          "replayed", "wait for it to end, or replay another job")
+    job = replay(record, speed=speed)
+    mode = display_mode(magics.shell)
+    present_job(job, mode=mode, block=should_block(mode, magics.block))
+    return job
 
 
 # -- endpoint commands -----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from rp_jupyter.wire_rules import id_problem
 
 __all__ = [
     "COUNTS", "DURATIONS", "count_flag", "duration_flag", "endpoint_id_flag", "http_url_flag",
-    "job_id_flag", "variable_name_flag",
+    "job_id_flag", "number_flag", "variable_name_flag",
 ]
 
 DAY = 86400.0
@@ -51,6 +51,10 @@ DURATIONS: dict[str, Range] = {
 COUNTS: dict[str, Range] = {
     "--limit": Range(1, 10_000, "50"),
     "--workers": Range(1, 64, "2"),
+}
+#: Flags taking any number in a range.
+NUMBERS: dict[str, Range] = {
+    "--speed": Range(0.1, 100.0, "2"),
 }
 
 
@@ -87,6 +91,20 @@ def count_flag(flag: str, value: int) -> int:
         raise usage_error(
             f"{flag} {shown} is out of range: it must be between {bounds.low:g} and "
             f"{bounds.high:g}", f"e.g. {flag} {bounds.example}")
+    return value
+
+
+def number_flag(flag: str, text: Any) -> float:
+    """The number in ``text`` if it lies in the flag's range (``nan`` and ``inf`` refused)."""
+    bounds = NUMBERS[flag]
+    hint = f"e.g. {flag} {bounds.example}"
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise usage_error(f"{flag} {_shown(text)} is not a number", hint) from None
+    if not bounds.low <= value <= bounds.high:
+        raise usage_error(f"{flag} {_shown(text)} is out of range: it must be between "
+                          f"{bounds.low:g} and {bounds.high:g}", hint)
     return value
 
 

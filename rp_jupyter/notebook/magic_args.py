@@ -76,11 +76,18 @@ def _cancel() -> _Parser:
     return p
 
 
-def _result() -> _Parser:
-    p = _parser("result", "The output of a job, from the journal (works after the server has "
-                "forgotten it, and after a kernel restart).")
-    p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
+def _journal_command(name: str, description: str) -> _Parser:
+    """A command that reads a job from the journal (any session, no endpoint needed)."""
+    p = _parser(name, description)
+    p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
+                   "(default: this session's last job, else the journal's newest)")
     return p
+
+
+def _result() -> _Parser:
+    return _journal_command("result", "The output of a job, from the journal (works after the "
+                            "server has forgotten it, after a kernel restart, from any session, "
+                            "with no endpoint).")
 
 
 def _jobs() -> _Parser:
@@ -134,6 +141,22 @@ def _local() -> _Parser:
     return p
 
 
+def _present() -> _Parser:
+    p = _parser("present", "Presenting to a room: panels hide job ids and timings and show "
+                "their text larger.")
+    p.add_argument("state", nargs="?", choices=("on", "off"),
+                   help="on or off (default: say which it is)")
+    return p
+
+
+def _replay() -> _Parser:
+    p = _journal_command("replay", "Play a finished job from the journal again, at the pace it "
+                         "streamed (no endpoint needed; nothing is sent).")
+    p.add_argument("--speed", metavar="N", default="1",
+                   help="times the original pace, 0.1 .. 100 (default 1; 2 is twice as fast)")
+    return p
+
+
 def _endpoint() -> _Parser:
     p = _parser("endpoint", "Set (or show) the default endpoint for this notebook.")
     p.add_argument("endpoint", nargs="?", help="endpoint id")
@@ -153,11 +176,15 @@ COMMANDS: dict[str, Callable[[], _Parser]] = {
                                    "server while it runs; from the journal once final)."),
     "cancel": _cancel,
     "retry": lambda: _job_command("retry", "Requeue a FAILED or TIMED_OUT job (same id)."),
+    "rerun": lambda: _job_command("rerun", "Send a job's input again as a new job (with its "
+                                  "own panel; -o NAME of the first cell follows it)."),
     "result": _result,
     "jobs": _jobs,
     "health": _health,
     "purge": _purge,
     "local": _local,
+    "present": _present,
+    "replay": _replay,
     "endpoint": _endpoint,
     "login": lambda: _parser("login", "Ask for the Runpod API key (kept in memory only)."),
     "logout": lambda: _parser("logout", "Forget the key given to %runpod login."),

@@ -25,8 +25,16 @@ from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
+from rp_jupyter.notebook.missing_endpoint import no_route_error
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
-from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
+from rp_jupyter.notebook.usage import (
+    HelpShown,
+    JobInterrupted,
+    from_runpod_error,
+    install_interrupt_display,
+    uninstall_interrupt_display,
+    usage_error,
+)
 
 __all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -35,11 +43,14 @@ _HANDLERS = {
     "status": commands.cmd_status,
     "cancel": commands.cmd_cancel,
     "retry": commands.cmd_retry,
+    "rerun": commands.cmd_rerun,
     "result": commands.cmd_result,
     "jobs": commands.cmd_jobs,
     "health": commands.cmd_health,
     "purge": commands.cmd_purge,
     "local": commands.cmd_local,
+    "present": commands.cmd_present,
+    "replay": commands.cmd_replay,
     "endpoint": commands.cmd_endpoint,
     "login": commands.cmd_login,
     "logout": commands.cmd_logout,
@@ -79,6 +90,7 @@ class RunpodMagics(Magics):
         self.set_by: dict[str, str] = {}  # trait -> the command that set it this session
         self.session_key: Secret | None = None
         self.session_jobs: list[Any] = []
+        self.job_names: dict[str, str] = {}  # job id -> the variable its cell bound (-o)
         self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
 
@@ -91,12 +103,17 @@ class RunpodMagics(Magics):
         silenced = (cell if cell is not None else line).rstrip().endswith(";")
         if cell is None and silenced:
             line = line.rstrip()[:-1]
+        known = len(self.session_jobs)
         try:
             command, args = parse_line(line)
             result = _HANDLERS[command](self, args, cell)
             return None if silenced else result
         except HelpShown:
             return None
+        except JobInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise JobInterrupted(interrupted_line(self.session_jobs[known:])) from None
         except RunpodError as exc:
             raise from_runpod_error(exc) from None
         except CellInputError as exc:
@@ -148,18 +165,28 @@ class RunpodMagics(Magics):
         elif journaled and not key_belongs_to(base_url, configured=configured):
             key = ""
         if key is None and base_url == DEFAULT_BASE_URL:
-            raise usage_error(
-                "no Runpod API key: the hosted API needs one",
-                "run %runpod login, or set RUNPOD_API_KEY before starting Jupyter "
-                "(or use %runpod local for an endpoint on this machine)",
-            )
+            raise no_route_error(endpoint_id, list(self.local.handlers) if self.local.running
+                                 else [])
         try:
             return Endpoint(endpoint_id, base_url=base_url, api_key=key, cache_scope=scope)
         except InvalidRequestError as exc:
             raise from_runpod_error(exc) from None
 
-    def remember(self, job: Any) -> None:
+    def remember(self, job: Any, name: str | None = None) -> None:
         self.session_jobs.append(job)
+        if name:
+            self.job_names[job.id] = name
+
+
+def interrupted_line(started: list[Any]) -> str:
+    """What an interrupted command left behind, when no wait said it already: the job it
+    had started (not cancelled), or where to look for one."""
+    if started:
+        job = started[-1]
+        return (f"Interrupted: job {job.id} on endpoint {job.endpoint_id} was not cancelled; "
+                f"%runpod cancel {job.id} stops it")
+    return ("Interrupted before a job was started here; if the request reached the "
+            "endpoint, %runpod jobs lists it")
 
 
 def load_ipython_extension(ip: Any) -> None:
@@ -169,12 +196,14 @@ def load_ipython_extension(ip: Any) -> None:
     magics = RunpodMagics(ip)
     ip.register_magics(magics)
     register_job_display(ip)
+    install_interrupt_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
     from rp_jupyter.notebook.display import unregister_job_display
 
     unregister_job_display(ip)
+    uninstall_interrupt_display(ip)
     registry = ip.magics_manager.registry
     magics = registry.pop("RunpodMagics", None)
     ip.magics_manager.magics["line"].pop("runpod", None)

@@ -211,7 +211,7 @@ class Sweep:
 
         async def submit(item: SweepItem) -> None:
             async with gate:
-                if self.cancelled:
+                if self.cancelled or item.skipped:  # Cancel all, or this card's Cancel
                     item.skipped = True
                     return
                 try:
@@ -221,7 +221,7 @@ class Sweep:
                 except Exception as exc:
                     item.error = exc
                     return
-                if self.cancelled and not item.job.is_final:
+                if (self.cancelled or item.skipped) and not item.job.is_final:
                     await _cancel_all([item.job])
 
         await asyncio.gather(*(submit(item) for item in self.items))

@@ -203,7 +203,10 @@ def check_results_that_last(nb: nbformat.NotebookNode) -> None:
     output = "{'echo': {'experiment': 'results that last', 'value': 42}}"
     forgotten = stream_text(code_cell(nb, "status_url ="))
     assert forgotten == "404 {'error': 'job not found'}\n"
-    assert cell_text(code_cell(nb, "%runpod result job")) == output
+    read = code_cell(nb, "%runpod result job")
+    assert stream_text(read).startswith("Result of job ")  # and where it came from
+    assert "kept in the journal" in stream_text(read)
+    assert cell_text(read).endswith(output)
     job_id = stream_text(code_cell(nb, "job_id = job.id")).strip()
     assert job_id
     assert stream_text(code_cell(nb, "subprocess.run(")).strip() == output

@@ -49,6 +49,7 @@ class JobState:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.tracking_error: RunpodError | None = None  # why following is failing, if it is
+        self.final_cost: Any = None  # the Cost journaled with the final state
         self._runtime = runtime
         self._chunks: list[Any] = []
         self._fatal: RunpodError | None = None
@@ -164,6 +165,7 @@ class JobState:
             self.output, self.error, self.progress = MISSING, None, None
             self.delay_ms = self.execution_ms = None
             self.started_at = self.finished_at = None
+            self.final_cost = None
             self.submitted_at = time.time()
             self._chunks = []
         self._changed("retry")

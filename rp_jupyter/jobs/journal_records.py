@@ -47,6 +47,10 @@ class JobRecord:
     output_bytes: int | None
     output_preview: str | None
     note: str | None
+    cost: float | None  # dollars, once final (None: unknown, or not final yet)
+    cost_source: str | None  # output.cost | price | gpu | local | unknown
+    price: float | None  # the dollars per second it was costed at
+    origin: str | None  # the notebook (or script) that sent it
     journal: JobJournal = field(repr=False, compare=False)
 
     @property
@@ -112,6 +116,10 @@ def record_from_row(journal: JobJournal, row: sqlite3.Row) -> JobRecord:
         output_bytes=row["output_bytes"],
         output_preview=row["output_preview"],
         note=row["note"],
+        cost=row["cost"],
+        cost_source=row["cost_source"],
+        price=row["price"],
+        origin=row["origin"],
         journal=journal,
     )
 

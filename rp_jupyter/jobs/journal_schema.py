@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -70,6 +70,20 @@ MIGRATIONS: dict[int, str] = {
         detail TEXT
     );
     CREATE INDEX events_by_key ON events(key);
+    """,
+    2: """
+    ALTER TABLE jobs ADD COLUMN cost REAL;          -- dollars, once final; NULL: unknown
+    ALTER TABLE jobs ADD COLUMN cost_source TEXT;   -- output.cost | price | gpu | local | unknown
+    ALTER TABLE jobs ADD COLUMN price REAL;         -- the dollars per second it was costed at
+    ALTER TABLE jobs ADD COLUMN origin TEXT;        -- the notebook (or script) that sent it
+
+    CREATE TABLE prices (                           -- set with %runpod price / rp_jupyter.price
+        endpoint_id TEXT PRIMARY KEY,
+        per_second  REAL NOT NULL,                  -- dollars per second of execution
+        gpu         TEXT,                           -- the GPU it was looked up from, if any
+        tier        TEXT,                           -- flex | active (with gpu)
+        set_at      REAL NOT NULL
+    );
     """,
 }
 

@@ -30,8 +30,11 @@ from rp_jupyter.jobs._constants import (
     STREAM_PAUSE,
     STREAM_RATE_SHARE,
 )
+from rp_jupyter.jobs.budget import admit
+from rp_jupyter.jobs.cost import cost_from_record, final_cost
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
+from rp_jupyter.jobs.session import session_of, settings
 from rp_jupyter.jobs.tracker import follow, watch_owned, watch_progress, watch_queue
 
 if TYPE_CHECKING:
@@ -95,10 +98,12 @@ class EndpointRuntime:
                 job = job_from_record(record, self)
                 job.cached = True
                 return job
+        session = session_of(self.engine)
+        admit(session, self.endpoint_id, self.base_url, journal=self.journal)
         key = await _done(self.journal.record_submitting(
             base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
             request=request.redacted, input_hash=request.input_hash,
-            request_hash=request.request_hash,
+            request_hash=request.request_hash, origin=settings.origin,
         ))
         sent_at = time.time()
         try:
@@ -122,6 +127,7 @@ class EndpointRuntime:
                   status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
                   submitted_at=sent_at)
         self._register(job)
+        session.track(job)
         if doc.status.is_final:
             await self.complete(job, doc)
         else:
@@ -205,6 +211,7 @@ class EndpointRuntime:
             attempt = await _done(self.journal.record_retry(job.journal_key, doc.status.value))
         job._restart(attempt)
         job._apply_status(doc.status, doc)
+        session_of(self.engine).track(job)
         self.follow(job)
 
     async def rerun(self, job: Job) -> Job:
@@ -360,17 +367,21 @@ class EndpointRuntime:
         if (doc.status is JobStatus.COMPLETED and job.mode == "runsync"
                 and doc.output in (MISSING, []) and job.chunk_count == 0):
             await self._drain_stream(job)
+        cost = final_cost(job, doc)
         if job.journal_key is not None:
             output_json = None if doc.output is MISSING else json.dumps(doc.output)
             delay = doc.delay_ms if doc.delay_ms is not None else job.delay_ms
             started = job.submitted_at + delay / 1000 if delay is not None else job.started_at
             fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
                       "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
-                      "finished_at": time.time(), "started_at": started}
+                      "finished_at": time.time(), "started_at": started,
+                      **cost.journal_fields()}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
             await _done(self.journal.record_final(job.journal_key, doc.status.value, fields,
                                                   output_json, preview))
+        job.final_cost = cost
         job._finish(doc.status, doc)
+        session_of(self.engine).settle()
 
     def finish_from_record(self, job: Job, record: JobRecord) -> None:
         """End ``job`` as the journal has it (another process followed it to the end)."""
@@ -378,6 +389,7 @@ class EndpointRuntime:
         if len(stored) > job.chunk_count:
             job._add_chunks(stored[job.chunk_count:])
         output = record.output()
+        job.final_cost = cost_from_record(record)
         job._finish(JobStatus.parse(record.status), StatusDocument(
             id=job.id, status=JobStatus.parse(record.status), delay_ms=record.delay_ms,
             execution_ms=record.execution_ms, worker_id=record.worker_id, output=output,
@@ -420,6 +432,7 @@ def job_from_record(record: JobRecord, runtime: EndpointRuntime | None) -> Job:
         job.error = record.error
         job.status = status if status.is_final else JobStatus.EXPIRED
         job.finished_at = record.finished_at or record.updated_at
+        job.final_cost = cost_from_record(record)
     else:
         job.status = status if status in (JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS) else (
             JobStatus.IN_QUEUE)

@@ -27,7 +27,7 @@ from rp_jupyter.api.errors import BudgetExceededError
 from rp_jupyter.jobs.cost import Price, dollars, job_cost, price_for
 from rp_jupyter.jobs.session import Limits, Session, current_session
 
-__all__ = ["BudgetStatus", "Estimate", "admit", "budget", "estimate", "stop_reason"]
+__all__ = ["BudgetStatus", "Estimate", "admit", "budget", "estimate", "plan", "stop_reason"]
 
 HISTORY_JOBS = 20  # finished jobs an estimate looks back on
 CHECK_EVERY = 1.0  # seconds between two looks at running jobs while a limit is set
@@ -200,7 +200,6 @@ def admit(session: Session, endpoint_id: str, base_url: str, count: int = 1,
 
         journal = JobJournal.open()
     guess = estimate(endpoint_id, base_url, count, journal)
-    what = "this job" if count == 1 else f"this sweep ({guess.text()})"
     if guess.free:
         return guess
     if guess.price is None and not guess.reported:
@@ -214,13 +213,32 @@ def admit(session: Session, endpoint_id: str, base_url: str, count: int = 1,
     checks = [("session", session.limits.session, spending)]
     if session.limits.per_day is not None:
         checks.append(("daily", session.limits.per_day, spent_today(session, journal)))
+    if count > 1:
+        what = f"this sweep ({guess.text()})"
+    else:
+        what = f"this job (about {dollars(adding)})" if adding else "this job"
     for name, limit, spent in checks:
-        if limit is not None and (spent >= limit or spent + adding > limit):
-            about = f", about {dollars(adding)} more," if adding else ""
+        if limit is None:
+            continue
+        if spent >= limit:
             raise BudgetExceededError(
-                f"{what} would pass the {name} budget{about} with {dollars(spent)} of "
-                f"{dollars(limit)} spent: nothing was sent", hint=LIFT_HINT)
+                f"the {name} budget of {dollars(limit)} is used up ({dollars(spent)} spent): "
+                f"{what} was not sent", hint=LIFT_HINT)
+        if spent + adding > limit:
+            raise BudgetExceededError(
+                f"{what} would pass the {name} budget ({dollars(spent)} of {dollars(limit)} "
+                f"spent, {dollars(limit - spent)} left): nothing was sent", hint=LIFT_HINT)
     return guess
+
+
+def plan(runtime: Any, count: int) -> Estimate:
+    """What ``count`` jobs on ``runtime``'s endpoint should cost; ``BudgetExceededError``
+    (before anything is sent) when they would pass a limit."""
+    from rp_jupyter.jobs.session import session_of
+
+    session = session_of(runtime.engine)
+    found = admit(session, runtime.endpoint_id, runtime.base_url, count, runtime.journal)
+    return found or estimate(runtime.endpoint_id, runtime.base_url, count, runtime.journal)
 
 
 # -- cancelling what passes it ---------------------------------------------------------

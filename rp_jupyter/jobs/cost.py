@@ -69,7 +69,8 @@ def dollars(amount: float | None) -> str:
 
 
 def per_second_text(price: float) -> str:
-    return f"{dollars(price)}/s"
+    """A price as set, every digit kept: ``$0.00076/s``."""
+    return f"${price:.8f}".rstrip("0").rstrip(".") + "/s" if price else "$0/s"
 
 
 def is_local(base_url: str) -> bool:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 __all__ = ["GPU_PRICES", "PRICES_AS_OF", "PRICES_SOURCE", "GpuPrice", "gpu_price"]
 
 PRICES_AS_OF = "2026-06-08"
-PRICES_SOURCE = "docs.runpod.io/serverless/pricing (GPU pricing table)"
+PRICES_SOURCE = "the GPU pricing table of docs.runpod.io/serverless/pricing"
 TIERS = ("flex", "active")
 
 

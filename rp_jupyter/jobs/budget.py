@@ -30,7 +30,9 @@ from rp_jupyter.jobs.session import Limits, Session, current_session
 __all__ = ["BudgetStatus", "Estimate", "admit", "budget", "estimate", "plan", "stop_reason"]
 
 HISTORY_JOBS = 20  # finished jobs an estimate looks back on
-CHECK_EVERY = 1.0  # seconds between two looks at running jobs while a limit is set
+CHECK_EVERY = 1.0  # seconds between two looks at running jobs while a limit is set ...
+MIN_CHECK = 0.2  # ... and the shortest pause, as a limit nears: running jobs stop this
+#                  many seconds of spending before they would pass it
 UNSET: Any = object()
 LIFT_HINT = "raise it (%runpod budget 5) or lift it (%runpod budget --off)"
 
@@ -267,35 +269,65 @@ async def _watch(session: Session) -> None:
     from rp_jupyter.jobs.journal import JobJournal
 
     journal = JobJournal.open()
+    held: dict[int, Any] = {}
+    session.wake = asyncio.Event()
     try:
         while session.limits.any:
-            breach = _breach(session, journal)
+            session.wake.clear()
+            _hold(session, held)
+            breach, pause = _look(session, journal)
             if breach is not None:
                 await _cancel_running(session, journal, breach)
-            await asyncio.sleep(CHECK_EVERY)
+            try:
+                await asyncio.wait_for(session.wake.wait(), pause)
+            except asyncio.TimeoutError:
+                pass
     finally:
-        session.watching = False
+        session.watching, session.wake = False, None
+        for job in held.values():
+            job._watch(-1)
 
 
-def _breach(session: Session, journal: Any) -> str | None:
-    if not session.unfinished():
-        return None
+def _hold(session: Session, held: dict[int, Any]) -> None:
+    """Watch the session's unfinished jobs as a panel would, so that the engine sees each
+    one start (its cost runs from then) and what it streams; let go of finished ones."""
+    unfinished = {id(job): job for job in session.unfinished()}
+    for key in [key for key in held if key not in unfinished]:
+        held.pop(key)._watch(-1)
+    for key, job in unfinished.items():
+        if key not in held:
+            held[key] = job
+            job._watch(+1)
+
+
+def _look(session: Session, journal: Any) -> tuple[str | None, float]:
+    """Why the running jobs must stop now (they would pass a limit before another look
+    could stop them), and how long until the next look: sooner as a limit nears."""
+    running = [job for job in session.unfinished() if str(job.status) == "IN_PROGRESS"]
+    rate = sum(cost.per_second or 0.0 for cost in map(job_cost, running) if cost.known)
+    if not rate:
+        return None, CHECK_EVERY
     spent = session.spending().total
-    if session.limits.session is not None and spent > session.limits.session:
-        return (f"the session budget of {dollars(session.limits.session)} was reached "
-                f"({dollars(spent)} spent)")
+    limits = [("the session budget", session.limits.session, spent)]
     if session.limits.per_day is not None:
-        today = spent_today(session, journal)
-        if today > session.limits.per_day:
-            return (f"today's budget of {dollars(session.limits.per_day)} was reached "
-                    f"({dollars(today)} spent)")
-    return None
+        limits.append(("today's budget", session.limits.per_day,
+                       spent_today(session, journal)))
+    pause = CHECK_EVERY
+    for name, limit, used in limits:
+        if limit is None:
+            continue
+        seconds_left = (limit - used) / rate
+        if seconds_left <= MIN_CHECK:
+            return (f"cancelled to keep within {name} of {dollars(limit)} "
+                    f"({dollars(used)} spent)"), CHECK_EVERY
+        pause = min(pause, max(MIN_CHECK, seconds_left / 2))
+    return None, pause
 
 
 async def _cancel_running(session: Session, journal: Any, breach: str) -> None:
     jobs = [job for job in session.unfinished() if job_cost(job).source != "local"]
     for job in jobs:
-        session.stopped[job.id] = f"cancelled: {breach}"
+        session.stopped[job.id] = breach
         if job.journal_key is not None:
-            journal.record_note(job.journal_key, f"cancelled: {breach}")
+            journal.record_note(job.journal_key, breach)
     await asyncio.gather(*(job.acancel() for job in jobs), return_exceptions=True)

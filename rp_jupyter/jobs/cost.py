@@ -315,7 +315,11 @@ def job_cost(job: Any) -> Cost:
         seconds = run_seconds(str(job.status), job.execution_ms, job.started_at,
                               job.finished_at)
         return cost_of(job.endpoint_id, job.base_url, output=job.output, seconds=seconds)
-    seconds = job.run_seconds if job.run_seconds is not None else 0.0
+    if job.delay_ms is not None and str(job.status) == "IN_PROGRESS":
+        # the server's delayTime places its start better than when it was seen here
+        seconds = max(0.0, time.time() - job.submitted_at - job.delay_ms / 1000)
+    else:
+        seconds = job.run_seconds if job.run_seconds is not None else 0.0
     return cost_of(job.endpoint_id, job.base_url, seconds=seconds, final=False)
 
 

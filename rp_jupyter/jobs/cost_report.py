@@ -19,7 +19,7 @@ GROUPS = {
     "day": "date(created_at, 'unixepoch', 'localtime')",
     "notebook": "coalesce(origin, '(unknown)')",
 }
-ORDER = {"endpoint": "cost DESC, key", "day": "key", "notebook": "cost DESC, key"}
+ORDER = {"endpoint": "cost DESC, grp", "day": "grp", "notebook": "cost DESC, grp"}
 
 
 def cost_rows(
@@ -43,11 +43,11 @@ def cost_rows(
         clauses.append("created_at >= ?")
         params.append(time.time() - last)
     rows = journal.read(
-        f"SELECT {GROUPS[by]} AS key, count(*) AS jobs, "
+        f"SELECT {GROUPS[by]} AS grp, count(*) AS jobs, "
         "coalesce(sum(execution_ms), 0) / 1000.0 AS seconds, coalesce(sum(cost), 0) AS cost, "
         "sum(CASE WHEN cost IS NULL THEN 1 ELSE 0 END) AS unknown "
-        f"FROM jobs WHERE {' AND '.join(clauses)} GROUP BY key ORDER BY {ORDER[by]}", params)
-    return [{by: row["key"], "jobs": row["jobs"], "run_seconds": round(row["seconds"], 3),
+        f"FROM jobs WHERE {' AND '.join(clauses)} GROUP BY grp ORDER BY {ORDER[by]}", params)
+    return [{by: row["grp"], "jobs": row["jobs"], "run_seconds": round(row["seconds"], 3),
              "cost": row["cost"], "unknown_cost": row["unknown"]} for row in rows]
 
 

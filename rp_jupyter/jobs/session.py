@@ -87,6 +87,7 @@ class Session:
         self.limits = Limits()
         self.stopped: dict[str, str] = {}  # job id -> why the budget cancelled it
         self.watching = False  # a budget watch runs on the engine
+        self.wake: Any = None  # its asyncio.Event, set when a job is sent
         self._lock = threading.Lock()
         self._open: dict[int, Any] = {}
         self._final = 0.0
@@ -106,6 +107,8 @@ class Session:
             self._open[id(job)] = job
             if job.id not in self._seen:  # a retried job is one job
                 self._seen.add(job.id)
+            if self.wake is not None:  # on the engine thread: the budget looks at it now
+                self.wake.set()
             if not self._exit_hooked:  # after the engine's own hook: runs before it at exit
                 self._exit_hooked = True
                 atexit.register(_exit_hook, weakref.ref(self))

@@ -116,4 +116,7 @@ def sync_settings(magics: RunpodMagics) -> None:
     if name:
         session.settings.origin = name
     session.settings.cancel_on_exit = bool(magics.cancel_on_exit)
-    forgotten.settings.after = parse_duration(magics.forgotten_after)
+    try:
+        forgotten.settings.after = parse_duration(magics.forgotten_after)
+    except ValueError:  # refused by the trait's validation, which says why
+        pass

@@ -137,7 +137,12 @@ class RunpodMagics(Magics):
     def settings(self) -> dict[str, Any]:
         return {name: s.value for name, s in effective_settings(self).items()}
 
-    def set_trait(self, name: str, value: Any, source: str) -> None:
+    def set_trait(self, name: str, value: Any, source: str | None = None) -> None:
+        """Set a setting; ``source`` names the command that set it.  (traitlets calls this
+        without one while it applies ``%config``: then it is traitlets' own.)"""
+        if source is None:
+            super().set_trait(name, value)
+            return
         setattr(self, name, value)
         self.set_by[name] = source
 

@@ -57,11 +57,12 @@ def describe_wait(health: Health, place: int | None = None) -> str:
         return f"waiting: {_workers(idle)} free, it should start any moment"
     reasons = []
     if health.running:
-        queued = f"{_ordinal(place)} of {health.in_queue} in the queue" if place else (
-            f"{health.in_queue} in the queue")
         busy = ("the only worker is busy" if health.running == 1
                 else f"all {health.running} workers are busy")
-        reasons.append(f"{busy} ({queued})")
+        if health.in_queue:
+            where = f"{_ordinal(place)} of " if place else ""
+            busy += f" ({where}{health.in_queue} in the queue)"
+        reasons.append(busy)
     if health.initializing:
         reasons.append(f"{_workers(health.initializing)} initializing (a cold start)")
     if health.throttled:
@@ -82,7 +83,7 @@ class HealthWatch:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.latest: Health | None = None
-        self.read_at = 0.0  # time.monotonic() of the latest reading
+        self.read_at = 0.0  # time.time() of the latest reading
         self.error: BaseException | None = None
         self.polls = 0
         self.asked_at = 0.0
@@ -119,7 +120,7 @@ class HealthWatch:
             self.error = None
         except RunpodError as exc:
             self.error = exc
-        self.read_at = time.monotonic()
+        self.read_at = time.time()
         return self.latest
 
     def place(self, job: Any) -> int | None:
@@ -133,8 +134,12 @@ class HealthWatch:
                     and other.submitted_at > job.submitted_at)
         return max(1, self.latest.in_queue - later)
 
+    def fresh_for(self, job: Any) -> bool:
+        """True when the latest reading was taken after ``job`` was sent (it counts it)."""
+        return self.latest is not None and self.read_at >= job.submitted_at
+
     def reason(self, job: Any) -> str | None:
-        if self.latest is None:
+        if not self.fresh_for(job):
             return None
         return describe_wait(self.latest, self.place(job))
 
@@ -183,7 +188,7 @@ def why_waiting(job: Any) -> str | None:
     if watch is None:
         return None
     watch.ask(job)
-    if watch.latest is None or time.monotonic() - watch.read_at > FRESH_FOR:
+    if not watch.fresh_for(job) or time.time() - watch.read_at > FRESH_FOR:
         watch.runtime.engine.call(watch.read())
     if job.status is not JobStatus.IN_QUEUE:
         return None

@@ -99,7 +99,9 @@ def sweep_note(sweep: Any) -> str | None:
     unknown = sum(1 for c in costs if not c.known)
     more = f" (+{unknown} of unknown cost)" if unknown else ""
     if sweep.done:
-        return f"total cost {dollars(known)}{more}"
+        guessed = estimate.total if estimate is not None else None
+        said = f" (estimated {dollars(guessed)})" if guessed is not None else ""
+        return f"total cost {dollars(known)}{more}{said}"
     head = f"estimate: {estimate.text()}" if estimate is not None else ""
     spent = f"so far ~{dollars(known)}{more}" if costs else ""
     return " · ".join(p for p in (head, spent) if p) or None

@@ -76,6 +76,7 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN cost_source TEXT;   -- output.cost | price | gpu | local | unknown
     ALTER TABLE jobs ADD COLUMN price REAL;         -- the dollars per second it was costed at
     ALTER TABLE jobs ADD COLUMN origin TEXT;        -- the notebook (or script) that sent it
+    CREATE INDEX jobs_by_endpoint_finished ON jobs(endpoint_id, finished_at);  -- estimates
 
     CREATE TABLE prices (                           -- set with %runpod price / rp_jupyter.price
         endpoint_id TEXT PRIMARY KEY,

@@ -94,7 +94,10 @@ class HealthWatch:
         """A panel shows ``job`` waiting (any thread): keep reading while it waits."""
         self.asked_at = time.monotonic()
         if job not in self._jobs or self._task is None:
-            self.runtime.engine.loop.call_soon_threadsafe(self._add, job)
+            try:
+                self.runtime.engine.loop.call_soon_threadsafe(self._add, job)
+            except RuntimeError:  # the engine has shut down: nothing more to read
+                pass
 
     def _add(self, job: Any) -> None:
         self._jobs.add(job)

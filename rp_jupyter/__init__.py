@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "JobFailedError": "rp_jupyter.api.errors",
     "JobCancelledError": "rp_jupyter.api.errors",
     "JobTimedOutError": "rp_jupyter.api.errors",
+    "JobExpiredError": "rp_jupyter.api.errors",
+    "JobLostError": "rp_jupyter.api.errors",
+    "StreamGapWarning": "rp_jupyter.api.errors",
     # inputs from files
     "b64": "rp_jupyter.formats.inputs",
     "data_url": "rp_jupyter.formats.inputs",
@@ -116,13 +119,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         InvalidRequestError,
         JobCancelledError,
         JobError,
+        JobExpiredError,
         JobFailedError,
+        JobLostError,
         JobNotFoundError,
         JobTimedOutError,
         NotFoundError,
         RateLimitError,
         RunpodError,
         ServerError,
+        StreamGapWarning,
     )
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
     from rp_jupyter.api.redact import Secret  # noqa: F401

@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own journal folder and a fresh engine; the wire and
-engine tests share a chaos endpoint per module."""
+engine tests share a chaos endpoint per module; the session ends by checking that no
+process the tests started is still alive."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ from collections.abc import Iterator
 import pytest
 
 from tests.client_support import FAST_POLICY, start_local
+from tests.leaks import mark_test_session, processes_left_behind
+
+mark_test_session()  # before any test starts a process: every child inherits the mark
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running() -> Iterator[None]:
+    """Fail the run if a process started by the tests outlives them (named, then killed)."""
+    yield
+    leaked = processes_left_behind()
+    if leaked:
+        lines = "\n".join(f"  {p.describe()}" for p in leaked)
+        for process in leaked:
+            process.kill()
+        pytest.fail(f"{len(leaked)} process(es) started by the tests were still running at "
+                    f"the end of the session (now killed):\n{lines}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

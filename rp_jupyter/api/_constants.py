@@ -80,7 +80,10 @@ LIMIT_GROUP = {"status-sync": "status"}
 
 # Operations that may be sent again after an ambiguous failure (the request may have
 # reached the server).  /run, /runsync and /retry are not: a second send could start a
-# second job or a second attempt.
-SAFE_TO_REPEAT = frozenset({"status", "status-sync", "stream", "cancel", "health", "purge-queue"})
+# second job or a second attempt.  Nor is /stream: it hands each chunk out once, so chunks
+# in an answer lost on the way back are gone; the follower records a gap instead.
+SAFE_TO_REPEAT = frozenset({"status", "status-sync", "cancel", "health", "purge-queue"})
+# Operations that create a job or an attempt: when one may have been accepted, say so.
+SUBMIT_OPERATIONS = frozenset({"run", "runsync", "retry"})
 # Per-job operations: a 404 there means the job, not the endpoint, is unknown.
 JOB_OPERATIONS = frozenset({"status", "status-sync", "stream", "cancel", "retry"})

@@ -35,6 +35,7 @@ from rp_jupyter.api._constants import (
     READ_TIMEOUT,
     RUNSYNC_WAIT_MAX_MS,
     RUNSYNC_WAIT_MIN_MS,
+    SUBMIT_OPERATIONS,
     RateLimit,
 )
 from rp_jupyter.api.errors import (
@@ -59,6 +60,14 @@ from rp_jupyter.wire_rules import path_segment
 __all__ = ["Connection", "EndpointClient"]
 
 log = logging.getLogger("rp_jupyter.api")
+
+# A /run, /runsync or /retry whose answer was lost after it may have reached the server.
+MAYBE_ACCEPTED = " (the request may have been accepted)"
+MAYBE_ACCEPTED_HINT = (
+    "the server may have accepted it and started the job, so it was not sent again (that "
+    "could start a second job); before sending it again, check `%runpod jobs` (or "
+    "rp_jupyter.jobs()) and the endpoint's queue (`%runpod health`, or the Runpod console)"
+)
 
 
 class Connection:
@@ -300,22 +309,17 @@ class EndpointClient:
         maybe_sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout,
                                           httpx.PoolTimeout))
         if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(
-                f"{op}: no answer from {where} in time ({type(exc).__name__})",
-                operation=op,
-                maybe_sent=maybe_sent,
-                hint="the server is slow or unreachable; the job (if any) is still tracked",
-            )
-        detail = self.redactor.text(str(exc) or type(exc).__name__)
-        hint = "check the base URL and that the endpoint is running"
-        if op in ("run", "runsync", "retry") and not isinstance(exc, httpx.ConnectError):
-            hint = (
-                "the connection dropped after the request was sent, so it was not sent "
-                "again (that could start a second job); check `rp_jupyter.jobs()`"
-            )
-        return APIConnectionError(
-            f"{op}: cannot reach {where}: {detail}", operation=op, maybe_sent=maybe_sent, hint=hint
-        )
+            error_class: type[APIConnectionError] = APITimeoutError
+            message = f"{op}: no answer from {where} in time ({type(exc).__name__})"
+            hint = "the server is slow or unreachable; the job (if any) is still tracked"
+        else:
+            error_class = APIConnectionError
+            detail = self.redactor.text(str(exc) or type(exc).__name__)
+            message = f"{op}: cannot reach {where}: {detail}"
+            hint = "check the base URL and that the endpoint is running"
+        if maybe_sent and op in SUBMIT_OPERATIONS:
+            message, hint = message + MAYBE_ACCEPTED, MAYBE_ACCEPTED_HINT
+        return error_class(message, operation=op, maybe_sent=maybe_sent, hint=hint)
 
     def _status_error(
         self, op: str, response: httpx.Response, job_id: str | None
@@ -358,9 +362,13 @@ class EndpointClient:
                 **common,
                 hint="send fewer requests at once, or lower the client's rate_limits",
             )
-        if code >= 500:
-            return ServerError(f"{op}: server error ({code}){suffix}", **common)
-        return APIStatusError(f"{op}: unexpected HTTP {code}{suffix}", **common)
+        error_class = ServerError if code >= 500 else APIStatusError
+        message = (f"{op}: server error ({code}){suffix}" if code >= 500
+                   else f"{op}: unexpected HTTP {code}{suffix}")
+        maybe_sent, hint = self.connection.retry.may_have_been_processed(code), None
+        if maybe_sent and op in SUBMIT_OPERATIONS:
+            message, hint = message + MAYBE_ACCEPTED, MAYBE_ACCEPTED_HINT
+        return error_class(message, **common, hint=hint, maybe_sent=maybe_sent)
 
 
 def _job_path(op: str, job_id: str) -> str:

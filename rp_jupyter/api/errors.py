@@ -20,7 +20,10 @@
         ├── JobFailedError         FAILED (handler error, execution timeout)
         ├── JobCancelledError      CANCELLED
         ├── JobTimedOutError       TIMED_OUT
-        └── JobExpiredError        the server forgot the job before its result was fetched
+        ├── JobExpiredError        the server forgot the job before its result was fetched
+        └── JobLostError           the local endpoint running it stopped before it finished
+
+    StreamGapWarning               a job's stream may be missing chunks (a warning, not an error)
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ __all__ = [
     "JobError",
     "JobExpiredError",
     "JobFailedError",
+    "JobLostError",
     "JobNotFoundError",
     "JobTimedOutError",
     "NotFoundError",
     "RateLimitError",
     "RunpodError",
     "ServerError",
+    "StreamGapWarning",
     "WaitTimeoutError",
 ]
 
@@ -73,7 +78,11 @@ class BudgetExceededError(InvalidRequestError):
 
 
 class APIStatusError(RunpodError):
-    """The server answered with an HTTP error status."""
+    """The server answered with an HTTP error status.
+
+    ``maybe_sent`` is True when the server may have carried the request out anyway (a
+    gateway's 502 after forwarding, a 500 or 504): a ``/run`` may have been accepted.
+    """
 
     def __init__(
         self,
@@ -83,11 +92,13 @@ class APIStatusError(RunpodError):
         operation: str,
         body: Any = None,
         hint: str | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status_code = status_code
         self.operation = operation
         self.body = body
+        self.maybe_sent = maybe_sent
 
 
 class BadRequestError(APIStatusError):
@@ -200,6 +211,35 @@ class JobExpiredError(JobError):
             status="EXPIRED",
             hint="results are kept 30 min after /run and 1 min after /runsync (or the job's ttl)",
         )
+
+
+class JobLostError(JobError):
+    """LOST: the local endpoint running the job stopped (its port refuses connections), so
+    the job can never finish and its result will never come."""
+
+    def __init__(self, job_id: str, base_url: str) -> None:
+        super().__init__(
+            f"job {job_id} was lost: the local endpoint at {base_url} stopped before the job "
+            "finished",
+            job_id=job_id,
+            status="LOST",
+            hint="start the endpoint again (%runpod local HANDLER, or rp-jupyter serve) and "
+            "run the job again",
+        )
+
+
+class StreamGapWarning(UserWarning):
+    """A job's stream may be missing chunks.
+
+    ``/stream`` hands each chunk out once; when an answer is lost after the server sent it,
+    its chunks are gone.  The job then says so (``job.stream_complete`` is False) instead
+    of presenting the rest as the whole stream.  A worker with ``return_aggregate_stream``
+    sends every chunk again in its final output, which fills the gap.
+    """
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 def parse_job_error(error: Any) -> dict[str, Any]:

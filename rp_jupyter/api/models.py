@@ -31,8 +31,9 @@ MISSING: Any = _Missing()
 class JobStatus(str, Enum):
     """A job's status; members equal their strings (``JobStatus.COMPLETED == "COMPLETED"``).
 
-    ``SUBMITTING`` and ``EXPIRED`` are client-side states: the request is being sent, or the
-    server forgot the job before its result was fetched.
+    ``SUBMITTING``, ``EXPIRED`` and ``LOST`` are client-side states: the request is being
+    sent; the server forgot the job before its result was fetched; the local endpoint
+    running it stopped before it finished.
     """
 
     SUBMITTING = "SUBMITTING"
@@ -43,10 +44,11 @@ class JobStatus(str, Enum):
     CANCELLED = "CANCELLED"
     TIMED_OUT = "TIMED_OUT"
     EXPIRED = "EXPIRED"
+    LOST = "LOST"
 
     @property
     def is_final(self) -> bool:
-        return self.value in FINAL_STATUSES or self is JobStatus.EXPIRED
+        return self.value in FINAL_STATUSES or self in (JobStatus.EXPIRED, JobStatus.LOST)
 
     @classmethod
     def parse(cls, value: Any) -> JobStatus:

@@ -44,7 +44,9 @@ class JobRequest:
     shows it); ``encoded`` is what is sent, secrets revealed; ``redacted`` is plain JSON
     with every secret masked (what the journal stores and ``--dry-run`` shows);
     ``input_hash`` and ``request_hash`` key input reuse, with secrets hashed, never used
-    as they are; ``secrets`` are every secret the request carries.
+    as they are; ``secrets`` are every secret the request carries; ``cache_scope`` (part
+    of ``request_hash``) says which code may answer it from the journal (a local
+    endpoint's handler), ``None`` for the endpoint as it is.
     """
 
     body: dict[str, Any]
@@ -53,6 +55,7 @@ class JobRequest:
     input_hash: str
     request_hash: str
     secrets: tuple[Secret, ...] = ()
+    cache_scope: str | None = None
 
     def __repr__(self) -> str:
         shown = json.dumps(self.redacted, ensure_ascii=False)
@@ -70,11 +73,13 @@ def build_request(
     low_priority: bool | None = None,
     s3_config: Mapping[str, Any] | None = None,
     sync: bool = False,
+    cache_scope: str | None = None,
 ) -> JobRequest:
     """Validate the parts of a job request and encode it.
 
     ``execution_timeout`` and ``ttl`` are seconds (or ``timedelta``).  Input values wrapped
     in :class:`Secret` (and the S3 credentials) are sent but never stored or shown.
+    ``cache_scope`` is never sent: it only keys reuse (see :class:`JobRequest`).
 
     Example::
 
@@ -114,6 +119,8 @@ def build_request(
             + ("" if sync else "; /runsync accepts up to 20 MB"),
         )
     reuse_key = {k: body[k] for k in ("input", "policy", "s3Config", "webhook") if k in body}
+    if cache_scope is not None:
+        reuse_key["scope"] = cache_scope
     return JobRequest(
         body=body,
         encoded=encoded,
@@ -121,6 +128,7 @@ def build_request(
         input_hash=_sha256(canonical_json(body["input"])),
         request_hash=_sha256(canonical_json(reuse_key)),
         secrets=tuple(dict.fromkeys(secrets)),
+        cache_scope=cache_scope,
     )
 
 

@@ -2,7 +2,8 @@
 
 429 and 503 mean the server did not take the request, so any operation may be sent again;
 other 5xx answers and dropped connections are ambiguous, so only operations that are safe to
-repeat are (a second ``/run`` could start a second job).  Waits grow exponentially with full
+repeat are (a second ``/run`` could start a second job; a second ``/stream`` would hide
+that the first one's chunks were lost).  Waits grow exponentially with full
 jitter and honour ``Retry-After``.
 """
 
@@ -42,6 +43,14 @@ class RetryPolicy:
         if status_code in NOT_ACCEPTED_STATUSES:
             return True
         return status_code in AMBIGUOUS_STATUSES and operation in SAFE_TO_REPEAT
+
+    @staticmethod
+    def may_have_been_processed(status_code: int) -> bool:
+        """An error answer after which the server may still have carried the request out
+        (a gateway's 502 after forwarding, a 500 or 504 mid-way); 429 and 503 say it did not."""
+        if status_code in NOT_ACCEPTED_STATUSES:
+            return False
+        return status_code == 408 or status_code >= 500
 
     def should_retry_exception(self, operation: str, exc: httpx.TransportError) -> bool:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):

@@ -248,12 +248,11 @@ def plan(runtime: Any, count: int) -> Estimate:
 
 def stop_reason(job: Any) -> str | None:
     """Why the budget cancelled ``job`` (``None`` if it did not)."""
+    from rp_jupyter.jobs.engine import Engine
     from rp_jupyter.jobs.session import session_of
 
-    runtime = getattr(job, "_runtime", None)
-    if runtime is None:
-        return None
-    return session_of(runtime.engine).stopped.get(job.id)
+    engine = Engine.peek()  # no engine: nothing of this process was cancelled
+    return None if engine is None else session_of(engine).stopped.get(job.id)
 
 
 def start_watch(session: Session) -> None:

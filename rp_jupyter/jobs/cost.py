@@ -193,9 +193,10 @@ def set_price(
     return price
 
 
-def price_for(endpoint_id: str, base_url: str) -> Price | None:
-    """The price in force for an endpoint, or ``None`` when it is unknown."""
-    price = price_book().get(endpoint_id)
+def price_for(endpoint_id: str, base_url: str, journal: Any = None) -> Price | None:
+    """The price in force for an endpoint (as kept in ``journal``, default: the journal in
+    use), or ``None`` when it is unknown."""
+    price = price_book(journal).get(endpoint_id)
     if price is not None:
         return price
     if is_local(base_url):
@@ -270,13 +271,13 @@ def _output_cost(output: Any) -> float | None:
 
 def cost_of(
     endpoint_id: str, base_url: str, *, output: Any = None, seconds: float | None,
-    final: bool = True,
+    final: bool = True, journal: Any = None,
 ) -> Cost:
     """The cost of ``seconds`` of execution on an endpoint (or the output's own ``cost``)."""
     reported = _output_cost(output) if final else None
     if reported is not None:
         return Cost(reported, "output.cost", seconds, None, final, endpoint_id)
-    price = price_for(endpoint_id, base_url)
+    price = price_for(endpoint_id, base_url, journal)
     if price is None or seconds is None:
         why = "no price" if price is None else "no time"
         return Cost(None, "unknown", seconds, None, final, endpoint_id, price, why)
@@ -297,11 +298,13 @@ def run_seconds(status: str, execution_ms: int | None, started_at: float | None,
     return None
 
 
-def final_cost(job: Any, doc: Any) -> Cost:
-    """The cost of ``job`` once ``doc`` (its final status document) has arrived."""
+def final_cost(job: Any, doc: Any, journal: Any = None) -> Cost:
+    """The cost of ``job`` once ``doc`` (its final status document) has arrived, at the
+    price kept in ``journal`` (default: the journal in use)."""
     execution = doc.execution_ms if doc.execution_ms is not None else job.execution_ms
     seconds = run_seconds(str(doc.status), execution, job.started_at, time.time())
-    return cost_of(job.endpoint_id, job.base_url, output=doc.output, seconds=seconds)
+    return cost_of(job.endpoint_id, job.base_url, output=doc.output, seconds=seconds,
+                   journal=journal)
 
 
 def job_cost(job: Any) -> Cost:
@@ -331,7 +334,7 @@ def cost_from_record(record: Any) -> Cost:
         return Cost(None, "unknown", seconds, None, True, record.endpoint_id, None, "not kept")
     price = None
     if record.cost_source in ("price", "gpu") and record.price is not None:
-        known = price_book().get(record.endpoint_id)
+        known = price_book(getattr(record, "journal", None)).get(record.endpoint_id)
         price = known if known is not None and known.per_second == record.price else None
     return Cost(record.cost, record.cost_source, seconds, record.price, True,
                 record.endpoint_id, price)

@@ -17,14 +17,15 @@ from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.request import JobRequest, build_request, to_ms
 from rp_jupyter.api.retry import RetryPolicy
 from rp_jupyter.jobs.engine import Engine
+from rp_jupyter.jobs.interrupts import submit_interruptibly
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.runtime import EndpointRuntime
+from rp_jupyter.jobs.runtime_registry import RuntimeRegistry
 from rp_jupyter.wire_rules import path_segment
 
 __all__ = ["CACHE_MODES", "Endpoint"]
 
 CACHE_MODES = ("off", "use", "refresh")
-SUBMIT_GRACE = 10.0  # seconds an interrupted /run may take to come back before we give up
 Seconds = float | timedelta
 
 
@@ -32,7 +33,9 @@ class Endpoint:
     """A Runpod Serverless endpoint.
 
     The key comes from ``api_key`` or ``RUNPOD_API_KEY``; the base URL from ``base_url``,
-    ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  Every call has an async
+    ``RUNPOD_ENDPOINT_BASE_URL`` or ``https://api.runpod.ai/v2``.  ``cache_scope`` says
+    which code answers (a local endpoint's ``handle.cache_scope``): ``cache="use"`` then
+    reuses only answers of that code, on any port of the same host.  Every call has an async
     twin named with an ``a`` prefix (``arun``, ``arun_sync``, ``ajob``, ``ahealth``,
     ``apurge_queue``); :class:`Job` follows the same scheme.
 
@@ -53,8 +56,13 @@ class Endpoint:
         base_url: str | None = None,
         rate_limits: Mapping[str, RateLimit | tuple[int, float, int | None]] | None = None,
         max_retries: int | None = None,
+        cache_scope: str | None = None,
     ) -> None:
         self.endpoint_id = check_endpoint_id(endpoint_id)
+        if cache_scope is not None and (not isinstance(cache_scope, str) or not cache_scope):
+            raise InvalidRequestError("cache_scope must be a non-empty string",
+                                      hint="pass a local endpoint's handle.cache_scope")
+        self.cache_scope = cache_scope
         self.base_url = _check_base_url(base_url, "base_url") if base_url else (
             _check_base_url(os.environ[BASE_URL_ENV], BASE_URL_ENV)
             if os.environ.get(BASE_URL_ENV) else DEFAULT_BASE_URL)
@@ -99,8 +107,9 @@ class Endpoint:
         """
         request = self._request(input, webhook, execution_timeout, ttl, low_priority,
                                 s3_config, sync=False)
-        return _submit_interruptibly(self._engine(), self.runtime.submit(
-            request, mode="run", cache=_cache(cache)))
+        return submit_interruptibly(self._engine(), self.runtime.submit(
+            request, mode="run", cache=_cache(cache)), endpoint_id=self.endpoint_id,
+            route="/run")
 
     async def arun(self, input: Mapping[str, Any], **options: Any) -> Job:
         cache = _cache(options.pop("cache", "off"))
@@ -120,11 +129,14 @@ class Endpoint:
         cache: str = "off",
     ) -> Job:
         """Submit through ``/runsync``; the job is final, or still followed if the server's
-        wait (``wait`` seconds, 1..300, default the server's 90) ran out first."""
+        wait (``wait`` seconds, 1..300, default the server's 90) ran out first.  Ctrl-C
+        cancels the job (once the server has said its id) and raises
+        :class:`~rp_jupyter.jobs.interrupts.SubmitInterrupted` saying so."""
         request = self._request(input, webhook, execution_timeout, ttl, low_priority,
                                 s3_config, sync=True)
-        return self._engine().call(self.runtime.submit(
-            request, mode="runsync", wait_ms=_wait_ms(wait), cache=_cache(cache)))
+        return submit_interruptibly(self._engine(), self.runtime.submit(
+            request, mode="runsync", wait_ms=_wait_ms(wait), cache=_cache(cache)),
+            endpoint_id=self.endpoint_id, route="/runsync")
 
     async def arun_sync(self, input: Mapping[str, Any], **options: Any) -> Job:
         cache = _cache(options.pop("cache", "off"))
@@ -166,10 +178,11 @@ class Endpoint:
         with self._runtime_lock:
             if self._runtime is None:
                 self._check_key()
-                engine = Engine.get()
-                self._runtime = engine.runtime(self.base_url, self.endpoint_id, self._api_key,
-                                               rate_limits=self._rate_limits, retry=self._retry)
-                engine.spawn_threadsafe(self._runtime.adopt_orphans())
+                registry = RuntimeRegistry.get()
+                self._runtime = registry.runtime(self.base_url, self.endpoint_id, self._api_key,
+                                                 rate_limits=self._rate_limits,
+                                                 retry=self._retry)
+                registry.engine.spawn_threadsafe(self._runtime.adopt_orphans())
             return self._runtime
 
     def _engine(self) -> Engine:
@@ -189,27 +202,8 @@ class Endpoint:
         s3_config: Mapping[str, Any] | None = None, *, sync: bool,
     ) -> JobRequest:
         return build_request(input, webhook=webhook, execution_timeout=execution_timeout,
-                             ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync)
-
-
-def _submit_interruptibly(engine: Engine, submission: Any) -> Job:
-    """Block for a ``/run``.  On Ctrl-C the request may already be on its way: let it
-    finish (a second Ctrl-C stops waiting) and cancel the job it started, so an interrupt
-    never leaves a job running unseen."""
-    future = engine.submit(submission)
-    try:
-        return future.result()
-    except KeyboardInterrupt:
-        try:
-            job = future.result(timeout=SUBMIT_GRACE)
-        except BaseException:
-            future.cancel()
-            raise KeyboardInterrupt from None
-        try:
-            job.cancel()
-        except Exception:
-            pass  # the journal still has the job; it is followed to its end
-        raise
+                             ttl=ttl, low_priority=low_priority, s3_config=s3_config, sync=sync,
+                             cache_scope=self.cache_scope)
 
 
 def _check_key(key: Any, source: str) -> Secret | None:

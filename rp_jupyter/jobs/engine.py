@@ -2,7 +2,9 @@
 
 All network I/O runs here.  Sync callers block on a ``concurrent.futures.Future``; async
 callers on any other loop await a wrapped one; nothing nests loops.  Started lazily on
-first use, shut down at interpreter exit (journal flushed, connections closed).
+first use, shut down at interpreter exit (tasks stopped, connections closed, then the
+shutdown callbacks, e.g. the journal's flush).  The engine knows its loop, its connections
+and its tasks; which endpoints and jobs exist is :mod:`rp_jupyter.jobs.runtime_registry`'s.
 """
 
 from __future__ import annotations
@@ -11,21 +13,13 @@ import asyncio
 import atexit
 import concurrent.futures
 import logging
-import os
 import threading
-import weakref
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
-from rp_jupyter.api._constants import API_KEY_ENV, RateLimit
 from rp_jupyter.api.client import Connection
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.retry import RetryPolicy
-from rp_jupyter.jobs._constants import LEASE_RENEW_EVERY
-from rp_jupyter.jobs.journal import JobJournal
-
-if TYPE_CHECKING:
-    from rp_jupyter.jobs.runtime import EndpointRuntime
 
 __all__ = ["Engine"]
 
@@ -34,7 +28,7 @@ T = TypeVar("T")
 
 
 class Engine:
-    """The process-wide loop thread, its connections, runtimes and job registry.
+    """The process-wide loop thread, its connections and its background tasks.
 
     Example::
 
@@ -45,8 +39,7 @@ class Engine:
     _instance: ClassVar[Engine | None] = None
     _instance_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, journal: JobJournal | None = None) -> None:
-        self.journal = journal or JobJournal.open()
+    def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rp_jupyter-engine", daemon=True)
@@ -54,15 +47,9 @@ class Engine:
         self._ready.wait()
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, Secret | None, RetryPolicy], Connection] = {}
-        self._runtimes: dict[tuple[Any, ...], EndpointRuntime] = {}
-        self.jobs: weakref.WeakValueDictionary[tuple[str, str, str], Any] = (
-            weakref.WeakValueDictionary()
-        )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._at_shutdown: list[Callable[[], None]] = []
         self._closed = False
-        self.spawn_threadsafe(self._renew_leases())
-        self.spawn_threadsafe(self._adopt_orphans())
-        self.spawn_threadsafe(self._apply_journal_limits())
 
     @classmethod
     def get(cls) -> Engine:
@@ -78,6 +65,10 @@ class Engine:
         """The engine if it has started (and not shut down), without starting it."""
         engine = cls._instance
         return engine if engine is not None and not engine._closed else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- running things on the loop ------------------------------------------------------
 
@@ -131,69 +122,25 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("rp_jupyter background task failed", exc_info=task.exception())
 
-    # -- connections and endpoint runtimes -----------------------------------------------
+    # -- connections ---------------------------------------------------------------------
 
-    def _connection_locked(
-        self, base_url: str, api_key: Secret | None, retry: RetryPolicy
-    ) -> Connection:
+    def connection(self, base_url: str, api_key: Secret | None, retry: RetryPolicy) -> Connection:
+        """The connection pools for one base URL, key and retry policy (made once)."""
         key = (base_url, api_key, retry)
-        conn = self._connections.get(key)
-        if conn is None:
-            conn = self._connections[key] = Connection(base_url, api_key, retry=retry)
-        return conn
-
-    def runtime(
-        self,
-        base_url: str,
-        endpoint_id: str,
-        api_key: Secret | None,
-        *,
-        rate_limits: dict[str, RateLimit] | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> EndpointRuntime:
-        """The :class:`EndpointRuntime` for one endpoint, key and settings (created once)."""
-        from rp_jupyter.jobs.runtime import EndpointRuntime
-
-        retry = retry or RetryPolicy()
-        limits = frozenset(rate_limits.items()) if rate_limits else None
-        key = (base_url, endpoint_id, api_key, limits, retry)
         with self._lock:
-            runtime = self._runtimes.get(key)
-            if runtime is None:
-                conn = self._connection_locked(base_url, api_key, retry)
-                client = conn.endpoint(endpoint_id, rate_limits)
-                runtime = self._runtimes[key] = EndpointRuntime(self, client, rate_limits)
-            return runtime
+            conn = self._connections.get(key)
+            if conn is None:
+                conn = self._connections[key] = Connection(base_url, api_key, retry=retry)
+            return conn
 
-    # -- background chores ----------------------------------------------------------------
+    # -- stopping --------------------------------------------------------------------------
 
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_RENEW_EVERY)
-            await asyncio.wrap_future(self.journal.renew_leases())
-
-    async def _apply_journal_limits(self) -> None:
-        """Prune the journal to the configured size and age limits, off the loop."""
-        removed = await self.loop.run_in_executor(None, self.journal.prune_to_configured_limits)
-        if removed:
-            log.info("pruned %d old job(s) from the journal", removed)
-
-    async def _adopt_orphans(self) -> None:
-        """Follow, to the end, unfinished jobs left by processes that have stopped."""
-        env_key = os.environ.get(API_KEY_ENV)
-        # without a key the hosted API cannot be followed; an Endpoint with one adopts those
-        base_url = None if env_key else "http://%"
-        keys = await asyncio.wrap_future(self.journal.claim_orphans(base_url_like=base_url))
-        for key in keys:
-            record = self.journal.get(key)
-            if record is None or record.job_id is None:
-                continue
-            runtime = self.runtime(record.base_url, record.endpoint_id,
-                                   Secret(env_key) if env_key else None)
-            runtime.adopt(record)
+    def at_shutdown(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the loop has stopped at :meth:`shutdown`."""
+        self._at_shutdown.append(callback)
 
     def shutdown(self) -> None:
-        """Stop following (the journal keeps every unfinished job for the next process)."""
+        """Stop every task and close every connection; then run the shutdown callbacks."""
         if self._closed:
             return
         self._closed = True
@@ -211,7 +158,8 @@ class Engine:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
-        try:
-            self.journal.flush(timeout=5)
-        except Exception:
-            pass
+        for callback in self._at_shutdown:
+            try:
+                callback()
+            except Exception:
+                log.debug("an engine shutdown callback failed", exc_info=True)

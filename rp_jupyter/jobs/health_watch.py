@@ -131,9 +131,8 @@ class HealthWatch:
         the same endpoint after it (assuming first in, first out)."""
         if self.latest is None or not self.latest.in_queue:
             return None
-        later = sum(1 for other in list(self.runtime.engine.jobs.values())
-                    if other.endpoint_id == job.endpoint_id and other.base_url == job.base_url
-                    and other.status is JobStatus.IN_QUEUE
+        later = sum(1 for other in self.runtime.live_jobs()
+                    if other.status is JobStatus.IN_QUEUE
                     and other.submitted_at > job.submitted_at)
         return max(1, self.latest.in_queue - later)
 
@@ -153,7 +152,7 @@ _WATCHES_LOCK = threading.Lock()
 
 def watch_for(job: Any) -> HealthWatch | None:
     """The shared watch of the job's endpoint (``None`` for a job read from the journal)."""
-    runtime = getattr(job, "_runtime", None)
+    runtime = getattr(job, "_backend", None)  # the endpoint's runtime (a JobBackend)
     if runtime is None:
         return None
     key = (runtime.base_url, runtime.endpoint_id)

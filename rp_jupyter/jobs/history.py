@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from rp_jupyter.api._constants import API_KEY_ENV
 from rp_jupyter.api.errors import JobNotFoundError
-from rp_jupyter.api.redact import Secret
 from rp_jupyter.jobs.journal import JobJournal, JobRecord
+from rp_jupyter.jobs.key_scope import env_key_for
+from rp_jupyter.jobs.local_endpoints import settle_stopped_local_jobs
 from rp_jupyter.jobs.runtime import job_from_record
 
 __all__ = ["jobs", "result"]
@@ -36,8 +35,10 @@ def jobs(
     """
     if last is not None:
         since = time.time() - last
-    return JobJournal.open().list(endpoint_id=endpoint, status=status, since=since,
-                                  until=until, limit=limit)
+    journal = JobJournal.open()
+    settle_stopped_local_jobs(journal)
+    return journal.list(endpoint_id=endpoint, status=status, since=since, until=until,
+                        limit=limit)
 
 
 def result(job_id: str, *, endpoint: str | None = None, timeout: float | None = None) -> Any:
@@ -61,7 +62,7 @@ def result(job_id: str, *, endpoint: str | None = None, timeout: float | None = 
         return job_from_record(record, None).result()
     from rp_jupyter.jobs.endpoint import Endpoint
 
-    key = os.environ.get(API_KEY_ENV)
+    key = env_key_for(record.base_url)  # "" sends none: the key stays off other hosts
     ep = Endpoint(record.endpoint_id, base_url=record.base_url,
-                  api_key=Secret(key).reveal() if key else None)
+                  api_key=key.reveal() if key else "")
     return ep.job(job_id).result(timeout)

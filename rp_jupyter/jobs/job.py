@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ from rp_jupyter.api.errors import (
     JobCancelledError,
     JobExpiredError,
     JobFailedError,
+    JobLostError,
     JobTimedOutError,
+    StreamGapWarning,
     WaitTimeoutError,
 )
 from rp_jupyter.api.models import MISSING, JobStatus
@@ -25,8 +28,8 @@ from rp_jupyter.jobs.job_state import JobEvent, JobState
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
+    from rp_jupyter.jobs.backend import JobBackend
     from rp_jupyter.jobs.cost import Cost
-    from rp_jupyter.jobs.runtime import EndpointRuntime
 
 __all__ = ["Job", "JobEvent"]
 
@@ -52,7 +55,7 @@ class Job(JobState):
 
     def __init__(
         self,
-        runtime: EndpointRuntime | None,
+        backend: JobBackend | None,
         *,
         job_id: str,
         endpoint_id: str,
@@ -66,7 +69,7 @@ class Job(JobState):
         attempt: int = 1,
         source: str = "server",
     ) -> None:
-        super().__init__(runtime, status=status, submitted_at=submitted_at, attempt=attempt)
+        super().__init__(backend, status=status, submitted_at=submitted_at, attempt=attempt)
         self.id = job_id
         self.endpoint_id = endpoint_id
         self.base_url = base_url
@@ -88,6 +91,14 @@ class Job(JobState):
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
+
+    @property
+    def stream_complete(self) -> bool:
+        """False while chunks of this attempt may be missing: a ``/stream`` answer was lost
+        after the server handed its chunks out (each is handed out once).  A
+        ``return_aggregate_stream`` output fills the gap when the job ends; without one the
+        gap stays, and ``result()`` and ``stream()`` warn (:class:`StreamGapWarning`)."""
+        return not self._stream_gap
 
     @property
     def text(self) -> str | None:
@@ -238,6 +249,7 @@ class Job(JobState):
                 index += len(new)
                 if over and index >= len(chunks):
                     self._raise_fatal(attempt)
+                    self._warn_if_gap(attempt, chunks, stacklevel=2)
                     return
         finally:
             self._watch(-1)
@@ -259,6 +271,7 @@ class Job(JobState):
                 index += len(new)
                 if over and index >= len(chunks):
                     self._raise_fatal(attempt)
+                    self._warn_if_gap(attempt, chunks, stacklevel=2)
                     return
                 if not new:
                     await self._next_change(version)
@@ -275,77 +288,63 @@ class Job(JobState):
             for piece in job.text_stream():
                 print(piece, end="", flush=True)
         """
-        reader = formats.ReplyStream(keep_text=False)
-        given = False
+        pieces = _TextPieces()
         for chunk in self.stream(timeout):
-            piece = reader.feed(chunk)
-            if piece:
-                given = True
+            if piece := pieces.of(chunk):
                 yield piece
-        rest = reader.finish()
-        if rest:
-            given = True
+        if rest := pieces.rest(self):
             yield rest
-        if not given and self.text:
-            yield self.text
 
     async def atext_stream(self) -> AsyncIterator[str]:
         """Async twin of :meth:`text_stream`."""
-        reader = formats.ReplyStream(keep_text=False)
-        given = False
+        pieces = _TextPieces()
         async for chunk in self.astream():
-            piece = reader.feed(chunk)
-            if piece:
-                given = True
+            if piece := pieces.of(chunk):
                 yield piece
-        rest = reader.finish()
-        if rest:
-            given = True
+        if rest := pieces.rest(self):
             yield rest
-        if not given and self.text:
-            yield self.text
 
     # -- acting --------------------------------------------------------------------------
 
     def refresh(self) -> Job:
         """Ask the server for the current status now (a final job has nothing to ask)."""
         if not self.is_final:
-            self._runtime_or_raise().call(lambda rt: rt.refresh(self))
+            self._backend_or_raise().call(lambda b: b.refresh(self))
         return self
 
     async def arefresh(self) -> Job:
         if not self.is_final:
-            await self._runtime_or_raise().acall(lambda rt: rt.refresh(self))
+            await self._backend_or_raise().acall(lambda b: b.refresh(self))
         return self
 
     def cancel(self) -> Job:
         """Cancel the job (a queued one is removed, a running one stopped)."""
         if not self.is_final:
-            self._runtime_or_raise().call(lambda rt: rt.cancel(self))
+            self._backend_or_raise().call(lambda b: b.cancel(self))
         return self
 
     async def acancel(self) -> Job:
         if not self.is_final:
-            await self._runtime_or_raise().acall(lambda rt: rt.cancel(self))
+            await self._backend_or_raise().acall(lambda b: b.cancel(self))
         return self
 
     def retry(self) -> Job:
         """Requeue a FAILED or TIMED_OUT job under the same id (``/retry``)."""
         self._check_retryable()
-        self._runtime_or_raise().call(lambda rt: rt.retry(self))
+        self._backend_or_raise().call(lambda b: b.retry(self))
         return self
 
     async def aretry(self) -> Job:
         self._check_retryable()
-        await self._runtime_or_raise().acall(lambda rt: rt.retry(self))
+        await self._backend_or_raise().acall(lambda b: b.retry(self))
         return self
 
     def rerun(self) -> Job:
         """Submit the same input and options again, as a new job."""
-        return self._runtime_or_raise().call(lambda rt: rt.rerun(self))
+        return self._backend_or_raise().call(lambda b: b.rerun(self))
 
     async def arerun(self) -> Job:
-        return await self._runtime_or_raise().acall(lambda rt: rt.rerun(self))
+        return await self._backend_or_raise().acall(lambda b: b.rerun(self))
 
     # -- display -------------------------------------------------------------------------
 
@@ -364,11 +363,31 @@ class Job(JobState):
         if self._fatal is not None and not self.is_final and attempt == self.attempt:
             raise self._fatal
 
+    def _warn_if_gap(self, attempt: int, seen: list[Any], *, stacklevel: int) -> None:
+        """Say so when the chunks ``seen`` (a reader's list) may miss some."""
+        with self._cond:
+            same = attempt == self.attempt
+            open_gap, rebuilt = self._stream_gap, seen is not self._chunks
+        if not same:
+            return
+        if open_gap:
+            message = (f"job {self.id}: the stream may be missing chunks (a /stream answer was "
+                       "lost after the server sent it, and the output does not repeat them; "
+                       "a worker with return_aggregate_stream would)")
+        elif rebuilt:
+            message = (f"job {self.id}: the chunks read here may miss some (a /stream answer "
+                       "was lost); job.chunks and result() hold the whole stream, rebuilt "
+                       "from the final output")
+        else:
+            return
+        warnings.warn(StreamGapWarning(message, job_id=self.id), stacklevel=stacklevel + 1)
+
     def _outcome(self) -> Any:
         if self._fatal is not None and not self.is_final:
             raise self._fatal
         status = self.status
         if status is JobStatus.COMPLETED:
+            self._warn_if_gap(self.attempt, self._chunks, stacklevel=3)
             output = None if self.output is MISSING else self.output
             if (output is None or output == []) and self._chunks:
                 return list(self._chunks)
@@ -379,6 +398,8 @@ class Job(JobState):
             raise JobCancelledError(self.id)
         if status is JobStatus.TIMED_OUT:
             raise JobTimedOutError(self.id)
+        if status is JobStatus.LOST:
+            raise JobLostError(self.id, self.base_url)
         raise JobExpiredError(self.id)
 
     def _check_retryable(self) -> None:
@@ -388,13 +409,32 @@ class Job(JobState):
                 hint="use job.rerun() to submit the same input again as a new job",
             )
 
-    def _runtime_or_raise(self) -> EndpointRuntime:
-        if self._runtime is None:
+    def _backend_or_raise(self) -> JobBackend:
+        if self._backend is None:
             raise InvalidRequestError(
                 f"job {self.id} was read from the journal without an endpoint",
                 hint="attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
             )
-        return self._runtime
+        return self._backend
+
+
+class _TextPieces:
+    """Chunks to text pieces, for :meth:`Job.text_stream` and its async twin."""
+
+    def __init__(self) -> None:
+        self._reader = formats.ReplyStream(keep_text=False)
+        self._given = False
+
+    def of(self, chunk: Any) -> str:
+        piece = self._reader.feed(chunk) or ""
+        self._given = self._given or bool(piece)
+        return piece
+
+    def rest(self, job: Job) -> str:
+        """What is left once the stream is over: a cut last piece, or the whole text of a
+        job that gave none while streaming."""
+        rest = self._reader.finish()
+        return rest if rest or self._given else (job.text or "")
 
 
 def _present(value: Any) -> Any:

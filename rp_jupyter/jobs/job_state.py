@@ -20,22 +20,22 @@ from rp_jupyter.api.errors import RunpodError
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 
 if TYPE_CHECKING:
-    from rp_jupyter.jobs.runtime import EndpointRuntime
+    from rp_jupyter.jobs.backend import JobBackend
 
 __all__ = ["JobEvent", "JobState", "Subscriber"]
 
 log = logging.getLogger("rp_jupyter.jobs")
 
 JobEvent = str
-"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"`` or
-``"tracking"``."""
+"""What changed: ``"status"``, ``"chunks"``, ``"progress"``, ``"final"``, ``"retry"``,
+``"tracking"`` or ``"gap"`` (chunks may be missing from the stream)."""
 Subscriber = Callable[[Any, JobEvent], None]
 
 
 class JobState:
     """Status, timings, output and chunks of one job, with change notification."""
 
-    def __init__(self, runtime: EndpointRuntime | None, *, status: JobStatus,
+    def __init__(self, backend: JobBackend | None, *, status: JobStatus,
                  submitted_at: float | None, attempt: int) -> None:
         self.attempt = attempt
         self.status = status
@@ -48,10 +48,11 @@ class JobState:
         self.submitted_at = submitted_at if submitted_at is not None else time.time()
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self.tracking_error: RunpodError | None = None  # why following is failing, if it is
+        self.tracking_error: Exception | None = None  # why following is failing, if it is
         self.final_cost: Any = None  # the Cost journaled with the final state
-        self._runtime = runtime
+        self._backend = backend
         self._chunks: list[Any] = []
+        self._stream_gap = False  # chunks of this attempt may be missing
         self._fatal: RunpodError | None = None
         self._cond = threading.Condition()
         self._version = 0
@@ -97,8 +98,8 @@ class JobState:
         with self._cond:
             self._watchers += delta
             watched = self._watchers > 0
-        if delta > 0 and watched and self._runtime is not None and not self.is_final:
-            self._runtime.on_watched(self)
+        if delta > 0 and watched and self._backend is not None and not self.is_final:
+            self._backend.watch(self)
 
     @property
     def watched(self) -> bool:
@@ -141,10 +142,25 @@ class JobState:
         self._changed("progress")
         return True
 
-    def _finish(self, status: JobStatus, doc: StatusDocument | None = None) -> None:
+    def _open_gap(self) -> None:
+        """Chunks of this attempt may be missing (a ``/stream`` answer was lost)."""
+        with self._cond:
+            if self._stream_gap:
+                return
+            self._stream_gap = True
+        self._changed("gap")
+
+    def _finish(self, status: JobStatus, doc: StatusDocument | None = None, *,
+                chunks: list[Any] | None = None, stream_gap: bool | None = None) -> None:
+        """The job is final.  ``chunks`` replaces the stream (reconciled from the output; a
+        new list, so a reader part-way through the old one ends with what it had)."""
         with self._cond:
             if self.is_final:
                 return
+            if chunks is not None:
+                self._chunks = list(chunks)
+            if stream_gap is not None:
+                self._stream_gap = stream_gap
             if doc is not None:
                 self._take_fields(doc)
                 if doc.output is not MISSING:
@@ -168,18 +184,19 @@ class JobState:
             self.final_cost = None
             self.submitted_at = time.time()
             self._chunks = []
+            self._stream_gap = False
         self._changed("retry")
 
-    def _follow_with(self, runtime: EndpointRuntime) -> None:
+    def _follow_with(self, backend: JobBackend) -> None:
         """A (new) follower takes the job on: an earlier fatal tracking error no longer holds."""
         with self._cond:
-            self._runtime = runtime
+            self._backend = backend
             self._fatal = None
 
-    def _set_tracking_error(self, error: RunpodError | None, *, fatal: bool = False) -> None:
+    def _set_tracking_error(self, error: Exception | None, *, fatal: bool = False) -> None:
         with self._cond:
             self.tracking_error = error
-            if fatal:
+            if fatal and isinstance(error, RunpodError):
                 self._fatal = error
         self._changed("tracking")
 

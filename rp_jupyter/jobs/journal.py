@@ -21,24 +21,29 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from rp_jupyter.jobs.journal_records import JobRecord, record_from_row
-from rp_jupyter.jobs.journal_schema import migrate
-from rp_jupyter.jobs.journal_store import JournalWriter, Write, connect
+from rp_jupyter.jobs.journal_ownership import LEASE_SECONDS, JournalOwnership, LeaseLost
+from rp_jupyter.jobs.journal_records import (
+    MAYBE_ACCEPTED,
+    MAYBE_ACCEPTED_NOTE,
+    SUBMIT_FAILED,
+    JobRecord,
+    record_from_row,
+)
+from rp_jupyter.jobs.journal_recovery import open_file
+from rp_jupyter.jobs.journal_store import (
+    HOME_ENV,
+    JournalClosedError,
+    JournalWriter,
+    Write,
+    connect,
+)
 
-__all__ = ["JobJournal", "JobRecord", "default_journal_path"]
-
-HOME_ENV = "RP_JUPYTER_HOME"
+__all__ = ["JobJournal", "JobRecord", "LeaseLost", "default_journal_path"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
-# prune() argument -> (environment variable, unit in the argument's terms)
-LIMIT_VARIABLES = {
-    "max_age": ("RP_JUPYTER_MAX_AGE_DAYS", 86400.0),
-    "max_jobs": ("RP_JUPYTER_MAX_JOBS", 1),
-    "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
-}
 PREVIEW_CHARS = 240
 PROGRESS_CHARS = 2_000  # of one progress update's JSON kept in its event
 PROGRESS_DETAIL = "progress "  # an event whose detail starts so is a progress update
-LEASE_SECONDS = 30.0
+LOST_NOTE = "the local endpoint running it stopped before it finished"
 
 
 def default_journal_path() -> Path:
@@ -51,7 +56,7 @@ def default_journal_path() -> Path:
     return Path(home).expanduser() / "journal.sqlite3"
 
 
-class JobJournal:
+class JobJournal(JournalOwnership):
     """Durable record of every job; see the module docstring.
 
     Example::
@@ -67,12 +72,11 @@ class JobJournal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser().resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        setup = connect(self.path)
-        try:
-            migrate(setup)
-        finally:
-            setup.close()
+        open_file(self.path)  # a file SQLite cannot read is moved aside first
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self._writer = JournalWriter(self.path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
 
@@ -92,25 +96,40 @@ class JobJournal:
         """Queue ``op(conn)`` to run inside the writer's next transaction."""
         return self._writer.write(op)
 
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> Future[None]:
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(sql, params)
-
-        return self.write(op)
-
     def flush(self, timeout: float | None = 10.0) -> None:
         """Block until everything queued so far is committed."""
         self.write(lambda conn: None).result(timeout)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Write what is queued, then close every connection; a later :meth:`open` of the
+        same file gives a new, working journal."""
+        with JobJournal._instances_lock:
+            if JobJournal._instances.get(self.path) is self:
+                del JobJournal._instances[self.path]
+        self._closed = True
         self._writer.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
     # -- reads ---------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise JournalClosedError(f"the journal {self.path} is closed")
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect(self.path)
+            with self._readers_lock:
+                self._readers.append(conn)
         return conn
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -167,13 +186,14 @@ class JobJournal:
                            params)
         return [record_from_row(self, row) for row in rows]
 
-    def find_reusable(self, base_url: str, endpoint_id: str, request_hash: str) -> JobRecord | None:
+    def find_reusable(self, base_url: str, endpoint_id: str, request_hash: str,
+                      scope: str | None = None) -> JobRecord | None:
         """The newest COMPLETED job with the same endpoint and request (for ``cache="use"``).
 
-        A local endpoint (a loopback URL) gets a new port each time it starts, so there the
-        port is ignored: the same endpoint id on this machine is the same endpoint.
+        ``scope`` is what the endpoint's owner says identifies its answers (a local
+        endpoint's handler and code, also part of ``request_hash``); see :func:`reuse_scope`.
         """
-        same_url, url = reuse_scope(base_url)
+        same_url, url = reuse_scope(base_url, scope)
         rows = self._query(
             f"SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
             "AND status = 'COMPLETED' ORDER BY finished_at DESC LIMIT 1",
@@ -267,11 +287,11 @@ class JobJournal:
         return self.write(op)
 
     def record_submit_failed(self, key: int, error: str, *, maybe_sent: bool) -> Future[None]:
-        """The request failed.  ``maybe_sent``: the server may have accepted it anyway."""
+        """The request failed.  ``maybe_sent``: the server may have accepted it anyway (the
+        answer was lost after the request was sent), so it is MAYBE_ACCEPTED, not failed."""
         now = time.time()
-        status = "SUBMITTING" if maybe_sent else "SUBMIT_FAILED"
-        note = ("the connection dropped after the request was sent: the server may have "
-                "accepted it; look for it on the endpoint") if maybe_sent else None
+        status = MAYBE_ACCEPTED if maybe_sent else SUBMIT_FAILED
+        note = MAYBE_ACCEPTED_NOTE if maybe_sent else None
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE jobs SET status = ?, final = 1, error = ?, note = ?, "
@@ -286,11 +306,26 @@ class JobJournal:
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> None:
+            self._check_owner(conn, key)
             sets, params = _field_updates(fields)
             cur = conn.execute(f"UPDATE jobs SET status = ?, updated_at = ?{sets} "
                                "WHERE key = ? AND final = 0", (status, now, *params, key))
             if cur.rowcount:  # a late answer never reopens a final record
                 conn.execute("INSERT INTO events VALUES (?, ?, ?, NULL)", (key, now, status))
+
+        return self.write(op)
+
+    def record_stream_gap(self, key: int, attempt: int, detail: str) -> Future[None]:
+        """Chunks of an attempt may be missing: a ``/stream`` answer was lost after the
+        server handed them out.  Any process may say so (it is only ever more careful)."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("UPDATE jobs SET stream_gap = 1, updated_at = ? "
+                               "WHERE key = ? AND attempt = ?", (now, key, attempt))
+            if cur.rowcount:
+                conn.execute("INSERT INTO events SELECT key, ?, status, ? FROM jobs "
+                             "WHERE key = ?", (now, "stream gap: " + detail, key))
 
         return self.write(op)
 
@@ -300,6 +335,7 @@ class JobJournal:
         rows = [(key, attempt, start + i, json.dumps(c), now) for i, c in enumerate(chunks)]
 
         def op(conn: sqlite3.Connection) -> None:
+            self._check_owner(conn, key)
             conn.executemany("INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
             conn.execute("UPDATE jobs SET chunk_count = max(chunk_count, ?), updated_at = ? "
                          "WHERE key = ? AND attempt = ?", (start + len(chunks), now, key, attempt))
@@ -308,13 +344,28 @@ class JobJournal:
 
     def record_final(
         self, key: int, status: str, fields: dict[str, Any], output_json: str | None,
-        preview: str | None = None,
+        preview: str | None = None, *, chunks: tuple[int, list[Any]] | None = None,
+        stream_gap: bool | None = None,
     ) -> Future[None]:
         """The final document: status, timings, error and the output (stored apart).
-        ``preview`` is a readable one-line preview (default: the start of the JSON)."""
+        ``preview`` is a readable one-line preview (default: the start of the JSON).
+        ``chunks`` ``(attempt, all chunks)`` replaces the attempt's stored chunks (a stream
+        reconciled from the final output); ``stream_gap`` sets whether it may miss some."""
         now = time.time()
+        rows = None if chunks is None else [
+            (key, chunks[0], seq, json.dumps(c), now) for seq, c in enumerate(chunks[1])]
 
         def op(conn: sqlite3.Connection) -> None:
+            self._check_owner(conn, key)
+            if rows is not None:
+                conn.execute("DELETE FROM chunks WHERE key = ? AND attempt = ?",
+                             (key, chunks[0]))
+                conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+                conn.execute("UPDATE jobs SET chunk_count = ? WHERE key = ? AND attempt = ?",
+                             (len(rows), key, chunks[0]))
+            if stream_gap is not None:
+                conn.execute("UPDATE jobs SET stream_gap = ? WHERE key = ?",
+                             (int(stream_gap), key))
             sets, params = _field_updates(fields)
             shown = preview if preview is not None else output_json
             shown = shown[:PREVIEW_CHARS] if shown is not None else None
@@ -337,6 +388,7 @@ class JobJournal:
         def op(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "UPDATE jobs SET status = ?, final = 0, attempt = attempt + 1, chunk_count = 0, "
+                "stream_gap = 0, "
                 "error = NULL, output_bytes = NULL, output_preview = NULL, finished_at = NULL, "
                 "started_at = NULL, delay_ms = NULL, execution_ms = NULL, updated_at = ?, "
                 "owner = ?, owner_pid = ?, owner_host = ?, lease_until = ? WHERE key = ?",
@@ -357,8 +409,12 @@ class JobJournal:
         except (TypeError, ValueError):
             encoded = json.dumps(repr(progress))
         detail = PROGRESS_DETAIL + encoded[:PROGRESS_CHARS]
-        return self._execute("INSERT INTO events VALUES (?, ?, 'IN_PROGRESS', ?)",
-                             (key, now, detail))
+
+        def op(conn: sqlite3.Connection) -> None:
+            self._check_owner(conn, key)
+            conn.execute("INSERT INTO events VALUES (?, ?, 'IN_PROGRESS', ?)", (key, now, detail))
+
+        return self.write(op)
 
     def latest_progress(self, key: int) -> Any:
         """The newest progress update journaled for a job (``None`` if there is none)."""
@@ -375,57 +431,19 @@ class JobJournal:
         return self._execute("UPDATE jobs SET note = ?, updated_at = ? WHERE key = ?",
                              (note, time.time(), key))
 
-    # -- ownership, so two processes never follow the same job ----------------------------
+    def record_lost(self, key: int, note: str = LOST_NOTE) -> Future[bool]:
+        """An unfinished job can never finish (its local endpoint stopped): LOST.  Any
+        process may say so; a final record is left as it is.  True if it was changed."""
+        now = time.time()
 
-    def renew_leases(self) -> Future[None]:
-        return self._execute("UPDATE jobs SET lease_until = ? WHERE owner = ? AND final = 0",
-                             (time.time() + LEASE_SECONDS, self.owner))
-
-    def release(self, key: int) -> Future[None]:
-        """Give up following ``key`` so another process (or a later call) may take it."""
-        return self._execute("UPDATE jobs SET lease_until = 0 WHERE key = ? AND owner = ?",
-                             (key, self.owner))
-
-    def claim_orphans(
-        self, *, base_url: str | None = None, endpoint_id: str | None = None,
-        job_id: str | None = None, base_url_like: str | None = None,
-    ) -> Future[list[int]]:
-        """Take over unfinished jobs whose follower died or let its lease lapse."""
-        from rp_jupyter.jobs.journal_records import owner_is_gone
-
-        def op(conn: sqlite3.Connection) -> list[int]:
-            now = time.time()
-            sql = ("SELECT key, job_id, owner, owner_pid, owner_host, lease_until FROM jobs "
-                   "WHERE final = 0")
-            params: list[Any] = []
-            for column, value in (("base_url", base_url), ("endpoint_id", endpoint_id),
-                                  ("job_id", job_id)):
-                if value is not None:
-                    sql += f" AND {column} = ?"
-                    params.append(value)
-            if base_url_like is not None:
-                sql += " AND base_url LIKE ?"
-                params.append(base_url_like)
-            claimed = []
-            for row in conn.execute(sql, params).fetchall():
-                if row["owner"] == self.owner:
-                    if row["lease_until"] and row["lease_until"] >= now:
-                        continue  # this process follows it already
-                elif not owner_is_gone(row, now):
-                    continue
-                if row["job_id"] is None:  # died between send and reply
-                    conn.execute(
-                        "UPDATE jobs SET final = 1, note = ?, updated_at = ? WHERE key = ?",
-                        ("the process stopped before the server answered: the job may or may "
-                         "not have been accepted", now, row["key"]))
-                    continue
-                conn.execute(
-                    "UPDATE jobs SET owner = ?, owner_pid = ?, owner_host = ?, lease_until = ? "
-                    "WHERE key = ?",
-                    (self.owner, os.getpid(), socket.gethostname(), now + LEASE_SECONDS,
-                     row["key"]))
-                claimed.append(int(row["key"]))
-            return claimed
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'LOST', final = 1, note = ?, updated_at = ?, "
+                "finished_at = ?, lease_until = NULL WHERE key = ? AND final = 0",
+                (note, now, now, key))
+            if cur.rowcount:
+                conn.execute("INSERT INTO events VALUES (?, ?, 'LOST', ?)", (key, now, note))
+            return bool(cur.rowcount)
 
         return self.write(op)
 
@@ -450,6 +468,8 @@ class JobJournal:
     def prune_to_configured_limits(self) -> int:
         """:meth:`prune` with the limits set in the environment (``RP_JUPYTER_MAX_AGE_DAYS``,
         ``RP_JUPYTER_MAX_JOBS``, ``RP_JUPYTER_MAX_MB``); nothing when none is set."""
+        from rp_jupyter.jobs.journal_records import limits_from_environment
+
         limits = limits_from_environment()
         return self.prune(**limits) if limits else 0
 
@@ -460,33 +480,14 @@ class JobJournal:
         return export_records(self.list(limit=None, **filters), file)
 
 
-def limits_from_environment() -> dict[str, Any]:
-    """The journal's size and age limits from the environment, as :meth:`JobJournal.prune`
-    arguments; a value that is not a positive number is ignored with a warning."""
-    import logging
-
-    limits: dict[str, Any] = {}
-    for name, (variable, unit) in LIMIT_VARIABLES.items():
-        text = os.environ.get(variable, "").strip()
-        if not text:
-            continue
-        try:
-            value = float(text)
-            if value <= 0:
-                raise ValueError
-        except ValueError:
-            logging.getLogger("rp_jupyter.jobs").warning(
-                "%s=%r is not a positive number; ignored", variable, text)
-            continue
-        limits[name] = int(value * unit) if name != "max_age" else value * unit
-    return limits
-
-
-def reuse_scope(base_url: str) -> tuple[str, str]:
-    """SQL condition and parameter matching the base URLs that count as ``base_url``:
-    itself, or for a local endpoint the same host and path on any port."""
+def reuse_scope(base_url: str, scope: str | None = None) -> tuple[str, str]:
+    """SQL condition and parameter matching the base URLs whose answers count for
+    ``base_url``: itself; or, for a local endpoint with a ``scope`` (its handler's
+    identity and code, which the request hash holds too), the same host and path on any
+    port, since it gets a new port each time it starts.  Without a scope a loopback port
+    proves nothing about the code behind it, so only the same URL counts."""
     parts = urlsplit(base_url)
-    if parts.hostname in LOOPBACK_HOSTS and parts.port is not None:
+    if scope is not None and parts.hostname in LOOPBACK_HOSTS and parts.port is not None:
         return "base_url GLOB ?", f"{parts.scheme}://{parts.hostname}:*{parts.path}"
     return "base_url = ?", base_url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -16,8 +17,31 @@ from rp_jupyter.api.models import MISSING
 if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
 
-__all__ = ["JobRecord", "export_records", "owner_is_gone", "prune_ops", "record_from_row"]
+__all__ = [
+    "MAYBE_ACCEPTED",
+    "SUBMIT_FAILED",
+    "JobRecord",
+    "export_records",
+    "limits_from_environment",
+    "owner_is_gone",
+    "prune_ops",
+    "record_from_row",
+]
 
+# Journal-only statuses of a request that got no job id back.
+SUBMIT_FAILED = "SUBMIT_FAILED"  # refused: the server did not take it
+MAYBE_ACCEPTED = "MAYBE_ACCEPTED"  # the answer was lost after sending: it may be running
+MAYBE_ACCEPTED_NOTE = (
+    "may have been accepted: the answer was lost after the request was sent, so it was not "
+    "sent again; look for it in the endpoint's queue and jobs before sending it again")
+
+
+# prune() argument -> (environment variable, unit in the argument's terms)
+LIMIT_VARIABLES = {
+    "max_age": ("RP_JUPYTER_MAX_AGE_DAYS", 86400.0),
+    "max_jobs": ("RP_JUPYTER_MAX_JOBS", 1),
+    "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
+}
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -47,6 +71,7 @@ class JobRecord:
     output_bytes: int | None
     output_preview: str | None
     note: str | None
+    stream_gap: bool  # the stream of the latest attempt may be missing chunks
     cost: float | None  # dollars, once final (None: unknown, or not final yet)
     cost_source: str | None  # output.cost | price | gpu | local | unknown
     price: float | None  # the dollars per second it was costed at
@@ -116,6 +141,7 @@ def record_from_row(journal: JobJournal, row: sqlite3.Row) -> JobRecord:
         output_bytes=row["output_bytes"],
         output_preview=row["output_preview"],
         note=row["note"],
+        stream_gap=bool(row["stream_gap"]),
         cost=row["cost"],
         cost_source=row["cost_source"],
         price=row["price"],
@@ -206,3 +232,23 @@ def export_records(records: list[JobRecord], file: str | Path | Any) -> int:
     for record in records:
         file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
     return len(records)
+
+
+def limits_from_environment() -> dict[str, Any]:
+    """The journal's size and age limits from the environment, as :meth:`JobJournal.prune`
+    arguments; a value that is not a positive number is ignored with a warning."""
+    limits: dict[str, Any] = {}
+    for name, (variable, unit) in LIMIT_VARIABLES.items():
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+            if value <= 0:
+                raise ValueError
+        except ValueError:
+            logging.getLogger("rp_jupyter.jobs").warning(
+                "%s=%r is not a positive number; ignored", variable, text)
+            continue
+        limits[name] = int(value * unit) if name != "max_age" else value * unit
+    return limits

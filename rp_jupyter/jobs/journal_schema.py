@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -72,6 +72,11 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX events_by_key ON events(key);
     """,
     2: """
+    -- 1 while the stream of the current attempt may be missing chunks (a /stream answer
+    -- was lost after the server handed its chunks out); 0 once whole or reconciled
+    ALTER TABLE jobs ADD COLUMN stream_gap INTEGER NOT NULL DEFAULT 0;
+    """,
+    3: """
     ALTER TABLE jobs ADD COLUMN cost REAL;          -- dollars, once final; NULL: unknown
     ALTER TABLE jobs ADD COLUMN cost_source TEXT;   -- output.cost | price | gpu | local | unknown
     ALTER TABLE jobs ADD COLUMN price REAL;         -- the dollars per second it was costed at

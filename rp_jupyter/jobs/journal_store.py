@@ -15,8 +15,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUSY_TIMEOUT_MS", "JournalWriter", "Write", "connect"]
+__all__ = ["BUSY_TIMEOUT_MS", "HOME_ENV", "JournalClosedError", "JournalWriter", "Write",
+           "connect"]
 
+HOME_ENV = "RP_JUPYTER_HOME"  # the folder that holds journal.sqlite3
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 512
 
@@ -35,12 +37,20 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class JournalClosedError(RuntimeError):
+    """The journal was closed; open it again with ``JobJournal.open()``."""
+
+
 class JournalWriter:
-    """A daemon thread that runs queued writes in batched transactions."""
+    """A daemon thread that runs queued writes in batched transactions.  It never dies of
+    a failed write: the writes of a batch that could not be committed fail (their futures
+    say why) and the next batch is tried afresh."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._queue: queue.SimpleQueue[tuple[Write, Future[Any]] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="rp_jupyter-journal",
                                         daemon=True)
         self._thread.start()
@@ -48,15 +58,23 @@ class JournalWriter:
     def write(self, op: Write) -> Future[Any]:
         """Queue ``op(conn)`` to run inside the next transaction."""
         future: Future[Any] = Future()
-        self._queue.put((op, future))
+        with self._lock:
+            if self._closed:
+                future.set_exception(JournalClosedError(f"the journal {self.path} is closed"))
+                return future
+            self._queue.put((op, future))
         return future
 
     def close(self) -> None:
-        self._queue.put(None)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        conn = connect(self.path)
+        conn: sqlite3.Connection | None = None
         while True:
             item = self._queue.get()
             if item is None:
@@ -72,10 +90,19 @@ class JournalWriter:
                     stop = True
                     break
                 batch.append(more)
-            self._commit(conn, batch)
+            try:
+                conn = conn or connect(self.path)
+                self._commit(conn, batch)
+            except Exception as exc:  # no connection, or one that broke: try anew next time
+                for _, future in batch:
+                    _fail(future, exc)
+                if conn is not None:
+                    _close_quietly(conn)
+                conn = None
             if stop:
                 break
-        conn.close()
+        if conn is not None:
+            _close_quietly(conn)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Write, Future[Any]]]) -> None:
         # from here on a waiter can no longer cancel; a cancelled one still gets its write
@@ -93,9 +120,12 @@ class JournalWriter:
                     conn.execute("RELEASE op")
                     results.append((future, None, exc))
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # e.g. locked past the busy timeout, or the disk is full
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             for (_, future), want in zip(batch, wanted, strict=True):
                 if want:
                     future.set_exception(exc)
@@ -107,3 +137,17 @@ class JournalWriter:
                 future.set_exception(error)
             else:
                 future.set_result(value)
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
+
+
+def _fail(future: Future[Any], exc: BaseException) -> None:
+    if future.done():
+        return
+    if future.running() or future.set_running_or_notify_cancel():
+        future.set_exception(exc)

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from rp_jupyter.local.handler_code import code_digest
 from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.queue import JobQueue
 from rp_jupyter.local.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ class EndpointRuntime:
                  webhooks: WebhookSender) -> None:
         self.id = endpoint_id
         self.spec = spec
+        self.code_digest = code_digest(spec)  # the code its workers load, as started
         self.settings = settings
         self.jobs: dict[str, Job] = {}
         self.running: set[str] = set()

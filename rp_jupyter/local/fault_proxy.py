@@ -3,8 +3,10 @@
 It plays the gateway in front of Runpod: a share of requests get a 429 with
 ``Retry-After``, a 502/503 that never reached the endpoint, a 502 *after* the endpoint
 answered (the request was carried out, the answer lost), a connection reset before or
-after forwarding, or extra latency.  Every request is logged with what happened to it, so
-a soak can tell "never sent" from "sent, answer lost".
+after forwarding, or extra latency.  Scripts may also ask for ``junk_after``: the answer
+replaced by a 200 whose JSON is no Runpod document (a gateway answering for the endpoint).
+Every request is logged with what happened to it, so a soak can tell "never sent" from
+"sent, answer lost".
 
 Example::
 
@@ -22,6 +24,7 @@ import struct
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,8 @@ import h11
 
 #: What can happen to one request.  "*_before" never reaches the endpoint; "*_after"
 #: reaches it, and the answer is lost on the way back.
-KINDS = ("ok", "429", "503", "502_before", "502_after", "reset_before", "reset_after")
+KINDS = ("ok", "429", "503", "502_before", "502_after", "reset_before", "reset_after",
+         "junk_after")
 #: How a ``rate`` is shared among the kinds when no ``shares`` are given.
 DEFAULT_SHARES = {"429": 0.25, "503": 0.1, "502_before": 0.1, "502_after": 0.15,
                   "reset_before": 0.15, "reset_after": 0.25}
@@ -138,9 +142,11 @@ class FaultProxy:
             loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(loop):
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
     def _decide(self, op: str) -> str:
@@ -178,6 +184,8 @@ class FaultProxy:
                 client.start_next_cycle()
         except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError, _Reset):
             return
+        except asyncio.CancelledError:  # the proxy stops: end quietly (asyncio's stream
+            return                      # callback in 3.11 logs a task that ends cancelled)
         finally:
             writer.close()
 
@@ -199,25 +207,25 @@ class FaultProxy:
             return
         if self.latency:
             await asyncio.sleep(self.latency)
-        relay = kind == "ok"
-
-        def record(status: int) -> None:  # before the client can see the answer
-            self._record(method, path, op, kind, True, status)
-
-        await self._forward(client, writer, request, body, relay=relay, on_answer=record)
+        await self._forward(client, writer, request, body, relay=kind == "ok",
+                            on_status=lambda status: self._record(method, path, op, kind,
+                                                                  True, status))
         if kind == "reset_after":
             _reset(writer)
             raise _Reset
         if kind == "502_after":
             await _answer(client, writer, 502, b'{"error": "bad gateway (injected after '
                                                 b'forwarding)"}')
+        if kind == "junk_after":
+            await _answer(client, writer, 200, b'["not", "a", "Runpod document"]')
 
     async def _forward(self, client: h11.Connection, writer: asyncio.StreamWriter,
                        request: h11.Request, body: bytes, *, relay: bool,
-                       on_answer: Any) -> int:
+                       on_status: Callable[[int], None]) -> int:
         """Send the request upstream; relay the answer as it arrives when ``relay``, else
-        read it all and drop it.  ``on_answer(status)`` is called as soon as the status is
-        known, before anything reaches the client.  Returns the upstream status."""
+        read it all and drop it.  ``on_status(status)`` is called as the upstream answer
+        starts, before any of it reaches the client (so the log is never behind it).
+        Returns the upstream status."""
         up_reader, up_writer = await asyncio.open_connection(self.upstream_host,
                                                              self.upstream_port)
         upstream = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_BODY)
@@ -238,7 +246,7 @@ class FaultProxy:
                     continue
                 if isinstance(event, h11.Response):
                     status = event.status_code
-                    on_answer(status)
+                    on_status(status)
                     if relay:
                         kept = [(k, v) for k, v in event.headers
                                 if k.lower() not in (b"connection", b"content-length",
@@ -250,6 +258,8 @@ class FaultProxy:
                         writer.write(client.send(h11.Data(data=event.data)))
                         await writer.drain()
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if not status:  # the endpoint closed without an answer
+                        on_status(status)
                     if relay:
                         writer.write(client.send(h11.EndOfMessage()))
                         await writer.drain()

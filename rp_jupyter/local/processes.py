@@ -3,6 +3,10 @@
 A worker is either spawned (``python -m rp_jupyter.local.worker``, which loads its
 handler by name) or forked from this process, so it inherits a handler that only
 exists here: one defined in ``__main__``, such as a notebook cell.
+
+Every worker leads its own process group, and is ended with the whole group, so what a
+handler started (a shell command, a model server) ends with it.  No worker gets the
+client's keys: its environment holds only the local endpoint's own key.
 """
 
 from __future__ import annotations
@@ -23,6 +27,17 @@ from typing import Any
 from rp_jupyter.local.worker import CONFIG_ENV, KEY_ENV
 
 _SPAWN_LOCK = threading.Lock()
+#: keys of the client side (the hosted API's key, the local server's own setting), never
+#: handed to a handler; a worker gets the endpoint's key as ``RUNPOD_AI_API_KEY`` only
+CLIENT_KEY_ENVS = ("RUNPOD_API_KEY", "RP_JUPYTER_LOCAL_API_KEY", KEY_ENV)
+
+
+def worker_environment() -> dict[str, str]:
+    """This process's environment without any key (see :data:`CLIENT_KEY_ENVS`)."""
+    env = dict(os.environ)
+    for name in CLIENT_KEY_ENVS:
+        env.pop(name, None)
+    return env
 
 
 def start_worker_process(config: dict[str, Any], api_key: str | None,
@@ -38,10 +53,9 @@ def start_worker_process(config: dict[str, Any], api_key: str | None,
 
 
 def _spawn(config: dict[str, Any], api_key: str | None) -> subprocess.Popen:
-    env = dict(os.environ)
+    env = worker_environment()
     env[CONFIG_ENV] = json.dumps(config)
     env["PYTHONPATH"] = _python_path()
-    env.pop(KEY_ENV, None)
     if api_key:
         env[KEY_ENV] = api_key
     return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker"], env=env,
@@ -94,17 +108,12 @@ class RunpodWorkerProcess:
         return " ".join(self._tail.split())[-self.TAIL:]
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, OSError):
+        if not kill_group(self.pid):
             kill_process(self._proc)
 
     def wait(self) -> int:
         code = self._proc.wait()
-        try:  # children it left behind (runpod-python's heartbeat) go with it
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+        kill_group(self.pid)  # children it left behind (runpod-python's heartbeat) go with it
         return code
 
 
@@ -117,8 +126,9 @@ def runpod_worker_command(target: str) -> list[str]:
 
 
 def start_runpod_worker(target: str, worker_env: dict[str, str]) -> RunpodWorkerProcess:
-    """Start ``target`` unchanged with ``worker_env`` added to this environment."""
-    env = dict(os.environ)
+    """Start ``target`` unchanged with ``worker_env`` added to this environment (less the
+    client's keys)."""
+    env = worker_environment()
     env.pop(CONFIG_ENV, None)
     env.update(worker_env)
     env["PYTHONPATH"] = _python_path()
@@ -137,11 +147,21 @@ class ForkedWorker:
             _forked_child(config, func)
         self.pid = pid
 
+        self.reaped = False
+
     def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
+        if self.reaped:  # its pid may belong to another process by now
+            return
+        if not kill_group(self.pid):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def wait(self) -> int:
         _, status = os.waitpid(self.pid, 0)
+        kill_group(self.pid)  # what its handler started goes with it (the group outlives it)
+        self.reaped = True
         return os.waitstatus_to_exitcode(status)
 
 
@@ -150,6 +170,8 @@ def _forked_child(config: dict[str, Any], func: Callable[..., Any]) -> None:  # 
     code = 1
     try:
         os.setsid()
+        for name in CLIENT_KEY_ENVS:  # the fork inherits this process's environment
+            os.environ.pop(name, None)
         _close_inherited_fds()
         try:  # the fork may have happened in a thread that runs an event loop
             asyncio.events._set_running_loop(None)
@@ -204,15 +226,34 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def kill_group(pid: int) -> bool:
+    """SIGKILL the process group ``pid`` leads (a worker and everything it started);
+    ``False`` when there is no such group left."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError, OSError):
+        return False
+
+
 def kill_process(proc: Any) -> None:
+    """End a worker and its process group (it leads one: it runs in its own session).
+    Forked and runpod-python workers end their group themselves; a spawned one's group is
+    ended here unless it has been reaped (its pid could then be another's)."""
     try:
         proc.kill()
     except (ProcessLookupError, OSError, ValueError, AttributeError):
         pass
+    if isinstance(proc, subprocess.Popen) and proc.returncode is None:
+        kill_group(proc.pid)
 
 
 def wait_process(proc: Any) -> int | None:
+    """Wait for a worker to exit, then end what it left running in its process group."""
     try:
-        return proc.wait()
+        code = proc.wait()
     except ChildProcessError:
         return None
+    if isinstance(proc, subprocess.Popen):
+        kill_group(proc.pid)  # the group outlives its leader while members remain
+    return code

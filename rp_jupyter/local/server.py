@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
+import json
 import os
 import socket
 import threading
@@ -82,6 +84,24 @@ class EndpointHandle:
     @property
     def handler(self) -> str:
         return self._runtime.spec.label
+
+    @property
+    def code_digest(self) -> str:
+        """A SHA-256 of the handler's code as its workers loaded it (its source)."""
+        return self._runtime.code_digest
+
+    @property
+    def cache_scope(self) -> str:
+        """What this endpoint's answers are, for a client's ``cache="use"``: its handler,
+        the hash of that handler's code and the settings that shape the output.  Pass it
+        on (``Endpoint(id, base_url=..., cache_scope=ep.cache_scope)``) and an identical
+        request is answered from the journal even after a restart on another port, and
+        never with another handler's (or an older version's) result."""
+        settings = self._runtime.settings
+        facts = json.dumps([self.handler, self.code_digest,
+                            bool(settings.return_aggregate_stream),
+                            bool(settings.runpod_worker)])
+        return "local-" + hashlib.sha256(facts.encode()).hexdigest()[:32]
 
     def request_count(self, op: str | None = None, job_id: str | None = None) -> int:
         """Client requests received (of one operation, about one job), whatever the answer."""

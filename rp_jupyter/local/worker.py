@@ -137,6 +137,8 @@ def _exit_with_parent(parent_pid: int) -> None:
     in a loop never reaches the point where the lost server would be noticed)."""
     while True:
         if os.getppid() != parent_pid:
+            if os.getpgrp() == os.getpid():  # what the handler started ends too
+                os.killpg(os.getpid(), signal.SIGKILL)
             os._exit(0)
         time.sleep(PARENT_CHECK_EVERY)
 

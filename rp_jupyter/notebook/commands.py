@@ -71,7 +71,7 @@ def resolve_job(magics: RunpodMagics, token: str | None) -> Job:
     if record is None:
         return magics.endpoint().job(token)
     try:
-        endpoint = magics.endpoint(record.endpoint_id, record.base_url)
+        endpoint = magics.endpoint(record.endpoint_id, record.base_url, journaled=True)
     except UsageError:
         if not record.final:
             raise
@@ -100,16 +100,7 @@ def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         if args.job:
             raise usage_error("give a job or --all, not both",
                               "%runpod cancel JOB, or %runpod cancel --all")
-        sweeps = [s for s in magics.session_sweeps if not s.done]
-        swept = sum(1 for s in sweeps for j in s.jobs if not j.is_final)
-        for sweep in sweeps:
-            sweep.cancel()  # also stops submitting the rest of the sweep
-        pending = [j for j in magics.session_jobs if not j.is_final]
-        for job in pending:
-            job.cancel()
-        count = len(pending) + swept
-        _say(f"Cancelled {count} unfinished job(s) started from this notebook."
-             if count else "No unfinished jobs started from this notebook.")
+        _cancel_all(magics)
         return
     job = resolve_job(magics, args.job)
     if job.is_final:
@@ -118,6 +109,32 @@ def cmd_cancel(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     before = job.status
     job.cancel()
     _say(f"Cancelled job {job.id} on endpoint {job.endpoint_id} (it was {before}).")
+
+
+def _cancel_all(magics: RunpodMagics) -> None:
+    """Cancel every unfinished job of this notebook (sweeps stop submitting first), all
+    of them tried whatever fails, then one report naming those that could not be."""
+    from rp_jupyter.jobs.cancelling import cancel_each
+
+    sweeps = [s for s in magics.session_sweeps if not s.done]
+    for sweep in sweeps:
+        sweep.cancel()  # stops submitting the rest of the sweep
+    jobs = [j for j in magics.session_jobs if not j.is_final]
+    jobs += [j for s in sweeps for j in s.jobs if not j.is_final and j not in jobs]
+    if not jobs:
+        _say("No unfinished jobs started from this notebook.")
+        return
+    outcomes = cancel_each(jobs)
+    failed = [(job, problem) for job, problem in outcomes if problem is not None]
+    done = len(jobs) - len(failed)
+    if not failed:
+        _say(f"Cancelled {done} unfinished job(s) started from this notebook.")
+        return
+    lines = [f"Cancelled {done} of {len(jobs)} unfinished job(s) started from this notebook; "
+             f"could not cancel {len(failed)}:"]
+    lines += [f"  {job.id} on endpoint {job.endpoint_id}: {problem}" for job, problem in failed]
+    lines.append("Try again with %runpod cancel JOB (they may still be running).")
+    _say("\n".join(lines))
 
 
 def cmd_retry(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
@@ -137,14 +154,18 @@ def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
 
 def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     from rp_jupyter.jobs.journal import JobJournal
+    from rp_jupyter.jobs.local_endpoints import settle_stopped_local_jobs
     from rp_jupyter.notebook.jobs_table import show_jobs_table
 
     since = time.time() - duration_flag("--last", args.last) if args.last else None
     limit = count_flag("--limit", args.limit)
-    records = JobJournal.open().list(endpoint_id=args.endpoint, status=args.status,
-                                     since=since, limit=limit)
+    journal = JobJournal.open()
+    settle_stopped_local_jobs(journal)  # jobs of a local endpoint that stopped show as LOST
+    records = journal.list(endpoint_id=args.endpoint, status=args.status, since=since,
+                           limit=limit)
     show_jobs_table(records, mode=display_mode(magics.shell),
-                    endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url))
+                    endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url,
+                                                           journaled=True))
 
 
 # -- endpoint commands -----------------------------------------------------------------------
@@ -197,8 +218,10 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
                           HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
+    how = {"reused": "is already running", "restarted": "restarted with the edited code, "
+           "is running"}.get(magics.local.last_start, "is running")
     _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {_workers_text(handle)}) "
-         f"is running at {handle.base_url}; it is now the default endpoint.")
+         f"{how} at {handle.base_url}; it is now the default endpoint.")
     if args.runpod_worker:
         from rp_jupyter.local.protocol import runpod_worker_summary
 

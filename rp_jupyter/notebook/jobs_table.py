@@ -60,6 +60,9 @@ def _ms(value: int | None) -> str:
 
 
 def _preview(record: Any) -> str:
+    if record.status in ("MAYBE_ACCEPTED", "LOST") and record.note:
+        return record.note if len(record.note) <= PREVIEW_CHARS else (
+            record.note[:PREVIEW_CHARS] + "…")
     if record.status in ("FAILED", "TIMED_OUT", "CANCELLED", "EXPIRED", "SUBMIT_FAILED"):
         if record.error is not None:
             return error_text(record.error)

@@ -32,11 +32,18 @@ def endpoint_id_for(handler: Any) -> str:
 
 
 class LocalEndpoints:
-    """The local endpoints this kernel has started."""
+    """The local endpoints this kernel has started.
+
+    ``%runpod local NAME`` again reuses the running endpoint only when NAME's code is
+    unchanged (see :mod:`rp_jupyter.local.handler_code`); after an edit it is restarted
+    with the new code.  ``last_start`` says which happened: ``"started"``, ``"reused"``
+    or ``"restarted"``.
+    """
 
     def __init__(self) -> None:
         self.server: Any = None
         self.handlers: dict[str, str] = {}
+        self.last_start = "started"
 
     def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int | None = None,
               aggregate: bool = False, retention: float | None = None,
@@ -44,28 +51,37 @@ class LocalEndpoints:
         """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle.
 
         ``simulate`` holds simulated worker states (``workers``, ``throttled``, ``unhealthy``,
-        ``cold_start``; see :mod:`rp_jupyter.local.simulation`), applied to a running
-        endpoint too.  With a cold start the workers are left initializing."""
+        ``cold_start``; see :mod:`rp_jupyter.local.simulation`), applied to a reused
+        endpoint too; one restarted after an edit starts with only those given now.  With a
+        cold start the workers are left initializing."""
         simulate = dict(simulate or {})
         if workers is not None:
             simulate["workers"] = workers
-        from rp_jupyter.local import LocalServer
+        from rp_jupyter.local import HandlerSpec, LocalServer
+        from rp_jupyter.local.handler_code import code_digest
 
         endpoint_id = endpoint_id or endpoint_id_for(handler)
         label = getattr(handler, "__qualname__", None) or str(handler)
         if self.server is None or not self.server.running:
             self.server = LocalServer()
             self.handlers = {}
+        self.last_start = "started"
         existing = self.server.endpoints.get(endpoint_id)
         if existing is not None:
-            if self.handlers.get(endpoint_id) == label:
+            if self.handlers.get(endpoint_id) != label:
+                raise ValueError(
+                    f"a local endpoint {endpoint_id!r} already runs "
+                    f"{self.handlers[endpoint_id]}; choose another id with --id, or stop it "
+                    "with %runpod local --stop"
+                )
+            if existing.code_digest == code_digest(HandlerSpec.of(handler)):
+                self.last_start = "reused"
                 if simulate:
                     existing.simulate(**simulate)
                 return existing
-            raise ValueError(
-                f"a local endpoint {endpoint_id!r} already runs {self.handlers[endpoint_id]}; "
-                "choose another id with --id, or stop it with %runpod local --stop"
-            )
+            self.server.remove_endpoint(endpoint_id)  # edited: its workers run old code
+            self.handlers.pop(endpoint_id, None)
+            self.last_start = "restarted"
         windows = {}
         if retention is not None:
             windows = {"run_retention": retention, "sync_retention": min(60.0, retention)}
@@ -88,6 +104,13 @@ class LocalEndpoints:
         if self.server is not None and self.server.running and endpoint_id in self.handlers:
             return self.server.base_url
         return None
+
+    def cache_scope_for(self, endpoint_id: str) -> str | None:
+        """The handler identity and code hash answers of ``endpoint_id`` are kept under,
+        if it is one of this kernel's local endpoints."""
+        if self.base_url_for(endpoint_id) is None:
+            return None
+        return self.server.endpoint(endpoint_id).cache_scope
 
     @property
     def running(self) -> bool:

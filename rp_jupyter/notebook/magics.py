@@ -151,9 +151,15 @@ class RunpodMagics(Magics):
             return self.session_key.reveal()
         return os.environ.get(API_KEY_ENV) or None
 
-    def endpoint(self, endpoint_id: str | None = None, base_url: str | None = None) -> Any:
-        """An :class:`Endpoint` from the flags and the effective settings."""
+    def endpoint(self, endpoint_id: str | None = None, base_url: str | None = None, *,
+                 journaled: bool = False) -> Any:
+        """An :class:`Endpoint` from the flags and the effective settings.
+
+        This kernel's local endpoints get no key (they are open) and their handler's
+        ``cache_scope``; a ``base_url`` read from the journal (``journaled``) gets the key
+        only if it belongs there (the hosted API or the configured base URL)."""
         from rp_jupyter.jobs.endpoint import Endpoint
+        from rp_jupyter.jobs.key_scope import key_belongs_to
 
         settings = self.settings()
         endpoint_id = endpoint_id or settings["default_endpoint"]
@@ -166,9 +172,14 @@ class RunpodMagics(Magics):
         endpoint_id = endpoint_id_flag(endpoint_id)
         if base_url:
             http_url_flag("--base-url", base_url, "http://127.0.0.1:8000/v2")
-        base_url = (base_url or self.local.base_url_for(endpoint_id)
-                    or configured_base_url(self).value).rstrip("/")
-        key = self.api_key()
+        local_url = self.local.base_url_for(endpoint_id)
+        configured = configured_base_url(self).value
+        base_url = (base_url or local_url or configured).rstrip("/")
+        key, scope = self.api_key(), None
+        if local_url is not None and base_url == local_url:
+            key, scope = "", self.local.cache_scope_for(endpoint_id)  # "": send no key
+        elif journaled and not key_belongs_to(base_url, configured=configured):
+            key = ""
         if key is None and base_url == DEFAULT_BASE_URL:
             raise usage_error(
                 "no Runpod API key: the hosted API needs one",
@@ -176,7 +187,7 @@ class RunpodMagics(Magics):
                 "(or use %runpod local for an endpoint on this machine)",
             )
         try:
-            return Endpoint(endpoint_id, base_url=base_url, api_key=key)
+            return Endpoint(endpoint_id, base_url=base_url, api_key=key, cache_scope=scope)
         except InvalidRequestError as exc:
             raise from_runpod_error(exc) from None
 

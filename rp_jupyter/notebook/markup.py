@@ -26,6 +26,7 @@ __all__ = [
     "pre",
     "progress_html",
     "short_id",
+    "stream_gap_note",
     "tail_box",
     "timings_text",
 ]
@@ -39,6 +40,8 @@ STATUS_COLOURS = {
     "CANCELLED": "#4b5563",
     "TIMED_OUT": "#c2410c",
     "EXPIRED": "#4b5563",
+    "LOST": "#4b5563",
+    "MAYBE_ACCEPTED": "#b45309",
 }
 FONT = "font-family:var(--jp-ui-font-family, system-ui, sans-serif);font-size:13px"
 MONO = "font-family:var(--jp-code-font-family, ui-monospace, monospace);font-size:12px"
@@ -98,6 +101,13 @@ def timings_text(job: Any) -> str:
     return " · ".join(parts)
 
 
+def stream_gap_note(job: Any) -> str | None:
+    """What to say when the job's stream may be missing chunks (``job.stream_complete``)."""
+    if getattr(job, "stream_complete", True) is False:
+        return "chunks may be missing: an answer of the stream was lost"
+    return None
+
+
 def _flags(job: Any) -> list[str]:
     flags = []
     if getattr(job, "attempt", 1) > 1:
@@ -106,6 +116,9 @@ def _flags(job: Any) -> list[str]:
         flags.append("answered from the journal")
     elif getattr(job, "source", "server") == "journal":
         flags.append("read from the journal")
+    gap = stream_gap_note(job)
+    if gap:
+        flags.append(gap)
     problem = getattr(job, "tracking_error", None)
     if problem is not None and not job.is_final:
         first = str(problem).splitlines()[0] if str(problem) else type(problem).__name__

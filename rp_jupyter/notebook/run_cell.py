@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.json_values import check_json
 from rp_jupyter.api.redact import MASK
+from rp_jupyter.jobs.interrupts import SubmitInterrupted
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.flag_values import duration_flag, http_url_flag, variable_name_flag
@@ -45,17 +46,17 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
     text_key = args.text_key if args.text_key is not None else settings["text_key"]
     if not text_key:
         raise usage_error("--text-key needs a name", "e.g. --text-key question")
-    cell = _without_silencing_semicolon(cell)
     parsed = parse_cell(cell, magics.shell.user_ns,
                         format=args.format or settings["input_format"],
                         text_key=text_key, expand=not args.no_expand)
+    check_json(parsed.value)  # too deep, circular, not encodable: refused before anything copies it
     if sweeps:
         _check_sweep_fits(parsed.value, sweeps)
     cache = args.cache or settings["cache"]
     endpoint = magics.endpoint(args.endpoint, args.base_url)
     if args.dry_run:
         return DryRun(endpoint, parsed.value, options, sync=args.sync, read_as=parsed.read_as,
-                      has_key=magics.api_key() is not None, sweeps=sweeps)
+                      has_key=endpoint.has_api_key, sweeps=sweeps)
     mode = display_mode(magics.shell)
     block = should_block(mode, args.wait if args.wait is not None else magics.block)
     if sweeps:
@@ -67,10 +68,16 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
         if args.out:
             magics.shell.user_ns[args.out] = result
         return result
-    if args.sync:
-        job = endpoint.run_sync(parsed.value, cache=cache, **options)
-    else:
-        job = endpoint.run(parsed.value, cache=cache, **options)
+    try:
+        if args.sync:
+            job = endpoint.run_sync(parsed.value, cache=cache, **options)
+        else:
+            job = endpoint.run(parsed.value, cache=cache, **options)
+    except SubmitInterrupted as stop:  # the job it started is cancelled: say so, once
+        if stop.job is not None:
+            magics.remember(stop.job)
+        print(stop.describe())
+        raise
     magics.remember(job)
     if args.out:
         magics.shell.user_ns[args.out] = job
@@ -91,12 +98,6 @@ def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None) ->
         print(f"Submitted job {job.id} to endpoint {job.endpoint_id} ({job.status}); not "
               "waiting for it: see %runpod status, or job.result()")
         mark_presented(job)  # a snapshot of it now would only go stale
-
-
-def _without_silencing_semicolon(cell: str) -> str:
-    """IPython silences a cell whose last character is ``;``; that ``;`` is not input."""
-    stripped = cell.rstrip()
-    return stripped[:-1] if stripped.endswith(";") else cell
 
 
 def _run_options(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:

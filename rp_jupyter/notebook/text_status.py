@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from rp_jupyter.api.errors import parse_job_error
 from rp_jupyter.formats import Reply, ReplyStream, read_progress
-from rp_jupyter.notebook.markup import footer_text, timings_text
+from rp_jupyter.notebook.markup import footer_text, stream_gap_note, timings_text
 from rp_jupyter.notebook.renderers import renderers
 from rp_jupyter.notebook.static import error_summary, final_value, output_reading, render_output
 from rp_jupyter.notebook.stream_state import one_line, progress_of
@@ -146,7 +146,8 @@ class TextStatus:
         self.poll()
         self._write_text(self._reply.finish())  # text held back while its shape was unclear
         job = self.job
-        self._line(f"runpod: {job.status} · {timings_text(job)}")
+        gap = stream_gap_note(job)
+        self._line(f"runpod: {job.status} · {timings_text(job)}" + (f" · {gap}" if gap else ""))
         if str(job.status) == "COMPLETED":
             value = final_value(job)
             reading = output_reading(job)

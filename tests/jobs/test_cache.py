@@ -9,6 +9,7 @@ import pytest
 
 import rp_jupyter
 from rp_jupyter.jobs.journal import JobJournal
+from rp_jupyter.local import LocalEndpoint
 
 
 def endpoint(server, **options) -> rp_jupyter.Endpoint:
@@ -76,17 +77,54 @@ def test_off_is_the_default_and_always_runs(chaos, first):
     assert chaos.request_count("run") == 2
 
 
-def test_a_local_endpoint_restarted_on_another_port_still_answers_from_the_journal():
-    from rp_jupyter.local import LocalEndpoint
+def scoped(server) -> rp_jupyter.Endpoint:
+    """An Endpoint for a local server that says which handler code answers it."""
+    return rp_jupyter.Endpoint(server.endpoint_id, base_url=server.base_url,
+                               cache_scope=server.cache_scope)
 
+
+def test_a_local_endpoint_restarted_on_another_port_still_answers_from_the_journal():
     with LocalEndpoint("echo", endpoint_id="same") as before:
-        job = rp_jupyter.Endpoint("same", base_url=before.base_url).run({"x": 1})
+        job = scoped(before).run({"x": 1})
         assert job.result(timeout=30) == {"echo": {"x": 1}}
     with LocalEndpoint("echo", endpoint_id="same") as after:
         assert after.base_url != before.base_url
-        again = rp_jupyter.Endpoint("same", base_url=after.base_url).run({"x": 1}, cache="use")
+        assert after.cache_scope == before.cache_scope
+        again = scoped(after).run({"x": 1}, cache="use")
         assert again.cached and again.id == job.id
         assert after.request_count() == 0
+
+
+def test_another_handler_on_another_port_is_never_answered_from_the_journal():
+    with LocalEndpoint("echo") as echo:  # both use the default id, "local"
+        first = rp_jupyter.Endpoint("local", base_url=echo.base_url).run({"n": 3})
+        assert first.result(timeout=30) == {"echo": {"n": 3}}
+    with LocalEndpoint("tokens") as tokens:
+        again = rp_jupyter.Endpoint("local", base_url=tokens.base_url).run({"n": 3},
+                                                                            cache="use")
+        assert not again.cached and tokens.request_count("run") == 1
+        assert again.result(timeout=30) != first.result()
+
+
+def test_scopes_keep_each_handlers_answers_to_itself():
+    with LocalEndpoint("echo") as echo, LocalEndpoint("tokens") as tokens:
+        assert echo.cache_scope != tokens.cache_scope
+        scoped(echo).run({"n": 2}).wait(30)
+        again = scoped(tokens).run({"n": 2}, cache="use")
+        assert not again.cached and tokens.request_count("run") == 1
+
+
+def test_an_edited_handler_file_is_run_again_not_answered_with_the_old_result(tmp_path):
+    handler = tmp_path / "answer.py"
+    handler.write_text("def handler(job):\n    return {'version': 1}\n")
+    with LocalEndpoint(str(handler)) as old:
+        assert scoped(old).run({"q": 1}).result(timeout=30) == {"version": 1}
+        assert scoped(old).run({"q": 1}, cache="use").cached
+    handler.write_text("def handler(job):\n    return {'version': 2}\n")
+    with LocalEndpoint(str(handler)) as new:
+        assert new.cache_scope != old.cache_scope
+        job = scoped(new).run({"q": 1}, cache="use")
+        assert not job.cached and job.result(timeout=30) == {"version": 2}
 
 
 def test_hosted_endpoints_on_other_hosts_never_share_answers():

@@ -15,6 +15,7 @@ from rp_jupyter.jobs.journal import JobJournal
 from rp_jupyter.jobs.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from rp_jupyter.jobs.session import settings as session_settings
 from tests.client_support import CHAOS_PLAIN, start_local
+from tests.waiting import wait_for
 
 HOSTED = "https://api.runpod.ai/v2"
 
@@ -55,6 +56,28 @@ def test_a_job_costs_its_execution_seconds_times_the_price_set(servers):
     record = JobJournal.open().find(job.id)
     assert (record.cost, record.cost_source, record.price) == (
         pytest.approx(seconds * 0.002), "price", 0.002)
+
+
+def test_a_jobs_cost_is_journaled_before_the_job_shows_it_final(servers):
+    plain, _ = servers
+    set_price("gpu-box", 0.002)
+    job = endpoint(plain).run({"sleep": 1.5})
+    seen = []
+
+    def on_change(changed, event):
+        if event == "final":
+            record = JobJournal.open().find(changed.id)
+            seen.append((record.final, record.cost, changed.cost.dollars))
+
+    unsubscribe = job.subscribe(on_change)
+    assert not job.is_final  # it sleeps well past this point
+    try:
+        job.result(30)
+        wait_for(lambda: seen, 10, "the final event")  # told after result() wakes
+    finally:
+        unsubscribe()
+    assert job.cost.dollars == pytest.approx(job.execution_ms / 1000 * 0.002)
+    assert seen == [(True, pytest.approx(job.cost.dollars), job.cost.dollars)]
 
 
 def test_a_gpu_name_costs_the_job_at_the_tables_price_and_says_its_date(servers):
@@ -140,11 +163,34 @@ def test_a_journal_of_schema_1_migrates_and_its_old_jobs_cost_unknown(tmp_path):
     conn.close()
     journal = JobJournal(path)
     try:
-        assert journal.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 2
+        assert journal.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 3
         record = journal.find("old-1")
-        assert record.cost is None and record.origin is None
+        assert record.cost is None and record.origin is None and record.stream_gap is False
         cost = cost_from_record(record)
         assert cost.dollars is None and cost.seconds == 1.5
+    finally:
+        journal.close()
+
+
+def test_a_journal_of_schema_2_keeps_its_stream_gaps_when_costs_are_added(tmp_path):
+    path = tmp_path / "gap.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[1])
+    conn.executescript(MIGRATIONS[2])
+    conn.execute("INSERT INTO jobs (job_id, endpoint_id, base_url, mode, status, final, request,"
+                 " input_hash, request_hash, created_at, updated_at, execution_ms, stream_gap) "
+                 "VALUES ('gap-1', 'ep', ?, 'run', 'COMPLETED', 1, '{}', '', '', 1, 1, 800, 1)",
+                 (HOSTED,))
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    journal = JobJournal(path)
+    try:
+        assert journal.read("PRAGMA user_version")[0][0] == 3
+        record = journal.find("gap-1")
+        assert record.stream_gap is True
+        assert record.cost is None and record.cost_source is None
+        assert journal.read("SELECT count(*) FROM prices")[0][0] == 0
     finally:
         journal.close()
 

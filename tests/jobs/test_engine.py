@@ -6,6 +6,8 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import rp_jupyter
 from rp_jupyter.api.models import JobStatus
 from rp_jupyter.jobs.engine import Engine
@@ -120,9 +122,10 @@ def test_tracking_survives_the_server_dropping_every_connection_for_a_while(chao
     wait_for(lambda: job.tracking_error is not None, what="the engine to notice the outage")
     assert job.status is not JobStatus.EXPIRED and not job.is_final
     chaos.faults.clear()
-    assert job.result(timeout=40) == [{"chunk": i} for i in range(6)] + [
-        {"done": True, "slept": 0.0, "chunks": 6, "attempt": 1}]
-    assert job.tracking_error is None
+    with pytest.warns(rp_jupyter.StreamGapWarning):  # a dropped /stream may have held chunks
+        assert job.result(timeout=40) == [{"chunk": i} for i in range(6)] + [
+            {"done": True, "slept": 0.0, "chunks": 6, "attempt": 1}]
+    assert job.tracking_error is None and job.stream_complete is False
 
 
 def test_a_process_that_exits_without_waiting_leaves_its_jobs_in_the_journal(chaos, rp_home):

@@ -208,7 +208,7 @@ def test_an_unfinished_job_older_than_its_ttl_is_expired_without_asking(chaos):
 def test_limits_from_the_environment_prune_the_oldest_final_jobs_when_the_engine_starts(
     monkeypatch,
 ):
-    from rp_jupyter.jobs.engine import Engine
+    from rp_jupyter.jobs.runtime_registry import RuntimeRegistry
 
     journal = JobJournal.open()
     for index in range(5):
@@ -220,7 +220,7 @@ def test_limits_from_the_environment_prune_the_oldest_final_jobs_when_the_engine
             journal.record_final(key, "COMPLETED", {}, str(index)).result()
     monkeypatch.setenv("RP_JUPYTER_MAX_JOBS", "3")
     monkeypatch.setenv("RP_JUPYTER_MAX_AGE_DAYS", "not a number")  # ignored, with a warning
-    Engine.get()
+    RuntimeRegistry.get()
     deadline = time.monotonic() + 10
     while journal.count() > 3 and time.monotonic() < deadline:
         time.sleep(0.02)

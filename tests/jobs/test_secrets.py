@@ -177,7 +177,7 @@ def test_a_job_sent_with_secrets_cannot_be_rerun_from_the_journal_alone(echo_ser
     job.result(timeout=30)
     from rp_jupyter.jobs.runtime import job_from_record
 
-    stored = job_from_record(JobJournal.open().find(job.id), job._runtime)
+    stored = job_from_record(JobJournal.open().find(job.id), ep.runtime)
     with pytest.raises(rp_jupyter.InvalidRequestError, match="never kept"):
         stored.rerun()
     assert job.rerun().result(timeout=30) == {"echo": {"token": MASK}}  # in memory: fine

@@ -108,3 +108,34 @@ def returns_openai_list(job: dict[str, Any]) -> Any:
 
 def raises_plain(job: dict[str, Any]) -> Any:
     raise ValueError("cannot answer that")
+
+
+# -- what a worker process has and leaves behind -------------------------------------------
+
+
+def environment(job: dict[str, Any]) -> dict[str, Any]:
+    """The worker's environment, as the handler sees it."""
+    return {"env": dict(os.environ), "pid": os.getpid()}
+
+
+def starts_a_sleep(job: dict[str, Any]) -> Any:
+    """Start a ``sleep`` of its own, stream its pid, then wait for it (never returning)."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "300"])
+    yield {"sleep_pid": child.pid, "worker_pid": os.getpid()}
+    child.wait()
+
+
+def starts_a_sleep_then_dies(job: dict[str, Any]) -> Any:
+    """Start a ``sleep``, stream its pid, then end the worker process abruptly once the
+    file ``input.go`` exists (the test creates it when it has seen the pid)."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["sleep", "300"])
+    yield {"sleep_pid": child.pid, "worker_pid": os.getpid()}
+    deadline = time.monotonic() + 60
+    while not os.path.exists(job["input"]["go"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os._exit(3)

@@ -1,5 +1,5 @@
 """A job driven by the test instead of a server: chunks pushed at a chosen rate through the
-same engine-side methods the tracker uses.  For message-rate tests and the UI benchmark,
+same engine-side methods a follower uses.  For message-rate tests and the UI benchmark,
 where the chunk rate must be exact; everything else runs against the local endpoint.
 """
 
@@ -28,7 +28,7 @@ def driven_job(job_id: str = "driven-0001-aaaa-bbbb", endpoint_id: str = "driven
 
 class ChunkFeeder(threading.Thread):
     """Pushes ``count`` chunks into ``job`` at ``rate`` per second in batches of ``batch``
-    (as the tracker would after one ``/stream`` poll), then completes the job.  Records
+    (as a follower would after one ``/stream`` poll), then completes the job.  Records
     when each chunk reached the job."""
 
     def __init__(

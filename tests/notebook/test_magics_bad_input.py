@@ -66,6 +66,13 @@ def test_a_body_nested_ten_thousand_deep_is_one_usage_error(ip, local, body):
     refused(ip, local, f"%%runpod run echo\n{body}", "nests objects or lists too deeply")
 
 
+@pytest.mark.parametrize("flags", ["--dry-run --sweep a=1,2", "--sweep a=1,2", "--dry-run"])
+def test_a_body_a_few_hundred_deep_is_refused_before_a_sweep_or_dry_run_copies_it(
+        ip, local, flags):
+    body = '{"x":' * 600 + "1" + "}" * 600
+    refused(ip, local, f"%%runpod run echo {flags}\n{body}", "nested more than 99 levels deep")
+
+
 def test_a_python_body_nested_deeper_than_json_allows_names_its_path(ip, local):
     body = "{'a':" * 150 + "1" + "}" * 150
     refused(ip, local, f"%%runpod run echo --format python\n{body}",

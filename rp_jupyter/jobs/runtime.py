@@ -236,9 +236,11 @@ class EndpointRuntime:
             await self.complete(job, doc)
 
     async def retry(self, job: Job) -> None:
-        doc = await self.client.retry(job.id)
+        """Requeue ``job``; like a new job, refused (nothing sent) past the budget."""
         session = session_of(self.engine)
-        session.settle()  # the attempt that ended is counted before the next one starts
+        session.settle()  # the attempt that ended is counted before the next one is judged
+        admit(session, self.endpoint_id, self.base_url, journal=self.journal)
+        doc = await self.client.retry(job.id)
         await self.sink.retried(job, doc)
         session.track(job)
         self.follow(job)

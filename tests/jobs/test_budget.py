@@ -110,3 +110,23 @@ def test_a_job_of_unknown_cost_is_refused_while_a_budget_is_set():
 def test_a_budget_that_is_not_a_positive_amount_is_refused(bad):
     with pytest.raises(ValueError, match="positive number of dollars"):
         rp_jupyter.budget(bad)
+
+
+def test_a_retried_job_counts_every_attempt_and_is_refused_past_the_budget(server, paid):
+    session = session_of(paid.runtime.engine)
+    before = session.spending().total
+    job = paid.run({"sleep": 0.3, "fail": "on purpose"})
+    with pytest.raises(rp_jupyter.JobFailedError):
+        job.result(30)
+    first = job.cost.dollars
+    job.retry()
+    with pytest.raises(rp_jupyter.JobFailedError):
+        job.result(30)
+    assert job.attempt == 2 and first > 0 and job.cost.dollars > 0
+    assert session.spending().total - before == pytest.approx(first + job.cost.dollars)
+    rp_jupyter.budget(session.spending().total * 0.9)
+    retries = server.request_count("retry")
+    with pytest.raises(rp_jupyter.BudgetExceededError, match="is used up"):
+        job.retry()
+    assert server.request_count("retry") == retries  # nothing was sent
+    assert job.attempt == 2 and job.status == "FAILED"

@@ -117,12 +117,13 @@ class HealthWatch:
         """Read ``/health`` now (engine thread)."""
         from rp_jupyter.api.errors import RunpodError
 
-        self.polls += 1
         try:
             self.latest = await self.runtime.health()
             self.error = None
         except RunpodError as exc:
             self.error = exc
+        finally:
+            self.polls += 1  # readings taken (each one a /health request answered or failed)
         self.read_at = time.time()
         return self.latest
 

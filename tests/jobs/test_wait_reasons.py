@@ -95,8 +95,11 @@ def test_one_health_poll_per_endpoint_is_shared_and_stops_when_nothing_waits(mon
         assert all("no GPU capacity" in reason for reason in reasons)
         wait_for(lambda: [wait_reason(job) for job in jobs] and watch.polls >= 4, 10,
                  "a few polls")
-        # each poll is one /health request, whatever the number of jobs asking
-        assert server.request_count("health") == watch.polls
+        # each poll is one /health request, whatever the number of jobs asking (one more
+        # may be on its way while we look)
+        taken = watch.polls
+        requests = server.request_count("health")
+        assert taken <= requests <= watch.polls + 1
         assert watch.polls <= (time.monotonic() - started) / 0.3 + 1  # at most every 0.3 s
         for job in jobs:
             job.cancel()

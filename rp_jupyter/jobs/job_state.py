@@ -49,6 +49,7 @@ class JobState:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.tracking_error: Exception | None = None  # why following is failing, if it is
+        self.final_cost: Any = None  # the Cost journaled with the final state
         self._backend = backend
         self._chunks: list[Any] = []
         self._stream_gap = False  # chunks of this attempt may be missing
@@ -188,6 +189,7 @@ class JobState:
             self.output, self.error, self.progress = MISSING, None, None
             self.delay_ms = self.execution_ms = None
             self.started_at = self.finished_at = None
+            self.final_cost = None
             self.submitted_at = time.time()
             self._chunks = []
             self._stream_gap = False

@@ -135,6 +135,11 @@ class JobJournal(JournalOwnership):
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return self._reader().execute(sql, tuple(params)).fetchall()
 
+    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read-only query on this thread's connection, for the modules that keep their
+        own tables or summaries in the journal (prices, costs)."""
+        return self._query(sql, params)
+
     def get(self, key: int) -> JobRecord | None:
         rows = self._query("SELECT * FROM jobs WHERE key = ?", (key,))
         return record_from_row(self, rows[0]) if rows else None
@@ -243,18 +248,20 @@ class JobJournal(JournalOwnership):
 
     def record_submitting(
         self, *, base_url: str, endpoint_id: str, mode: str, request: dict[str, Any],
-        input_hash: str, request_hash: str,
+        input_hash: str, request_hash: str, origin: str | None = None,
     ) -> Future[int]:
-        """A request about to be sent; returns the record's key once it is on disk."""
+        """A request about to be sent; returns the record's key once it is on disk.
+        ``origin`` names the notebook (or script) sending it."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO jobs (endpoint_id, base_url, mode, status, request, input_hash, "
-                "request_hash, created_at, updated_at, owner, owner_pid, owner_host, lease_until)"
-                " VALUES (?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "request_hash, created_at, updated_at, owner, owner_pid, owner_host, lease_until,"
+                " origin) VALUES (?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (endpoint_id, base_url, mode, json.dumps(request), input_hash, request_hash,
-                 now, now, self.owner, os.getpid(), socket.gethostname(), now + LEASE_SECONDS),
+                 now, now, self.owner, os.getpid(), socket.gethostname(), now + LEASE_SECONDS,
+                 origin),
             )
             key = int(cur.lastrowid or 0)
             conn.execute("INSERT INTO events VALUES (?, ?, 'SUBMITTING', NULL)", (key, now))
@@ -509,7 +516,7 @@ def reuse_scope(base_url: str, scope: str | None = None) -> tuple[str, str]:
 
 def _field_updates(fields: dict[str, Any]) -> tuple[str, list[Any]]:
     allowed = ("started_at", "finished_at", "delay_ms", "execution_ms", "worker_id", "error",
-               "note")
+               "note", "cost", "cost_source", "price")
     sets, params = "", []
     for name in allowed:
         if name in fields:

@@ -248,16 +248,16 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         _say(f"Stopped local endpoint(s): {', '.join(stopped)}." if stopped
              else "No local endpoint is running.")
         return
-    count_flag("--workers", args.workers)
     handler: Any = args.handler
     candidate = magics.shell.user_ns.get(handler) if handler.isidentifier() else None
     if callable(candidate):
         handler = candidate
     retention = duration_flag("--retention", args.retention) if args.retention else None
+    simulated = _simulated(args)
     try:
-        handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
+        handle = magics.local.start(handler, endpoint_id=args.endpoint_id,
                                     aggregate=args.aggregate, retention=retention,
-                                    runpod_worker=args.runpod_worker)
+                                    runpod_worker=args.runpod_worker, simulate=simulated)
     except (ValueError, ImportError, OSError) as exc:
         raise usage_error(f"cannot start the local endpoint: {exc}", HANDLER_HINT) from None
     except (RuntimeError, TimeoutError) as exc:  # its worker could not load the handler
@@ -265,16 +265,37 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
                           HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
-    workers = handle.settings.workers
-    workers = f"{workers} worker{'s' if workers != 1 else ''}"
     how = {"reused": "is already running", "restarted": "restarted with the edited code, "
            "is running"}.get(magics.local.last_start, "is running")
-    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) {how} at "
-         f"{handle.base_url}; it is now the default endpoint.")
+    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {_workers_text(handle)}) "
+         f"{how} at {handle.base_url}; it is now the default endpoint.")
     if args.runpod_worker:
         from rp_jupyter.local.protocol import runpod_worker_summary
 
         _say(runpod_worker_summary(handle))
+
+
+def _simulated(args: Args) -> dict[str, Any]:
+    """The worker count and the simulated states given on the line (see
+    :mod:`rp_jupyter.local.simulation`)."""
+    found: dict[str, Any] = {}
+    if args.workers is not None:
+        found["workers"] = count_flag("--workers", args.workers)
+    for flag, name in (("--throttled", "throttled"), ("--unhealthy", "unhealthy")):
+        if getattr(args, name) is not None:
+            found[name] = count_flag(flag, getattr(args, name))
+    if args.cold_start is not None:
+        found["cold_start"] = duration_flag("--cold-start", args.cold_start)
+    return found
+
+
+def _workers_text(handle: Any) -> str:
+    from rp_jupyter.local.simulation import describe
+
+    workers = handle.settings.workers
+    simulated = describe(handle.settings)
+    return f"{workers} worker{'s' if workers != 1 else ''}" + (
+        f"; simulated: {simulated}" if simulated else "")
 
 
 def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:

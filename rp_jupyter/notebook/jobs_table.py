@@ -147,6 +147,16 @@ def _row_html(fields: dict[str, str], note: str | None = None) -> str:
     return for_the_room(f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>')
 
 
+def _text_lines(names: list[str], rows: list[dict[str, str]]) -> list[str]:
+    widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
+    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names).rstrip()]
+    for row in rows:
+        lines.append(
+            "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
+        )
+    return lines
+
+
 def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
                        width: int | None = None, note: str | None = None) -> dict[str, Any]:
     """The table as text/plain and text/html (for terminals and saved notebooks).
@@ -162,12 +172,10 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
     names = [name for name, _ in columns()]
     live = list(jobs) if jobs is not None else [None] * len(records)
     rows = [_fields(r, j) for r, j in zip(records, live, strict=True)]
-    widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
-    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names).rstrip()]
-    for row in rows:
-        lines.append(
-            "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
-        )
+    lines = _text_lines(names, rows)
+    if width and "job" in names and max(map(len, lines)) > width:
+        # a narrow terminal shows the ids' first 8 characters (%runpod result takes a prefix)
+        lines = _text_lines(names, [{**row, "job": row["job"][:8]} for row in rows])
     if width:
         lines = [line if len(line) <= width else line[: max(1, width - 1)] + "…"
                  for line in lines]

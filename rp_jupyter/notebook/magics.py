@@ -15,12 +15,12 @@ import os
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Unicode
+from traitlets import Bool, Enum, TraitError, Unicode, observe, validate
 
 from rp_jupyter.api._constants import API_KEY_ENV, DEFAULT_BASE_URL
 from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
-from rp_jupyter.notebook import commands, run_cell
+from rp_jupyter.notebook import commands, cost_commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
@@ -51,6 +51,9 @@ _HANDLERS = {
     "local": commands.cmd_local,
     "present": commands.cmd_present,
     "replay": commands.cmd_replay,
+    "price": cost_commands.cmd_price,
+    "cost": cost_commands.cmd_cost,
+    "budget": cost_commands.cmd_budget,
     "endpoint": commands.cmd_endpoint,
     "login": commands.cmd_login,
     "logout": commands.cmd_logout,
@@ -84,6 +87,13 @@ class RunpodMagics(Magics):
         None, allow_none=True, help="Default --timeout, e.g. '10m'."
     ).tag(config=True)
     ttl = Unicode(None, allow_none=True, help="Default --ttl, e.g. '1h'.").tag(config=True)
+    cancel_on_exit = Bool(
+        False, help="Cancel this session's unfinished jobs when the kernel shuts down (they "
+        "are listed on stderr either way).",
+    ).tag(config=True)
+    forgotten_after = Unicode(
+        "10m", help="An unfinished job is flagged as forgotten this long after it was sent.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -93,6 +103,24 @@ class RunpodMagics(Magics):
         self.job_names: dict[str, str] = {}  # job id -> the variable its cell bound (-o)
         self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
+        cost_commands.sync_settings(self)
+
+    @validate("forgotten_after")
+    def _valid_duration(self, proposal: Any) -> str:
+        from rp_jupyter.notebook.durations import DurationError, parse_duration
+
+        try:
+            seconds = parse_duration(proposal["value"])
+        except DurationError:
+            seconds = -1.0
+        if not seconds > 0:
+            raise TraitError(f"forgotten_after must be a duration such as '10m' or '90s', "
+                             f"not {proposal['value']!r}")
+        return proposal["value"]
+
+    @observe("cancel_on_exit", "forgotten_after")
+    def _settings_changed(self, change: Any) -> None:
+        cost_commands.sync_settings(self)
 
     @no_var_expand
     @line_cell_magic
@@ -126,7 +154,12 @@ class RunpodMagics(Magics):
     def settings(self) -> dict[str, Any]:
         return {name: s.value for name, s in effective_settings(self).items()}
 
-    def set_trait(self, name: str, value: Any, source: str) -> None:
+    def set_trait(self, name: str, value: Any, source: str | None = None) -> None:
+        """Set a setting; ``source`` names the command that set it.  (traitlets calls this
+        without one while it applies ``%config``: then it is traitlets' own.)"""
+        if source is None:
+            super().set_trait(name, value)
+            return
         setattr(self, name, value)
         self.set_by[name] = source
 

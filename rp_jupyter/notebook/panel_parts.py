@@ -1,5 +1,6 @@
 """What a feature adds to the panels without editing them: a note beside a job's header
-(why it waits), a line in its footer (what it cost), a column in ``%runpod jobs``.
+(why it waits), a line in its footer (what it cost), a column in ``%runpod jobs``, a note
+in a sweep's header (its estimate and total cost).
 
 Each part is a function of the job (or of a journal record) returning plain text, or
 ``None`` to add nothing; every view asks the same registry (the live panel, the static
@@ -45,6 +46,7 @@ class PanelParts:
     def __init__(self) -> None:
         self._notes: list[JobPart] = []
         self._footers: list[JobPart] = []
+        self._sweep_notes: list[JobPart] = []
         self.columns: list[Column] = []
 
     def add_note(self, part: JobPart) -> None:
@@ -55,13 +57,18 @@ class PanelParts:
         """A line shown under the job's output (e.g. what it cost)."""
         self._footers.append(part)
 
+    def add_sweep_note(self, part: JobPart) -> None:
+        """A short note in a sweep's header, live and static (e.g. what it costs); the
+        part gets the sweep."""
+        self._sweep_notes.append(part)
+
     def add_column(self, name: str, width: str, cell: Callable[[Any, Any], str]) -> None:
         """A column of ``%runpod jobs``, before its output column."""
         self.columns.append(Column(name, width, cell))
 
     def remove(self, part: Any) -> None:
         """Take a note, footer or column function out again."""
-        for group in (self._notes, self._footers):
+        for group in (self._notes, self._footers, self._sweep_notes):
             if part in group:
                 group.remove(part)
         self.columns = [c for c in self.columns if c.cell is not part]
@@ -71,6 +78,9 @@ class PanelParts:
 
     def footers(self, job: Any) -> list[str]:
         return _ask(self._footers, job)
+
+    def sweep_notes(self, sweep: Any) -> list[str]:
+        return _ask(self._sweep_notes, sweep)
 
     def cells(self, record: Any, job: Any = None) -> dict[str, str]:
         found = {}

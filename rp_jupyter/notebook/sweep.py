@@ -111,6 +111,7 @@ class Sweep:
         self.run_options = dict(run_options or {})
         self.cancelled = False
         self.started_at = time.time()
+        self.estimate: Any = None  # what it should cost, from the endpoint's history
         self._submission: Any = None
         self._views: list[Any] = []
 
@@ -202,7 +203,10 @@ class Sweep:
 
     def start(self) -> Sweep:
         """Submit every combination on the engine (returns at once)."""
+        from rp_jupyter.jobs.budget import plan
+
         runtime = self.endpoint.runtime  # fails here, in the caller, on a missing key
+        self.estimate = plan(runtime, len(self.items))  # refused here if past a budget
         self._submission = runtime.engine.submit(self._submit_all())
         return self
 

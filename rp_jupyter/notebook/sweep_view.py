@@ -20,6 +20,7 @@ from rp_jupyter.notebook.markup import (
     progress_html,
     short_id,
 )
+from rp_jupyter.notebook.panel_parts import parts
 from rp_jupyter.notebook.presentation import for_the_room, presenting
 from rp_jupyter.notebook.previews import plain_preview, preview_html, text_html
 from rp_jupyter.notebook.stream_state import StreamState
@@ -101,6 +102,7 @@ def header_html(sweep: Any, note: str | None = None,
         extra.append("cancelling…")
     if note:
         extra.append(note)
+    extra += parts.sweep_notes(sweep)
     extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
     return for_the_room(
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
@@ -280,9 +282,10 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
         ]
     )
     counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
     plain = (
         f"runpod sweep: {len(sweep.items)} jobs on {sweep.endpoint.endpoint_id} "
-        f"({counts})\n" + "\n".join([header, *lines])
+        f"({counts}){notes}\n" + "\n".join([header, *lines])
     )
     return {"text/plain": plain, "text/html": html}
 
@@ -340,7 +343,9 @@ def present_headless(sweep: Any) -> None:
 def present_as_text(sweep: Any) -> None:
     total = len(sweep.items)
     names = " × ".join(sweep.items[0].params) if sweep.items else ""
-    print(f"runpod: sweep of {total} jobs on {sweep.endpoint.endpoint_id} ({names})", flush=True)
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
+    print(f"runpod: sweep of {total} jobs on {sweep.endpoint.endpoint_id} ({names}){notes}",
+          flush=True)
     reported: set[int] = set()
 
     def report() -> None:
@@ -358,4 +363,5 @@ def present_as_text(sweep: Any) -> None:
     wait_for_sweep(sweep, on_poll=report, on_stop=report)
     report()
     counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
-    print(f"runpod: sweep done: {counts}", flush=True)
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
+    print(f"runpod: sweep done: {counts}{notes}", flush=True)

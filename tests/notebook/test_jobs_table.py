@@ -104,12 +104,17 @@ def test_row_open_shows_that_jobs_panel_below_the_table(frontend, endpoint):
 
 
 def test_in_a_terminal_the_table_fits_the_terminal_width(frontend, endpoint, capsys, monkeypatch):
-    endpoint("ui-echo").run({"q": "a long question " * 20}).result(20)
+    job = endpoint("ui-echo").run({"q": "a long question " * 20})
+    job.result(20)
     monkeypatch.setenv("COLUMNS", "72")
     show_jobs_table(records(), mode="terminal", endpoint_for=endpoint_for)
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(len(line) <= 72 for line in lines), lines
     assert lines[1].endswith("…")  # the long output was cut, and says so
+    assert lines[1].startswith(job.id[:8] + " ") and job.id not in lines[1]  # a short id
+    monkeypatch.setenv("COLUMNS", "400")
+    show_jobs_table(records(), mode="terminal", endpoint_for=endpoint_for)
+    assert job.id in capsys.readouterr().out  # room enough for the whole id
 
 
 def test_the_live_table_leaves_its_static_view_once_the_next_cell_runs(frontend, endpoint):

@@ -33,9 +33,15 @@ _EXPORTS: dict[str, str] = {
     "Secret": "rp_jupyter.api.redact",
     # journal read path
     "result": "rp_jupyter.jobs.history",
+    # what it costs and why it waits
+    "cost": "rp_jupyter.jobs.cost_report",
+    "set_price": "rp_jupyter.jobs.cost",
+    "budget": "rp_jupyter.jobs.budget",
+    "why_waiting": "rp_jupyter.jobs.health_watch",
     # errors
     "RunpodError": "rp_jupyter.api.errors",
     "InvalidRequestError": "rp_jupyter.api.errors",
+    "BudgetExceededError": "rp_jupyter.api.errors",
     "APIStatusError": "rp_jupyter.api.errors",
     "BadRequestError": "rp_jupyter.api.errors",
     "AuthenticationError": "rp_jupyter.api.errors",
@@ -112,6 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BudgetExceededError,
         EndpointNotFoundError,
         InvalidRequestError,
         JobCancelledError,
@@ -131,8 +138,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
     from rp_jupyter.api.redact import Secret  # noqa: F401
     from rp_jupyter.formats.inputs import b64, data_url  # noqa: F401
+    from rp_jupyter.jobs.budget import budget  # noqa: F401
     from rp_jupyter.jobs.chat import Chat  # noqa: F401
     from rp_jupyter.jobs.chat_reply import ChatReply  # noqa: F401
+    from rp_jupyter.jobs.cost import set_price  # noqa: F401
+    from rp_jupyter.jobs.cost_report import cost  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
+    from rp_jupyter.jobs.health_watch import why_waiting  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401

@@ -4,6 +4,7 @@
 
     RunpodError
     ├── InvalidRequestError        bad input caught before anything is sent (also a ValueError)
+    │   └── BudgetExceededError    the job or sweep would pass the budget you set
     ├── APIStatusError             the server answered with an HTTP error
     │   ├── BadRequestError        400 (and 413: the body is too large)
     │   ├── AuthenticationError    401 / 403, or no key for the hosted API
@@ -37,6 +38,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "EndpointNotFoundError",
     "InvalidRequestError",
     "JobCancelledError",
@@ -70,6 +72,11 @@ class RunpodError(Exception):
 
 class InvalidRequestError(RunpodError, ValueError):
     """The request is not valid; nothing was sent."""
+
+
+class BudgetExceededError(InvalidRequestError):
+    """The job (or sweep) would pass the budget set with ``%runpod budget`` /
+    ``rp_jupyter.budget``; nothing was sent."""
 
 
 class APIStatusError(RunpodError):

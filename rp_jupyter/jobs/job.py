@@ -29,6 +29,7 @@ from rp_jupyter.jobs.job_state import JobEvent, JobState
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
     from rp_jupyter.jobs.backend import JobBackend
+    from rp_jupyter.jobs.cost import Cost
 
 __all__ = ["Job", "JobEvent"]
 
@@ -165,6 +166,18 @@ class Job(JobState):
         if self.started_at is None:
             return None
         return max(0.0, (self.finished_at or time.time()) - self.started_at)
+
+    @property
+    def cost(self) -> Cost:
+        """What the job cost (or costs so far while it runs): its execution seconds times
+        its endpoint's price, or its own ``output.cost``; ``job.cost.dollars`` is ``None``
+        when that is unknown (see :mod:`rp_jupyter.jobs.cost`).
+
+        Example: ``job.cost.describe()`` gives ``"cost $0.0021 · 2.7 s × $0.00076/s ..."``.
+        """
+        from rp_jupyter.jobs.cost import job_cost
+
+        return job_cost(self)
 
     @property
     def request(self) -> JobRequest | None:

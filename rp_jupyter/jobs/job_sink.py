@@ -4,7 +4,10 @@ Followers, mirrors and the runtime's actions publish here and nowhere else, so a
 is on disk before any reader (a panel, ``stream()``, ``result()``) can see it.  When the
 journal cannot take a write (a full disk, a lock held past the busy timeout), the job is
 updated anyway and the write waits in the :class:`JournalBacklog` until the journal
-recovers: a finished job always reaches its final state in memory.  Engine thread only.
+recovers: a finished job always reaches its final state in memory.  A job's cost is
+journaled with its final state (see :mod:`rp_jupyter.jobs.cost`), and whoever asked to hear
+of ended jobs (``on_final``: the session's ledger) hears of each once it is published.
+Engine thread only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rp_jupyter import formats
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
+from rp_jupyter.jobs.cost import cost_from_record, final_cost
 from rp_jupyter.jobs.journal_backlog import JournalBacklog
 from rp_jupyter.jobs.journal_ownership import LeaseLost
 
@@ -39,9 +43,11 @@ class JobSink:
     """
 
     def __init__(self, journal: JobJournal,
-                 spawn: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, Any]], Any], *,
+                 on_final: Callable[[Job], None] | None = None) -> None:
         self.journal = journal
         self.backlog = JournalBacklog(spawn)
+        self._on_final = on_final
 
     async def chunks(self, job: Job, chunks: list[Any]) -> None:
         """New chunks of the job's current attempt, in order.  Raises :class:`LeaseLost`
@@ -57,7 +63,10 @@ class JobSink:
                     key, attempt, f"{len(chunks)} chunk(s) read by a process that had lost "
                     "the job"), "stream gap")
                 raise
+        queued = job.status is JobStatus.IN_QUEUE
         job._add_chunks(chunks)
+        if queued:  # chunks mean it runs: the journal says so too (jobs tables read it)
+            self._journal_running(job)
 
     def status(self, job: Job, status: JobStatus, doc: StatusDocument | None = None) -> bool:
         """A non-final status (and any progress update it carries); True if anything changed."""
@@ -89,7 +98,20 @@ class JobSink:
         if journal and key is not None:
             self.backlog.add(key, lambda: self.journal.record_progress(key, progress),
                              "progress")
-        return job._set_progress(progress)
+        queued = job.status is JobStatus.IN_QUEUE
+        new = job._set_progress(progress)
+        if queued and journal:
+            self._journal_running(job)
+        return new
+
+    def _journal_running(self, job: Job) -> None:
+        """The job left the queue without a status answer saying so (its first chunks or
+        progress showed it): journal IN_PROGRESS, with the time its clock started."""
+        key = job.journal_key
+        if key is not None and job.status is JobStatus.IN_PROGRESS:
+            fields = {"started_at": job.started_at}
+            self.backlog.add(key, lambda: self.journal.record_status(
+                key, JobStatus.IN_PROGRESS.value, fields), "status")
 
     async def stream_gap(self, job: Job, cause: BaseException) -> None:
         """A ``/stream`` answer was lost after it may have been sent: its chunks (if any)
@@ -103,12 +125,14 @@ class JobSink:
         job._open_gap()
 
     async def final(self, job: Job, doc: StatusDocument) -> None:
-        """The final document: journaled, then the job is final.  A stream with a gap is
-        reconciled from an output that repeats every chunk (``return_aggregate_stream``)."""
+        """The final document and what the job cost: journaled, then the job is final.  A
+        stream with a gap is reconciled from an output that repeats every chunk
+        (``return_aggregate_stream``)."""
         if job.is_final:
             return
         gap = job._stream_gap or self._gap_in_journal(job)
         chunks, stream_gap = reconcile(job.chunks, doc.output) if gap else (None, None)
+        cost = final_cost(job, doc, journal=self.journal)
         key = job.journal_key
         if key is not None:
             output_json = None if doc.output is MISSING else json.dumps(doc.output)
@@ -116,7 +140,8 @@ class JobSink:
             started = job.submitted_at + delay / 1000 if delay is not None else job.started_at
             fields = {"delay_ms": delay, "execution_ms": doc.execution_ms,
                       "worker_id": doc.worker_id or job.worker_id, "error": doc.error,
-                      "finished_at": time.time(), "started_at": started}
+                      "finished_at": time.time(), "started_at": started,
+                      **cost.journal_fields()}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
             replaced = None if chunks is None else (job.attempt, chunks)
             try:
@@ -125,7 +150,9 @@ class JobSink:
                     stream_gap=stream_gap), "final document")
             except LeaseLost:
                 pass  # the owner journals the end; what the server said is still true here
+        job.final_cost = cost
         job._finish(doc.status, doc, chunks=chunks, stream_gap=stream_gap)
+        self._ended(job)
 
     async def expire(self, job: Job) -> None:
         """The server no longer knows the job and its result was never fetched."""
@@ -139,6 +166,7 @@ class JobSink:
             except LeaseLost:
                 pass
         job._finish(JobStatus.EXPIRED)
+        self._ended(job)
 
     async def lost(self, job: Job) -> None:
         """The local endpoint running the job stopped: it can never finish."""
@@ -146,6 +174,7 @@ class JobSink:
         if key is not None:
             await self.backlog.write(key, lambda: self.journal.record_lost(key), "loss")
         job._finish(JobStatus.LOST)
+        self._ended(job)
 
     async def retried(self, job: Job, doc: StatusDocument) -> None:
         """``/retry`` was accepted: a new attempt under the same id."""
@@ -187,11 +216,21 @@ class JobSink:
         else:  # reconciled there: take the journal's stream whole
             replaced = stored
         status = JobStatus.parse(record.status)
+        job.final_cost = cost_from_record(record)
         job._finish(status, StatusDocument(
             id=job.id, status=status, delay_ms=record.delay_ms,
             execution_ms=record.execution_ms, worker_id=record.worker_id,
             output=record.output(), error=record.error),
             chunks=replaced, stream_gap=record.stream_gap if same_attempt else None)
+        self._ended(job)
+
+    def _ended(self, job: Job) -> None:
+        if self._on_final is None:
+            return
+        try:
+            self._on_final(job)
+        except Exception:  # a ledger in trouble must not stop a job from ending
+            log.exception("could not count job %s as ended", job.id)
 
     def _gap_in_journal(self, job: Job) -> bool:
         """Another process may have marked a gap (it read chunks after losing the job)."""

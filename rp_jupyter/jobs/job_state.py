@@ -49,6 +49,7 @@ class JobState:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.tracking_error: Exception | None = None  # why following is failing, if it is
+        self.final_cost: Any = None  # the Cost journaled with the final state
         self._backend = backend
         self._chunks: list[Any] = []
         self._stream_gap = False  # chunks of this attempt may be missing
@@ -113,10 +114,10 @@ class JobState:
             if status != self.status and not self.is_final:
                 self.status = status
                 changed = True
-                if status is JobStatus.IN_PROGRESS and self.started_at is None:
-                    self.started_at = time.time()
             if doc is not None:
                 changed |= self._take_fields(doc)
+            if status is JobStatus.IN_PROGRESS:
+                self._seen_running()
         if changed:
             self._changed("status")
         return changed
@@ -126,7 +127,7 @@ class JobState:
             self._chunks.extend(chunks)
             if self.status is JobStatus.IN_QUEUE:
                 self.status = JobStatus.IN_PROGRESS
-                self.started_at = self.started_at or time.time()
+                self._seen_running()
         self._changed("chunks")
 
     def _set_progress(self, progress: Any) -> bool:
@@ -137,9 +138,17 @@ class JobState:
             self.progress = progress
             if self.status is JobStatus.IN_QUEUE:
                 self.status = JobStatus.IN_PROGRESS
-                self.started_at = self.started_at or time.time()
+                self._seen_running()
         self._changed("progress")
         return True
+
+    def _seen_running(self) -> None:
+        """The job runs: its clock starts when it left the queue (``delayTime`` after it was
+        submitted, once the server said so), else now, when it was first seen running."""
+        if self.delay_ms is not None:
+            self.started_at = self.submitted_at + self.delay_ms / 1000
+        elif self.started_at is None:
+            self.started_at = time.time()
 
     def _open_gap(self) -> None:
         """Chunks of this attempt may be missing (a ``/stream`` answer was lost)."""
@@ -180,6 +189,7 @@ class JobState:
             self.output, self.error, self.progress = MISSING, None, None
             self.delay_ms = self.execution_ms = None
             self.started_at = self.finished_at = None
+            self.final_cost = None
             self.submitted_at = time.time()
             self._chunks = []
             self._stream_gap = False

@@ -135,6 +135,11 @@ class JobJournal(JournalOwnership):
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return self._reader().execute(sql, tuple(params)).fetchall()
 
+    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read-only query on this thread's connection, for the modules that keep their
+        own tables or summaries in the journal (prices, costs)."""
+        return self._query(sql, params)
+
     def get(self, key: int) -> JobRecord | None:
         rows = self._query("SELECT * FROM jobs WHERE key = ?", (key,))
         return record_from_row(self, rows[0]) if rows else None
@@ -150,6 +155,21 @@ class JobJournal(JournalOwnership):
             sql, params = sql + " AND base_url = ?", [*params, base_url]
         rows = self._query(sql + " ORDER BY created_at DESC LIMIT 1", params)
         return record_from_row(self, rows[0]) if rows else None
+
+    def find_prefix(self, prefix: str, *, limit: int = 2) -> list[JobRecord]:
+        """The newest record of each job whose id starts with ``prefix`` (at most ``limit``
+        jobs: two are enough to say a prefix is ambiguous)."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query(
+            "SELECT * FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC",
+            (pattern,))
+        found: dict[str, JobRecord] = {}
+        for row in rows:
+            if row["job_id"] not in found:
+                found[row["job_id"]] = record_from_row(self, row)
+                if len(found) >= limit:
+                    break
+        return list(found.values())
 
     def list(
         self,
@@ -200,6 +220,13 @@ class JobJournal(JournalOwnership):
         rows = self._query("SELECT output FROM outputs WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    def chunk_times(self, key: int, attempt: int) -> list[tuple[float, str]]:
+        """``(when it was journaled, JSON)`` of every chunk of an attempt, in order."""
+        rows = self._query(
+            "SELECT at, data FROM chunks WHERE key = ? AND attempt = ? ORDER BY seq",
+            (key, attempt))
+        return [(row[0], row[1]) for row in rows]
+
     def chunk_texts(self, key: int, attempt: int) -> list[str]:
         rows = self._query(
             "SELECT data FROM chunks WHERE key = ? AND attempt = ? ORDER BY seq", (key, attempt)
@@ -222,20 +249,22 @@ class JobJournal(JournalOwnership):
     def record_submitting(
         self, *, base_url: str, endpoint_id: str, mode: str, request: dict[str, Any],
         input_hash: str, request_hash: str, job_id: str | None = None,
+        origin: str | None = None,
     ) -> Future[int]:
         """A request about to be sent; returns the record's key once it is on disk.
-        ``job_id`` names it already when the client chooses the name (a chat reply)."""
+        ``job_id`` names it already when the client chooses the name (a chat reply);
+        ``origin`` names the notebook (or script) sending it."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO jobs (job_id, endpoint_id, base_url, mode, status, request, "
                 "input_hash, request_hash, created_at, updated_at, owner, owner_pid, "
-                "owner_host, lease_until) VALUES (?, ?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)",
+                "owner_host, lease_until, origin) VALUES (?, ?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?)",
                 (job_id, endpoint_id, base_url, mode, json.dumps(request), input_hash,
                  request_hash, now, now, self.owner, os.getpid(), socket.gethostname(),
-                 now + LEASE_SECONDS),
+                 now + LEASE_SECONDS, origin),
             )
             key = int(cur.lastrowid or 0)
             conn.execute("INSERT INTO events VALUES (?, ?, 'SUBMITTING', NULL)", (key, now))
@@ -490,7 +519,7 @@ def reuse_scope(base_url: str, scope: str | None = None) -> tuple[str, str]:
 
 def _field_updates(fields: dict[str, Any]) -> tuple[str, list[Any]]:
     allowed = ("started_at", "finished_at", "delay_ms", "execution_ms", "worker_id", "error",
-               "note")
+               "note", "cost", "cost_source", "price")
     sets, params = "", []
     for name in allowed:
         if name in fields:

@@ -72,6 +72,10 @@ class JobRecord:
     output_preview: str | None
     note: str | None
     stream_gap: bool  # the stream of the latest attempt may be missing chunks
+    cost: float | None  # dollars, once final (None: unknown, or not final yet)
+    cost_source: str | None  # output.cost | price | gpu | local | unknown
+    price: float | None  # the dollars per second it was costed at
+    origin: str | None  # the notebook (or script) that sent it
     journal: JobJournal = field(repr=False, compare=False)
 
     @property
@@ -138,6 +142,10 @@ def record_from_row(journal: JobJournal, row: sqlite3.Row) -> JobRecord:
         output_preview=row["output_preview"],
         note=row["note"],
         stream_gap=bool(row["stream_gap"]),
+        cost=row["cost"],
+        cost_source=row["cost_source"],
+        price=row["price"],
+        origin=row["origin"],
         journal=journal,
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -75,6 +75,21 @@ MIGRATIONS: dict[int, str] = {
     -- 1 while the stream of the current attempt may be missing chunks (a /stream answer
     -- was lost after the server handed its chunks out); 0 once whole or reconciled
     ALTER TABLE jobs ADD COLUMN stream_gap INTEGER NOT NULL DEFAULT 0;
+    """,
+    3: """
+    ALTER TABLE jobs ADD COLUMN cost REAL;          -- dollars, once final; NULL: unknown
+    ALTER TABLE jobs ADD COLUMN cost_source TEXT;   -- output.cost | price | gpu | local | unknown
+    ALTER TABLE jobs ADD COLUMN price REAL;         -- the dollars per second it was costed at
+    ALTER TABLE jobs ADD COLUMN origin TEXT;        -- the notebook (or script) that sent it
+    CREATE INDEX jobs_by_endpoint_finished ON jobs(endpoint_id, finished_at);  -- estimates
+
+    CREATE TABLE prices (                           -- set with %runpod price / rp_jupyter.price
+        endpoint_id TEXT PRIMARY KEY,
+        per_second  REAL NOT NULL,                  -- dollars per second of execution
+        gpu         TEXT,                           -- the GPU it was looked up from, if any
+        tier        TEXT,                           -- flex | active (with gpu)
+        set_at      REAL NOT NULL
+    );
     """,
 }
 

@@ -29,13 +29,16 @@ from rp_jupyter.api.redact import MASK
 from rp_jupyter.api.request import JobRequest, build_request
 from rp_jupyter.jobs._constants import REPLY_MODES
 from rp_jupyter.jobs.backoff import backoff
+from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import ChatReply, stream_cut
+from rp_jupyter.jobs.cost import cost_from_record
 from rp_jupyter.jobs.follower import Follower, Outcome, complete
 from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.journal_records import JobRecord
 from rp_jupyter.jobs.local_endpoints import has_stopped
 from rp_jupyter.jobs.mirror import Mirror
 from rp_jupyter.jobs.server_traits import ServerTraits
+from rp_jupyter.jobs.session import session_of, settings
 
 if TYPE_CHECKING:
     from rp_jupyter.api._constants import RateLimit
@@ -105,11 +108,13 @@ class EndpointRuntime:
                 job = job_from_record(record, self)
                 job.cached = True
                 return job
+        session = session_of(self.engine)
+        admit(session, self.endpoint_id, self.base_url, journal=self.journal)
         try:
             key = await _done(self.journal.record_submitting(
                 base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
                 request=request.redacted, input_hash=request.input_hash,
-                request_hash=request.request_hash,
+                request_hash=request.request_hash, origin=settings.origin,
             ))
         except Exception as exc:  # a full disk, a lock held too long: nothing is sent
             raise RunpodError(
@@ -146,6 +151,7 @@ class EndpointRuntime:
                   status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
                   submitted_at=sent_at)
         self._register(job)
+        session.track(job)
         if doc.status.is_final:
             await self.complete(job, doc)
         else:
@@ -244,8 +250,13 @@ class EndpointRuntime:
             await self.complete(job, doc)
 
     async def retry(self, job: Job) -> None:
+        """Requeue ``job``; like a new job, refused (nothing sent) past the budget."""
+        session = session_of(self.engine)
+        session.settle()  # the attempt that ended is counted before the next one is judged
+        admit(session, self.endpoint_id, self.base_url, journal=self.journal)
         doc = await self.client.retry(job.id)
         await self.sink.retried(job, doc)
+        session.track(job)
         self.follow(job)
 
     async def rerun(self, job: Job) -> Job:
@@ -339,6 +350,11 @@ class EndpointRuntime:
         if job.journal_key is not None:
             self.journal.release(job.journal_key)
 
+    def live_jobs(self) -> list[Job]:
+        """This process's live job handles on this endpoint (any key or settings)."""
+        return [job for (base_url, endpoint_id, _), job in list(self._jobs.items())
+                if base_url == self.base_url and endpoint_id == self.endpoint_id]
+
     def _register(self, job: Job) -> None:
         self._jobs[(self.base_url, self.endpoint_id, job.id)] = job
 
@@ -365,6 +381,7 @@ def job_from_record(record: JobRecord, backend: Any, *,
         job.error = record.error
         job.status = status if status.is_final else JobStatus.EXPIRED
         job.finished_at = record.finished_at or record.updated_at
+        job.final_cost = cost_from_record(record)
     else:
         job.status = status if status in (JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS) else (
             JobStatus.IN_QUEUE)

@@ -18,6 +18,7 @@ from rp_jupyter.jobs.job_sink import JobSink
 from rp_jupyter.jobs.journal import JobJournal
 from rp_jupyter.jobs.leases import LeaseKeeper
 from rp_jupyter.jobs.runtime import EndpointRuntime
+from rp_jupyter.jobs.session import session_of
 
 if TYPE_CHECKING:
     from rp_jupyter.api._constants import RateLimit
@@ -43,7 +44,8 @@ class RuntimeRegistry:
     def __init__(self, engine: Engine, journal: JobJournal) -> None:
         self.engine = engine
         self.journal = journal
-        self.sink = JobSink(journal, engine.spawn)
+        session = session_of(engine)  # this process's ledger: it counts each job that ends
+        self.sink = JobSink(journal, engine.spawn, on_final=lambda job: session.settle())
         self.jobs: weakref.WeakValueDictionary[tuple[str, str, str], Job] = (
             weakref.WeakValueDictionary()
         )

@@ -52,6 +52,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rp-jupyter")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000,
                        help="port (default: 8000; 0 = any free port)")
-    serve.add_argument("--workers", type=int, default=1, help="workers per endpoint")
+    serve.add_argument("--workers", type=_count, default=1,
+                       help="workers per endpoint (0: none allowed, as max workers 0)")
     keys = serve.add_mutually_exclusive_group()
     keys.add_argument("--api-key", metavar="KEY",
                       help="require this API key (other users can see a command line: "
@@ -84,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="return_aggregate_stream: a generator's output is all its yields")
     serve.add_argument("--cold-start", type=_seconds, default=0.0, metavar="S",
                        help="seconds each worker spends initializing")
+    serve.add_argument("--throttled", type=_count, default=0, metavar="N",
+                       help="simulate N of the workers throttled (no GPU capacity)")
+    serve.add_argument("--unhealthy", type=_count, default=0, metavar="N",
+                       help="simulate N of the workers unhealthy (crash-looping)")
     serve.add_argument("--run-retention", type=_seconds, default=1800.0, metavar="S",
                        help="seconds a /run result is kept (default 1800)")
     serve.add_argument("--sync-retention", type=_seconds, default=60.0, metavar="S",
@@ -131,6 +143,8 @@ def settings_of(args: argparse.Namespace, api_key: str | None) -> dict[str, Any]
         "api_key": api_key,
         "return_aggregate_stream": args.aggregate_stream,
         "cold_start": args.cold_start,
+        "throttled": args.throttled,
+        "unhealthy": args.unhealthy,
         "run_retention": args.run_retention,
         "sync_retention": args.sync_retention,
         "default_execution_timeout": args.execution_timeout,
@@ -216,12 +230,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) -> None:
+    from rp_jupyter.local.simulation import describe
+
     handles = list(server.endpoints.values())
     lines = [f"rp-jupyter local endpoint serving at {server.base_url}"]
     for handle in handles:
         workers = handle.settings.workers
+        simulated = describe(handle.settings)
         lines.append(f"  endpoint {handle.endpoint_id!r}: {handle.handler} "
-                     f"({workers} worker{'s' if workers != 1 else ''})")
+                     f"({workers} worker{'s' if workers != 1 else ''}"
+                     + (f"; simulated: {simulated})" if simulated else ")"))
     lines.append("")
     lines.append("For a client (Python SDK, rp_jupyter):")
     lines.append(f"  export RUNPOD_ENDPOINT_BASE_URL={server.base_url}")

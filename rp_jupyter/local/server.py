@@ -138,6 +138,16 @@ class EndpointHandle:
 
         return self.server.call(view)
 
+    def simulate(self, **states: Any) -> None:
+        """Change the simulated worker states live: ``cold_start`` (seconds), ``throttled``,
+        ``unhealthy``, ``workers`` (see :mod:`rp_jupyter.local.simulation`).
+
+        Example: ``ep.simulate(throttled=1)``, later ``ep.simulate(throttled=0)``.
+        """
+        from rp_jupyter.local.simulation import simulate
+
+        self.server.call(lambda: simulate(self.settings, **states))
+
     def worker_env(self, worker_id: str = "external-worker") -> dict[str, str]:
         """Environment variables that point a runpod-python worker at this endpoint."""
         from rp_jupyter.local.protocol import worker_env
@@ -145,22 +155,24 @@ class EndpointHandle:
         return worker_env(self.base_url, self.endpoint_id, worker_id, self.settings.api_key)
 
     def wait_ready(self, timeout: float = 30.0, workers: int | None = None) -> None:
-        """Block until ``workers`` (default: all configured) workers are idle or busy.
+        """Block until ``workers`` (default: all configured, less the simulated throttled
+        and unhealthy ones) workers are idle or busy.
 
         Raises :class:`~rp_jupyter.local.scripts.HandlerLoadError` (a ``RuntimeError`` and
         a ``ValueError``) saying why if the handler cannot be loaded, and ``TimeoutError``
         if the workers are not ready in time.
         """
         from rp_jupyter.local.scripts import HandlerLoadError
+        from rp_jupyter.local.simulation import real_workers, simulated_counts
 
-        wanted = self.settings.workers if workers is None else workers
+        wanted = real_workers(self.settings) if workers is None else workers
         deadline = time.monotonic() + timeout
         while True:
             counts = self.health()["workers"]
             if counts["idle"] + counts["running"] >= wanted:
                 return
             error = self._runtime.pool.last_error
-            if counts["unhealthy"] and error:
+            if error and counts["unhealthy"] > simulated_counts(self.settings)["unhealthy"]:
                 raise HandlerLoadError(error)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers of endpoint {self.endpoint_id!r} not ready "

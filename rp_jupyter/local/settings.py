@@ -97,12 +97,16 @@ class EndpointSettings:
     streaming) before the job is cancelled and 408 answered.  ``runpod_worker`` runs the
     handler script itself (``python worker.py``) as a runpod-python worker instead of
     loading it into a local worker process.  ``openai_route=False`` answers 404 on
-    ``/openai/...``, as a server without that route does.
+    ``/openai/...``, as a server without that route does.  ``cold_start``, ``throttled``
+    and ``unhealthy`` simulate why jobs wait on hosted Runpod (see
+    :mod:`rp_jupyter.local.simulation`).
     """
 
     workers: int = 1
     return_aggregate_stream: bool = False
     cold_start: float = 0.0
+    throttled: int = 0
+    unhealthy: int = 0
     run_retention: float = 1800.0
     sync_retention: float = 60.0
     default_execution_timeout: float = 600.0
@@ -127,8 +131,9 @@ class EndpointSettings:
     runpod_worker: bool = False
 
     def __post_init__(self) -> None:
-        if self.workers < 0:
-            raise ValueError("workers must be >= 0")
+        for name in ("workers", "throttled", "unhealthy"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
 
     def __repr__(self) -> str:  # never show the key
         shown = {k: v for k, v in self.__dict__.items() if k != "api_key"}

@@ -28,6 +28,7 @@ from rp_jupyter.local.processes import (
     wait_process,
 )
 from rp_jupyter.local.settings import EndpointSettings
+from rp_jupyter.local.simulation import real_workers, simulated_counts
 from rp_jupyter.local.worker import EXIT_LOAD_FAILED
 
 INITIALIZING, IDLE, RUNNING, UNHEALTHY, STOPPING = (
@@ -167,7 +168,7 @@ class WorkerPool:
             if silent or backed_off:
                 self.slots.pop(slot.id, None)
         own = [s for s in self.slots.values() if not s.external and not s.retire]
-        missing = self.settings.workers - len(own)
+        missing = real_workers(self.settings) - len(own)
         for _ in range(max(0, missing)):
             self.spawn()
         if missing < 0:
@@ -378,11 +379,12 @@ class WorkerPool:
         """Worker counters in the hosted ``/health`` shape (``ready`` equals ``idle``)."""
         states = [s.state for s in self.slots.values()]
         idle = states.count(IDLE)
+        simulated = simulated_counts(self.settings)
         return {
             "idle": idle,
             "initializing": states.count(INITIALIZING),
             "ready": idle,
             "running": states.count(RUNNING),
-            "throttled": 0,
-            "unhealthy": states.count(UNHEALTHY),
+            "throttled": simulated["throttled"],
+            "unhealthy": states.count(UNHEALTHY) + simulated["unhealthy"],
         }

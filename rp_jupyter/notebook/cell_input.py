@@ -37,6 +37,7 @@ from typing import Any, Literal
 from rp_jupyter.api.json_values import INPUT_MAX_DEPTH
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.notebook import placeholders
+from rp_jupyter.notebook.brackets import bracket_problem
 
 __all__ = ["FORMATS", "CellInput", "CellInputError", "parse_cell"]
 
@@ -358,6 +359,9 @@ def _json_error(text: str, error: json.JSONDecodeError, offset: int,
     nor = f", {also}" if also else ""
     message = (f"the cell starts like JSON but is not valid JSON{nor}: {error.msg} at "
                f"{_where(text, error.lineno, error.colno, offset)}")
+    missing = bracket_problem(text, offset)
+    if missing:
+        message = f"{message}\n{missing}"
     return CellInputError(
         message,
         hint="fix the JSON (double quotes around keys and strings, commas between items), "

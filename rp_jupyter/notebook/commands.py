@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from rp_jupyter.notebook.context import display_mode, should_block
+from rp_jupyter.notebook.display import present_job
 from rp_jupyter.notebook.flag_values import (
     count_flag,
     duration_flag,
     endpoint_id_flag,
     http_url_flag,
     job_id_flag,
+    number_flag,
 )
 from rp_jupyter.notebook.magic_args import HELP, command_help
 from rp_jupyter.notebook.settings import SettingsReport, effective_settings
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cmd_cancel", "cmd_config", "cmd_endpoint", "cmd_health", "cmd_help", "cmd_jobs",
-    "cmd_local", "cmd_login", "cmd_logout", "cmd_purge", "cmd_result", "cmd_retry",
+    "cmd_local", "cmd_login", "cmd_logout", "cmd_present", "cmd_purge", "cmd_replay",
+    "cmd_rerun", "cmd_result", "cmd_retry",
     "cmd_status", "resolve_job",
 ]
 
@@ -138,18 +141,37 @@ def _cancel_all(magics: RunpodMagics) -> None:
 
 
 def cmd_retry(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """Requeue a FAILED or TIMED_OUT job under its id; its panels follow it."""
     from rp_jupyter.notebook.run_cell import show_job
 
     job = resolve_job(magics, args.job)
     job.retry()
     mode = display_mode(magics.shell)
-    show_job(job, mode=mode, block=should_block(mode, magics.block))
+    show_job(job, mode=mode, block=should_block(mode, magics.block),
+             name=magics.job_names.get(job.id))
     return job
 
 
-def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
+def cmd_rerun(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """The same input again, as a new job with a panel of its own; the variable the first
+    job's cell bound (``-o NAME``) now holds the new one."""
+    from rp_jupyter.notebook.run_cell import show_job
+
     job = resolve_job(magics, args.job)
-    return job.result()
+    fresh = job.rerun()
+    name = magics.job_names.get(job.id)
+    magics.remember(fresh, name=name)
+    if name and magics.shell.user_ns.get(name) is job:
+        magics.shell.user_ns[name] = fresh
+    mode = display_mode(magics.shell)
+    show_job(fresh, mode=mode, block=should_block(mode, magics.block), name=name)
+    return fresh
+
+
+def cmd_result(magics: RunpodMagics, args: Args, cell: str | None) -> Any:
+    from rp_jupyter.notebook.result_reader import read_result
+
+    return read_result(magics, args.job)
 
 
 def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
@@ -166,6 +188,31 @@ def cmd_jobs(magics: RunpodMagics, args: Args, cell: str | None) -> None:
     show_jobs_table(records, mode=display_mode(magics.shell),
                     endpoint_for=lambda r: magics.endpoint(r.endpoint_id, r.base_url,
                                                            journaled=True))
+
+
+def cmd_present(magics: RunpodMagics, args: Args, cell: str | None) -> None:
+    from rp_jupyter.notebook.presentation import presenting, set_presenting
+
+    if args.state is not None:
+        set_presenting(args.state == "on")
+    _say("Presenting: panels hide job ids and timings and show larger text (%runpod present "
+         "off to stop)." if presenting() else "Not presenting (%runpod present on for a room).")
+
+
+def cmd_replay(magics: RunpodMagics, args: Args, cell: str | None) -> Job:
+    """A finished job's stream, played again from the journal at its pace (``--speed``)."""
+    from rp_jupyter.jobs.replay import replay
+    from rp_jupyter.notebook.result_reader import find_record
+
+    speed = number_flag("--speed", args.speed)
+    record = find_record(magics, args.job)
+    if not record.final:
+        raise usage_error(f"job {record.job_id} is {record.status}: only a finished job can be "
+                          "replayed", "wait for it to end, or replay another job")
+    job = replay(record, speed=speed)
+    mode = display_mode(magics.shell)
+    present_job(job, mode=mode, block=should_block(mode, magics.block))
+    return job
 
 
 # -- endpoint commands -----------------------------------------------------------------------
@@ -201,16 +248,16 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         _say(f"Stopped local endpoint(s): {', '.join(stopped)}." if stopped
              else "No local endpoint is running.")
         return
-    count_flag("--workers", args.workers)
     handler: Any = args.handler
     candidate = magics.shell.user_ns.get(handler) if handler.isidentifier() else None
     if callable(candidate):
         handler = candidate
     retention = duration_flag("--retention", args.retention) if args.retention else None
+    simulated = _simulated(args)
     try:
-        handle = magics.local.start(handler, endpoint_id=args.endpoint_id, workers=args.workers,
+        handle = magics.local.start(handler, endpoint_id=args.endpoint_id,
                                     aggregate=args.aggregate, retention=retention,
-                                    runpod_worker=args.runpod_worker)
+                                    runpod_worker=args.runpod_worker, simulate=simulated)
     except (ValueError, ImportError, OSError) as exc:
         raise usage_error(f"cannot start the local endpoint: {exc}", HANDLER_HINT) from None
     except (RuntimeError, TimeoutError) as exc:  # its worker could not load the handler
@@ -218,16 +265,37 @@ def cmd_local(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         raise usage_error(f"the local endpoint's worker did not start: {lines[-1]}",
                           HANDLER_HINT + "; it must load as handler(job)") from None
     magics.set_trait("default_endpoint", handle.endpoint_id, "%runpod local")
-    workers = handle.settings.workers
-    workers = f"{workers} worker{'s' if workers != 1 else ''}"
     how = {"reused": "is already running", "restarted": "restarted with the edited code, "
            "is running"}.get(magics.local.last_start, "is running")
-    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {workers}) {how} at "
-         f"{handle.base_url}; it is now the default endpoint.")
+    _say(f"Local endpoint {handle.endpoint_id!r} ({handle.handler}, {_workers_text(handle)}) "
+         f"{how} at {handle.base_url}; it is now the default endpoint.")
     if args.runpod_worker:
         from rp_jupyter.local.protocol import runpod_worker_summary
 
         _say(runpod_worker_summary(handle))
+
+
+def _simulated(args: Args) -> dict[str, Any]:
+    """The worker count and the simulated states given on the line (see
+    :mod:`rp_jupyter.local.simulation`)."""
+    found: dict[str, Any] = {}
+    if args.workers is not None:
+        found["workers"] = count_flag("--workers", args.workers)
+    for flag, name in (("--throttled", "throttled"), ("--unhealthy", "unhealthy")):
+        if getattr(args, name) is not None:
+            found[name] = count_flag(flag, getattr(args, name))
+    if args.cold_start is not None:
+        found["cold_start"] = duration_flag("--cold-start", args.cold_start)
+    return found
+
+
+def _workers_text(handle: Any) -> str:
+    from rp_jupyter.local.simulation import describe
+
+    workers = handle.settings.workers
+    simulated = describe(handle.settings)
+    return f"{workers} worker{'s' if workers != 1 else ''}" + (
+        f"; simulated: {simulated}" if simulated else "")
 
 
 def cmd_endpoint(magics: RunpodMagics, args: Args, cell: str | None) -> None:

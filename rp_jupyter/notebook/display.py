@@ -39,11 +39,13 @@ def static_bundle(job: Any, **options: Any) -> dict[str, Any]:
     return render(job, **options)
 
 
-def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None = None) -> None:
+def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None = None,
+                name: str | None = None) -> None:
     """Show ``job`` in the running cell (see the module docstring).
 
     ``block`` matters in ``live`` mode only (``--wait``); the other modes always block.
-    ``read_as`` is one line saying how the cell was read, shown with the folded input.
+    ``read_as`` is one line saying how the cell was read, shown with the folded input;
+    ``name`` the variable the job is bound to, used when the panel says how to retry it.
 
     Example::
 
@@ -58,7 +60,7 @@ def present_job(job: Any, *, mode: DisplayMode, block: bool, read_as: str | None
     else:
         from rp_jupyter.notebook.panel import JobPanel
 
-        panel = JobPanel(job, read_as=read_as)
+        panel = JobPanel(job, read_as=read_as, name=name)
         panel.show()
         if block:
             wait_interruptibly([job], on_poll=None, on_stop=panel.finish_now)
@@ -76,8 +78,11 @@ def wait_interruptibly(
     """Block until every job is final, calling ``on_poll`` between checks.
 
     On Ctrl-C: cancel the jobs still running (``cancel`` overrides how), wait up to 5 s for
-    them to be final, call ``on_stop`` to show the final state, print one line, re-raise.
+    them to be final, call ``on_stop`` to show the final state, and raise
+    :class:`JobInterrupted` saying what was cancelled (a magic shows it as one line).
     """
+    from rp_jupyter.notebook.usage import JobInterrupted
+
     try:
         for job in jobs:
             while not job.wait(poll_every):
@@ -99,8 +104,7 @@ def wait_interruptibly(
             job.wait(max(0.0, deadline - time.monotonic()))
         if on_stop is not None:
             on_stop()
-        print(_interrupted_line(running, errors))
-        raise
+        raise JobInterrupted(_interrupted_line(running, errors)) from None
 
 
 def _interrupted_line(running: list[Any], errors: list[str]) -> str:

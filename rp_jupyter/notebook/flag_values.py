@@ -24,7 +24,7 @@ from rp_jupyter.wire_rules import id_problem
 
 __all__ = [
     "COUNTS", "DURATIONS", "count_flag", "duration_flag", "endpoint_id_flag", "http_url_flag",
-    "job_id_flag", "variable_name_flag",
+    "job_id_flag", "money_flag", "number_flag", "variable_name_flag",
 ]
 
 DAY = 86400.0
@@ -46,11 +46,18 @@ DURATIONS: dict[str, Range] = {
     "--last": Range(1.0, 3650 * DAY, "2h"),
     "--interval": Range(0.5, 3600.0, "10s"),  # the health panel's own bounds
     "--retention": Range(1.0, 7 * DAY, "30m"),
+    "--cold-start": Range(0.1, 3600.0, "8s"),
 }
 #: Whole-number flags.
 COUNTS: dict[str, Range] = {
     "--limit": Range(1, 10_000, "50"),
-    "--workers": Range(1, 64, "2"),
+    "--workers": Range(0, 64, "2"),
+    "--throttled": Range(0, 64, "1"),
+    "--unhealthy": Range(0, 64, "1"),
+}
+#: Flags taking any number in a range.
+NUMBERS: dict[str, Range] = {
+    "--speed": Range(0.1, 100.0, "2"),
 }
 
 
@@ -88,6 +95,34 @@ def count_flag(flag: str, value: int) -> int:
             f"{flag} {shown} is out of range: it must be between {bounds.low:g} and "
             f"{bounds.high:g}", f"e.g. {flag} {bounds.example}")
     return value
+
+
+def number_flag(flag: str, text: Any) -> float:
+    """The number in ``text`` if it lies in the flag's range (``nan`` and ``inf`` refused)."""
+    bounds = NUMBERS[flag]
+    hint = f"e.g. {flag} {bounds.example}"
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise usage_error(f"{flag} {_shown(text)} is not a number", hint) from None
+    if not bounds.low <= value <= bounds.high:
+        raise usage_error(f"{flag} {_shown(text)} is out of range: it must be between "
+                          f"{bounds.low:g} and {bounds.high:g}", hint)
+    return value
+
+
+def money_flag(what: str, text: str, example: str) -> float:
+    """A positive number of dollars (``2.50`` or ``$2.50``)."""
+    import math
+
+    try:
+        amount = float(str(text).strip().lstrip("$").replace(",", ""))
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount > 0):
+        raise usage_error(f"{what} {_shown(text)} is not a positive number of dollars",
+                          f"e.g. {example}")
+    return amount
 
 
 def variable_name_flag(flag: str, text: str) -> str:

@@ -19,9 +19,9 @@ from typing import Any
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.health_chart import health_chart_svg, health_table_html, health_text
 from rp_jupyter.notebook.inputs import as_endpoint
+from rp_jupyter.notebook.live_view import LiveView, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MUTED, esc
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = ["HealthPanel", "health_panel", "show_health", "static_health_bundle"]
 
@@ -46,13 +46,14 @@ def static_health_bundle(
     return {"text/plain": text, "text/html": html}
 
 
-class HealthPanel:
+class HealthPanel(LiveView):
     """A live health panel (see the module docstring).  ``interval`` can be changed at any
     time, from Python or the panel's own box."""
 
     def __init__(self, endpoint: Any, *, interval: float = 5.0) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.endpoint = endpoint
         self._interval = max(MIN_INTERVAL, float(interval))
         self.history: deque[tuple[float, Any]] = deque()
@@ -60,11 +61,8 @@ class HealthPanel:
         self.stopped_because: str | None = None
         self.closed = False
         self.polls = 0
-        self._budget = MessageBudget()
-        self._lock = threading.RLock()
         self._dirty = True
         self._wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
-        self._handle: Any = None
         self._future: Any = None
         self.html = widgets.HTML(f'<div style="{FONT};{MUTED}">reading health…</div>')
         self.interval_box = widgets.BoundedFloatText(
@@ -172,14 +170,14 @@ class HealthPanel:
             self._stop(reason)
 
     def _stop(self, reason: str) -> None:
-        with self._lock:
+        with self.lock:
             self.closed = True
             self.stopped_because = self.stopped_because or reason
         self._mark_dirty()
 
     def _mark_dirty(self) -> None:
         self._dirty = True
-        ticker().add(self)
+        self.wake()
 
     # -- display ------------------------------------------------------------------------
 
@@ -195,48 +193,36 @@ class HealthPanel:
             body += f'<div style="color:#b91c1c">{esc(first)} (retrying)</div>'
         return body
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            if self.closed and self._handle is not None:
-                self._finish()
-                return False
-            if self._dirty and self.html.comm is not None:
-                html = self._live_html()
-                if html == self.html.value or self._budget.take(now=now):
-                    self.html.value = html
-                    self._dirty = False
-            return not self.closed or self._dirty
-        finally:
-            self._lock.release()
+    def done(self) -> bool:
+        return self.closed
 
-    def _finish(self) -> None:
+    def keeps_ticking(self) -> bool:
+        return False
+
+    def refresh(self, now: float) -> bool:
+        if (self._dirty and self.html.comm is not None
+                and self.send(self.html, now, value=self._live_html())):
+            self._dirty = False
+        return self._dirty
+
+    def final_bundle(self) -> dict[str, Any]:
         note = f"stopped: {self.stopped_because}" if self.stopped_because else "stopped"
         if self.history:
-            bundle = static_health_bundle(self.endpoint.endpoint_id, list(self.history), note)
-        else:
-            detail = f": {self.error}" if self.error else ""
-            bundle = {
-                "text/plain": f"health of {self.endpoint.endpoint_id}: {note}{detail}",
-                "text/html": f'<div style="{FONT}">health of <b>{esc(self.endpoint.endpoint_id)}'
-                f"</b>: {esc(note + detail)}</div>",
-            }
-        self._handle.update(bundle, raw=True)
-        self._handle = None
-        for widget in (self.html, self.interval_box, self.stop_button, self.box):
-            widget.close()
+            return static_health_bundle(self.endpoint.endpoint_id, list(self.history), note)
+        detail = f": {self.error}" if self.error else ""
+        return {
+            "text/plain": f"health of {self.endpoint.endpoint_id}: {note}{detail}",
+            "text/html": f'<div style="{FONT}">health of <b>{esc(self.endpoint.endpoint_id)}'
+            f"</b>: {esc(note + detail)}</div>",
+        }
 
-    def show(self) -> None:
-        from IPython.display import display
+    def widgets_to_close(self) -> list[Any]:
+        return [self.html, self.interval_box, self.stop_button, self.box]
 
-        from rp_jupyter.notebook.job_view import widget_bundle
-
+    def show(self) -> None:  # type: ignore[override]
         mark_presented(self)
-        with self._lock:
-            text = f"runpod health panel for {self.endpoint.endpoint_id} (live)"
-            self._handle = display(widget_bundle(self.box, text), raw=True, display_id=True)
-        ticker().add(self)
+        text = f"runpod health panel for {self.endpoint.endpoint_id} (live)"
+        super().show(widget_bundle(self.box, text))
 
     def _ipython_display_(self) -> None:
         if presented_in_this_cell(self):

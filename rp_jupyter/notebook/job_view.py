@@ -14,39 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rp_jupyter.notebook.markup import header_html
+from rp_jupyter.notebook.live_view import close_widgets
+from rp_jupyter.notebook.markup import footer_html, header_html
+from rp_jupyter.notebook.presentation import for_the_room
 from rp_jupyter.notebook.static import static_html
 from rp_jupyter.notebook.stream_state import StreamState
 from rp_jupyter.notebook.ticker import MessageBudget
 
-__all__ = ["JobView", "close_widgets", "frame_layout", "widget_bundle"]
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def widget_bundle(widget: Any, text: str) -> dict[str, Any]:
-    """A display bundle showing ``widget``, with ``text`` for frontends without widgets."""
-    return {
-        WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id},
-        "text/plain": text,
-    }
-
-
-def close_widgets(widget: Any) -> list[Any]:
-    """``widget``, its children, layouts and styles: every model to close, leaves first."""
-    found: list[Any] = []
-
-    def walk(item: Any) -> None:
-        for child in getattr(item, "children", ()) or ():
-            walk(child)
-        for part in ("layout", "style"):
-            sub = getattr(item, part, None)
-            if sub is not None and hasattr(sub, "close"):
-                found.append(sub)
-        found.append(item)
-
-    walk(widget)
-    return found
+__all__ = ["JobView", "frame_layout"]
 
 
 def frame_layout(widgets: Any) -> Any:
@@ -123,9 +98,9 @@ class JobView:
     def render_html(self) -> str:
         job = self.job
         if job.is_final and self.embedded:
-            return static_html(job, read_as=self.read_as, note=self.note)[0]
+            return static_html(job, read_as=self.read_as, note=self.note)[0]  # scaled there
         body = self.stream.html(frame=False, seconds=job.run_seconds)
-        return header_html(job, note=self.note) + body
+        return for_the_room(header_html(job, note=self.note) + body + footer_html(job))
 
     def refresh(self, budget: MessageBudget, now: float | None = None) -> None:
         """Bring the widgets up to date, spending at most what ``budget`` allows."""

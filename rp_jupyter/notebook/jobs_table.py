@@ -1,22 +1,28 @@
 """``%runpod jobs``: the journal's jobs as a table with status, times and an output preview;
 in a live notebook each row has Cancel (unfinished jobs), Retry (FAILED, TIMED_OUT) and
 Open (shows that job's panel below the table).
+
+The live table is a snapshot of its moment: when the next cell runs (and nothing it
+started is still going), it turns into its static text and HTML view, so a saved
+notebook holds the table and no widget.  Badges are never cut; long text ends in an
+ellipsis before the row's buttons; in a terminal the table fits the terminal's width.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rp_jupyter import formats
-from rp_jupyter.notebook.job_view import JobView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, failure_note, short_id
-from rp_jupyter.notebook.presented import mark_presented
+from rp_jupyter.notebook.job_view import JobView
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
+from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import for_the_room, presenting
+from rp_jupyter.notebook.presented import mark_presented, on_next_cell
 from rp_jupyter.notebook.previews import output_line
-from rp_jupyter.notebook.static import error_summary, error_text
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
+from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
 
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 
@@ -26,18 +32,38 @@ STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead 
 COLUMNS = (  # the last column takes whatever width is left
     ("job", "8em"),
     ("endpoint", "7em"),
-    ("status", "7.5em"),
+    ("status", "9.5em"),  # the widest badge, SUBMIT_FAILED, whole
     ("created", "6.5em"),
     ("queue", "4em"),
     ("run", "4em"),
     ("output", "auto"),
 )
+PRESENTING_HIDES = ("job", "queue", "run")
 ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden;width:100%;"
-             "min-width:0")
+             "min-width:0;max-width:100%")
+
+
+def columns() -> list[tuple[str, str]]:
+    """The table's columns with the ones features add (before the output column); while
+    presenting, without the job id and the timings."""
+    added = [(column.name, column.width) for column in parts.columns]
+    shown = [*COLUMNS[:-1], *added, COLUMNS[-1]]
+    if presenting():
+        shown = [(name, width) for name, width in shown if name not in PRESENTING_HIDES]
+    return shown
+
+
+def _static_cell(row: dict[str, str], name: str) -> str:
+    style = "padding:1px 6px;text-align:left;white-space:nowrap"
+    if name == "output":  # long text ends in an ellipsis; the whole of it on hover
+        style += ";max-width:40em;overflow:hidden;text-overflow:ellipsis"
+        return f'<td style="{style}" title="{esc(row[name])}">{esc(row[name])}</td>'
+    inner = badge(row[name]) if name == "status" else esc(row[name])
+    return f'<td style="{style}">{inner}</td>'
 
 
 def _cell_style(width: str) -> str:
-    size = "flex:1 1 auto;min-width:0" if width == "auto" else f"flex:0 0 {width}"
+    size = "flex:1 1 0;width:0;min-width:0" if width == "auto" else f"flex:0 0 {width}"
     return f"{size};overflow:hidden;white-space:nowrap;text-overflow:ellipsis;padding-right:.5em"
 
 
@@ -99,13 +125,14 @@ def _fields(record: Any, job: Any = None) -> dict[str, str]:
         "created": _when(record.created_at),
         "queue": _ms(delay),
         "run": _ms(execution),
+        **parts.cells(record, job),
         "output": _preview(record) if job is None else _job_preview(job),
     }
 
 
 def _row_html(fields: dict[str, str], note: str | None = None) -> str:
     cells = []
-    for name, width in COLUMNS:
+    for name, width in columns():
         value = fields[name]
         if name == "status":
             inner = badge(value)
@@ -117,66 +144,75 @@ def _row_html(fields: dict[str, str], note: str | None = None) -> str:
         cells.append(f'<span style="{_cell_style(width)}"{title}>{inner}</span>')
     extra = (f'<span style="{MUTED};font-style:italic;flex:0 0 auto">{esc(note)}</span>'
              if note else "")
-    return f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>'
+    return for_the_room(f'<div style="{FONT};{ROW_STYLE}">{"".join(cells)}{extra}</div>')
 
 
-def static_jobs_bundle(records: Sequence[Any]) -> dict[str, Any]:
-    """The table as text/plain and text/html (for terminals and saved notebooks)."""
+def _text_lines(names: list[str], rows: list[dict[str, str]]) -> list[str]:
+    widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
+    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names).rstrip()]
+    for row in rows:
+        lines.append(
+            "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
+        )
+    return lines
+
+
+def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
+                       width: int | None = None, note: str | None = None) -> dict[str, Any]:
+    """The table as text/plain and text/html (for terminals and saved notebooks).
+
+    ``jobs`` are the live jobs rows' actions attached (or ``None`` per row); ``width`` cuts
+    each text line to that many columns (a terminal's width).
+    """
     if not records:
         return {
             "text/plain": "no jobs in the journal",
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
-    names = [name for name, _ in COLUMNS]
-    rows = [_fields(r) for r in records]
-    widths = {n: max(len(n), *(len(row[n]) for row in rows)) for n in names if n != "output"}
-    lines = ["  ".join(n.upper().ljust(widths.get(n, 0)) for n in names)]
-    for row in rows:
-        lines.append(
-            "  ".join(row[n].ljust(widths.get(n, 0)) if n != "output" else row[n] for n in names)
-        )
+    names = [name for name, _ in columns()]
+    live = list(jobs) if jobs is not None else [None] * len(records)
+    rows = [_fields(r, j) for r, j in zip(records, live, strict=True)]
+    lines = _text_lines(names, rows)
+    if width and "job" in names and max(map(len, lines)) > width:
+        # a narrow terminal shows the ids' first 8 characters (%runpod result takes a prefix)
+        lines = _text_lines(names, [{**row, "job": row["job"][:8]} for row in rows])
+    if width:
+        lines = [line if len(line) <= width else line[: max(1, width - 1)] + "…"
+                 for line in lines]
     head = "".join(f'<th style="text-align:left;padding:1px 6px">{n}</th>' for n in names)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td style="padding:1px 6px;text-align:left">'
-            f"{badge(row[n]) if n == 'status' else esc(row[n])}</td>"
-            for n in names
-        )
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_static_cell(row, n) for n in names) + "</tr>" for row in rows
     )
     html = (
         f'<table style="{FONT};border-collapse:collapse"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
-    return {"text/plain": "\n".join(lines), "text/html": html}
+    if note:
+        html += f'<div style="{FONT};{MUTED}">{esc(note)}</div>'
+        lines.append(note)
+    return {"text/plain": "\n".join(lines), "text/html": for_the_room(html)}
 
 
 class _Row:
     def __init__(self, record: Any) -> None:
         self.record = record
         self.job: Any = None
-        self.note: str | None = None
-        self.busy = False
         self.html: Any = None
         self.buttons: dict[str, Any] = {}
 
 
-class JobsTable:
+class JobsTable(LiveView):
     """The live table (see the module docstring)."""
 
     def __init__(self, records: Sequence[Any], *, endpoint_for: Callable[[Any], Any]) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.endpoint_for = endpoint_for
         self.rows = [_Row(record) for record in records]
-        self.budget = MessageBudget()
         self.view: JobView | None = None
-        self._lock = threading.RLock()
-        self._sent: dict[int, str] = {}
         header = "".join(
-            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in COLUMNS
+            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in columns()
         )
         grow = widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden")
         lines = [widgets.HBox([widgets.HTML(f'<div style="{FONT};{ROW_STYLE}">{header}</div>',
@@ -185,18 +221,18 @@ class JobsTable:
             row.html = widgets.HTML(_row_html(_fields(row.record)),
                                     layout=widgets.Layout(flex="1 1 auto", min_width="0",
                                                           overflow="hidden"))
-            self._sent[index] = row.html.value
             for action in self._actions_for(row.record):
                 button = widgets.Button(
                     description=action.capitalize(),
                     layout=widgets.Layout(width="auto", flex="0 0 auto"),
                     disabled=row.record.job_id is None,
                 )
-                button.on_click(lambda _b, i=index, a=action: self.act(i, a))
+                button.on_click(lambda _b, i=index, a=action: self.act_on_row(i, a))
                 row.buttons[action] = button
             lines.append(widgets.HBox([row.html, *row.buttons.values()]))
         self.detail = widgets.VBox([])
         self.box = widgets.VBox([*lines, self.detail])
+        self.retired = False  # the next cell ran: static once nothing here still runs
 
     @staticmethod
     def _actions_for(record: Any) -> list[str]:
@@ -208,12 +244,36 @@ class JobsTable:
         actions.append("open")
         return actions
 
-    def show(self) -> None:
-        from IPython.display import display
-
+    def show(self) -> None:  # type: ignore[override]
         mark_presented(self)
         text = static_jobs_bundle([row.record for row in self.rows])["text/plain"]
-        display(widget_bundle(self.box, text), raw=True)
+        super().show(widget_bundle(self.box, text))
+        on_next_cell(self.retire)
+
+    def retire(self) -> None:
+        """Another cell ran: turn static as soon as nothing the table started still runs."""
+        self.retired = True
+        self.wake()
+
+    def done(self) -> bool:
+        running = any(row.job is not None and not row.job.is_final for row in self.rows)
+        viewing = self.view is not None and not self.view.job.is_final
+        return self.retired and not self.busy and not running and not viewing
+
+    def final_bundle(self) -> dict[str, Any]:
+        bundle = static_jobs_bundle([row.record for row in self.rows],
+                                    jobs=[row.job for row in self.rows],
+                                    note="run %runpod jobs again for a live table")
+        if self.view is not None:
+            opened = static_bundle(self.view.job)
+            bundle["text/html"] += opened["text/html"]
+            bundle["text/plain"] += "\n" + opened["text/plain"]
+        return bundle
+
+    def widgets_to_close(self) -> list[Any]:
+        if self.view is not None:
+            self.view.unbind()
+        return close_widgets(self.box)
 
     def _ipython_display_(self) -> None:
         from rp_jupyter.notebook.presented import presented_in_this_cell
@@ -223,95 +283,73 @@ class JobsTable:
 
     # -- actions --------------------------------------------------------------------------
 
-    def act(self, index: int, action: str) -> None:
+    def act_on_row(self, index: int, action: str) -> None:
         """Run ``cancel``, ``retry`` or ``open`` for one row, off the UI path."""
         row = self.rows[index]
-        with self._lock:
-            if row.busy or row.record.job_id is None:
-                return
-            row.busy = True
-            row.note = {"cancel": "cancelling…", "retry": "retrying…", "open": "opening…"}[action]
-        ticker().add(self)
-        threading.Thread(
-            target=self._run, args=(row, action), daemon=True, name="rp_jupyter-table-action"
-        ).start()
+        if row.record.job_id is None:
+            return
+        pending = {"cancel": "cancelling…", "retry": "retrying…", "open": "opening…"}[action]
+        self.act(index, action, lambda: self._run(row, action), pending=pending)
 
     def _run(self, row: _Row, action: str) -> None:
-        note = None
-        try:
-            job = row.job
-            if job is None:
-                job = self.endpoint_for(row.record).job(row.record.job_id)
-            if action == "cancel":
-                job.cancel()
-            elif action == "retry":
-                job.retry()
-            else:
-                self._open(job)
-            row.job = job
-        except Exception as exc:  # shown in the row: a click must never raise
-            note = failure_note(action, exc)
-        finally:
-            with self._lock:
-                row.busy = False
-                row.note = note
-            ticker().add(self)
+        job = row.job
+        if job is None:
+            job = self.endpoint_for(row.record).job(row.record.job_id)
+        if action == "cancel":
+            job.cancel()
+        elif action == "retry":
+            job.retry()
+        else:
+            self._open(job)
+        row.job = job
 
     def _open(self, job: Any) -> None:
-        with self._lock:
+        with self.lock:
             if self.view is not None:
                 if self.view.job is job:
                     return
                 old = self.view.close()
                 for widget in old:
                     widget.close()
-            self.view = JobView(job, embedded=True, on_dirty=self._wake)
+            self.view = JobView(job, embedded=True, on_dirty=self.wake)
             self.detail.children = [self.view.box]
-
-    def _wake(self) -> None:
-        """The shown job changed (engine thread): make sure the ticker refreshes us."""
-        ticker().add(self)
 
     # -- the ticker -----------------------------------------------------------------------
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            pending = False
-            for index, row in enumerate(self.rows):
-                html = _row_html(_fields(row.record, row.job), row.note)
-                if html != self._sent[index]:
-                    if not self.budget.take(now=now):
-                        pending = True
-                        continue
-                    row.html.value = self._sent[index] = html
-                pending = pending or row.busy or (row.job is not None and not row.job.is_final)
-                self._refresh_buttons(row, now)
-            if self.view is not None:
-                self.view.refresh(self.budget, now)
-                pending = pending or not self.view.settled
-            return pending
-        finally:
-            self._lock.release()
+    def keeps_ticking(self) -> bool:
+        return False
 
-    def _refresh_buttons(self, row: _Row, now: float) -> None:
+    def refresh(self, now: float) -> bool:
+        pending = False
+        for index, row in enumerate(self.rows):
+            busy = index in self.busy
+            if not self.send(row.html, now,
+                             value=_row_html(_fields(row.record, row.job), self.notes.get(index))):
+                pending = True
+                continue
+            pending = pending or busy or (row.job is not None and not row.job.is_final)
+            self._refresh_buttons(row, busy, now)
+        if self.view is not None:
+            self.view.refresh(self.budget, now)
+            pending = pending or not self.view.settled
+        return pending
+
+    def _refresh_buttons(self, row: _Row, busy: bool, now: float) -> None:
         job = row.job
         status = str(job.status) if job is not None else row.record.status
         final = job.is_final if job is not None else row.record.final
         unsent = row.record.job_id is None
         wanted = {
-            "cancel": final or row.busy or unsent,
-            "retry": status not in RETRYABLE or row.busy or unsent,
-            "open": row.busy or unsent,
+            "cancel": final or busy or unsent,
+            "retry": status not in RETRYABLE or busy or unsent,
+            "open": busy or unsent,
         }
         for action, button in row.buttons.items():
-            if button.disabled != wanted[action] and self.budget.take(now=now):
-                button.disabled = wanted[action]
+            self.send(button, now, disabled=wanted[action])
 
     def close(self) -> None:
         """Close every widget of the table (and the open job's view)."""
-        with self._lock:
+        with self.lock:
             if self.view is not None:
                 self.view.unbind()
             for widget in close_widgets(self.box):
@@ -327,11 +365,12 @@ def show_jobs_table(
         table = JobsTable(records, endpoint_for=endpoint_for)
         table.show()
         return table
-    bundle = static_jobs_bundle(records)
     if mode == "terminal":
-        print(bundle["text/plain"])
-    else:
-        from IPython.display import display
+        from rp_jupyter.notebook.text_status import terminal_width
 
-        display(bundle, raw=True)
+        print(static_jobs_bundle(records, width=terminal_width())["text/plain"])
+        return None
+    from IPython.display import display
+
+    display(static_jobs_bundle(records), raw=True)
     return None

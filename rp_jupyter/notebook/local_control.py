@@ -45,10 +45,18 @@ class LocalEndpoints:
         self.handlers: dict[str, str] = {}
         self.last_start = "started"
 
-    def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int = 1,
+    def start(self, handler: Any, *, endpoint_id: str | None = None, workers: int | None = None,
               aggregate: bool = False, retention: float | None = None,
-              runpod_worker: bool = False) -> Any:
-        """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle."""
+              runpod_worker: bool = False, simulate: dict[str, Any] | None = None) -> Any:
+        """Start (or reuse) ``handler`` under ``endpoint_id``; returns the endpoint handle.
+
+        ``simulate`` holds simulated worker states (``workers``, ``throttled``, ``unhealthy``,
+        ``cold_start``; see :mod:`rp_jupyter.local.simulation`), applied to a reused
+        endpoint too; one restarted after an edit starts with only those given now.  With a
+        cold start the workers are left initializing."""
+        simulate = dict(simulate or {})
+        if workers is not None:
+            simulate["workers"] = workers
         from rp_jupyter.local import HandlerSpec, LocalServer
         from rp_jupyter.local.handler_code import code_digest
 
@@ -68,6 +76,8 @@ class LocalEndpoints:
                 )
             if existing.code_digest == code_digest(HandlerSpec.of(handler)):
                 self.last_start = "reused"
+                if simulate:
+                    existing.simulate(**simulate)
                 return existing
             self.server.remove_endpoint(endpoint_id)  # edited: its workers run old code
             self.handlers.pop(endpoint_id, None)
@@ -75,13 +85,14 @@ class LocalEndpoints:
         windows = {}
         if retention is not None:
             windows = {"run_retention": retention, "sync_retention": min(60.0, retention)}
-        handle = self.server.add_endpoint(endpoint_id, handler, workers=workers,
+        handle = self.server.add_endpoint(endpoint_id, handler,
                                           return_aggregate_stream=aggregate,
-                                          runpod_worker=runpod_worker, **windows)
+                                          runpod_worker=runpod_worker, **windows, **simulate)
         self.handlers[endpoint_id] = label
         self.server.start()
         try:
-            handle.wait_ready(timeout=60)
+            if not handle.settings.cold_start:
+                handle.wait_ready(timeout=60)
         except BaseException:  # e.g. a script that cannot be served: let a fixed one start
             self.server.remove_endpoint(endpoint_id)
             self.handlers.pop(endpoint_id, None)

@@ -112,11 +112,18 @@ def _cancel() -> _Parser:
     return p
 
 
-def _result() -> _Parser:
-    p = _parser("result", "The output of a job, from the journal (works after the server has "
-                "forgotten it, and after a kernel restart).")
-    p.add_argument("job", nargs="?", help="job id or variable (default: the last job)")
+def _journal_command(name: str, description: str) -> _Parser:
+    """A command that reads a job from the journal (any session, no endpoint needed)."""
+    p = _parser(name, description)
+    p.add_argument("job", nargs="?", help="variable, job id or a unique start of one "
+                   "(default: this session's last job, else the journal's newest)")
     return p
+
+
+def _result() -> _Parser:
+    return _journal_command("result", "The output of a job, from the journal (works after the "
+                            "server has forgotten it, after a kernel restart, from any session, "
+                            "with no endpoint).")
 
 
 def _jobs() -> _Parser:
@@ -154,7 +161,8 @@ def _local() -> _Parser:
                 "script is served unchanged), module:name,\nor the name of a handler "
                 "function defined in the notebook.")
     p.add_argument("handler", nargs="?", default="echo", help="the handler (default: echo)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="workers, as max workers (default 1; 0: none allowed)")
     p.add_argument("--id", dest="endpoint_id", metavar="ID",
                    help="endpoint id (default: the handler's name)")
     p.add_argument("--aggregate", action="store_true",
@@ -167,6 +175,66 @@ def _local() -> _Parser:
                    "runpod-python workers pulling jobs from the endpoint; prints the "
                    "environment they get")
     p.add_argument("--stop", action="store_true", help="stop the local endpoint(s)")
+    sim = p.add_argument_group("why jobs wait, simulated (also on a running endpoint)")
+    sim.add_argument("--cold-start", metavar="DURATION",
+                     help="each worker initializes this long first (a cold start)")
+    sim.add_argument("--throttled", type=int, metavar="N",
+                     help="N of the workers are throttled: no GPU capacity")
+    sim.add_argument("--unhealthy", type=int, metavar="N",
+                     help="N of the workers are unhealthy: crash-looping")
+    return p
+
+
+def _price() -> _Parser:
+    p = _parser("price", "The price of an endpoint's jobs, per second of execution: a number "
+                "of dollars,\nor a GPU name looked up in Runpod's price table (shipped with "
+                "its date).\nWithout arguments: the prices set, and the GPU table.  Jobs that "
+                "return\noutput.cost (public endpoints) are costed at that; local endpoints "
+                "are free\nunless a price is set (for teaching); other endpoints' costs are "
+                "unknown.")
+    p.add_argument("endpoint", nargs="?", help="endpoint id")
+    p.add_argument("price", nargs="?", metavar="PRICE|GPU",
+                   help="dollars per second (0.00044) or a GPU name (A100, H100, 4090, ...)")
+    p.add_argument("--active", action="store_true",
+                   help="the active-worker price of the GPU (default: flex)")
+    p.add_argument("--clear", action="store_true", help="forget the endpoint's price")
+    return p
+
+
+def _cost() -> _Parser:
+    p = _parser("cost", "What finished jobs cost, from the journal: a table and a bar chart.")
+    p.add_argument("--endpoint", metavar="ID", help="only this endpoint")
+    p.add_argument("--last", metavar="DURATION", help="only jobs created in the last 7d, 2h, ...")
+    p.add_argument("--by", choices=("endpoint", "day", "notebook"), default="endpoint",
+                   help="group by endpoint (default), day or notebook")
+    return p
+
+
+def _budget() -> _Parser:
+    p = _parser("budget", "A budget for this session (or, with --per-day, for each day): jobs "
+                "and sweeps\nthat would pass it are refused, and running jobs that pass it are "
+                "cancelled.\nWithout an amount: the limits and what is spent.")
+    p.add_argument("amount", nargs="?", metavar="DOLLARS", help="e.g. 2.50")
+    p.add_argument("--per-day", action="store_true",
+                   help="a limit for each day (every job of the day, in every notebook)")
+    p.add_argument("--off", action="store_true",
+                   help="lift the budget (both, or only the daily one with --per-day)")
+    return p
+
+
+def _present() -> _Parser:
+    p = _parser("present", "Presenting to a room: panels hide job ids and timings and show "
+                "their text larger.")
+    p.add_argument("state", nargs="?", choices=("on", "off"),
+                   help="on or off (default: say which it is)")
+    return p
+
+
+def _replay() -> _Parser:
+    p = _journal_command("replay", "Play a finished job from the journal again, at the pace it "
+                         "streamed (no endpoint needed; nothing is sent).")
+    p.add_argument("--speed", metavar="N", default="1",
+                   help="times the original pace, 0.1 .. 100 (default 1; 2 is twice as fast)")
     return p
 
 
@@ -190,11 +258,18 @@ COMMANDS: dict[str, Callable[[], _Parser]] = {
                                    "server while it runs; from the journal once final)."),
     "cancel": _cancel,
     "retry": lambda: _job_command("retry", "Requeue a FAILED or TIMED_OUT job (same id)."),
+    "rerun": lambda: _job_command("rerun", "Send a job's input again as a new job (with its "
+                                  "own panel; -o NAME of the first cell follows it)."),
     "result": _result,
     "jobs": _jobs,
     "health": _health,
     "purge": _purge,
     "local": _local,
+    "present": _present,
+    "replay": _replay,
+    "price": _price,
+    "cost": _cost,
+    "budget": _budget,
     "endpoint": _endpoint,
     "login": lambda: _parser("login", "Ask for the Runpod API key (kept in memory only)."),
     "logout": lambda: _parser("logout", "Forget the key given to %runpod login."),

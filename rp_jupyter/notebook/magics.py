@@ -16,19 +16,27 @@ import os
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Unicode
+from traitlets import Bool, Enum, TraitError, Unicode, observe, validate
 
 from rp_jupyter.api._constants import API_KEY_ENV, DEFAULT_BASE_URL
 from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
-from rp_jupyter.notebook import chat_cell, commands, run_cell
+from rp_jupyter.notebook import chat_cell, commands, cost_commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.chat_sessions import ChatSessions
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
 from rp_jupyter.notebook.local_control import LocalEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
+from rp_jupyter.notebook.missing_endpoint import no_route_error
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
-from rp_jupyter.notebook.usage import HelpShown, from_runpod_error, usage_error
+from rp_jupyter.notebook.usage import (
+    HelpShown,
+    JobInterrupted,
+    from_runpod_error,
+    install_interrupt_display,
+    uninstall_interrupt_display,
+    usage_error,
+)
 
 __all__ = ["RunpodMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -38,11 +46,17 @@ _HANDLERS = {
     "status": commands.cmd_status,
     "cancel": commands.cmd_cancel,
     "retry": commands.cmd_retry,
+    "rerun": commands.cmd_rerun,
     "result": commands.cmd_result,
     "jobs": commands.cmd_jobs,
     "health": commands.cmd_health,
     "purge": commands.cmd_purge,
     "local": commands.cmd_local,
+    "present": commands.cmd_present,
+    "replay": commands.cmd_replay,
+    "price": cost_commands.cmd_price,
+    "cost": cost_commands.cmd_cost,
+    "budget": cost_commands.cmd_budget,
     "endpoint": commands.cmd_endpoint,
     "login": commands.cmd_login,
     "logout": commands.cmd_logout,
@@ -76,15 +90,41 @@ class RunpodMagics(Magics):
         None, allow_none=True, help="Default --timeout, e.g. '10m'."
     ).tag(config=True)
     ttl = Unicode(None, allow_none=True, help="Default --ttl, e.g. '1h'.").tag(config=True)
+    cancel_on_exit = Bool(
+        False, help="Cancel this session's unfinished jobs when the kernel shuts down (they "
+        "are listed on stderr either way).",
+    ).tag(config=True)
+    forgotten_after = Unicode(
+        "10m", help="An unfinished job is flagged as forgotten this long after it was sent.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.set_by: dict[str, str] = {}  # trait -> the command that set it this session
         self.session_key: Secret | None = None
         self.session_jobs: list[Any] = []
+        self.job_names: dict[str, str] = {}  # job id -> the variable its cell bound (-o)
         self.session_sweeps: list[Any] = []
         self.local = LocalEndpoints()
         self.chat_sessions = ChatSessions(shell)
+        cost_commands.sync_settings(self)
+
+    @validate("forgotten_after")
+    def _valid_duration(self, proposal: Any) -> str:
+        from rp_jupyter.notebook.durations import DurationError, parse_duration
+
+        try:
+            seconds = parse_duration(proposal["value"])
+        except DurationError:
+            seconds = -1.0
+        if not seconds > 0:
+            raise TraitError(f"forgotten_after must be a duration such as '10m' or '90s', "
+                             f"not {proposal['value']!r}")
+        return proposal["value"]
+
+    @observe("cancel_on_exit", "forgotten_after")
+    def _settings_changed(self, change: Any) -> None:
+        cost_commands.sync_settings(self)
 
     @no_var_expand
     @line_cell_magic
@@ -95,12 +135,17 @@ class RunpodMagics(Magics):
         silenced = (cell if cell is not None else line).rstrip().endswith(";")
         if cell is None and silenced:
             line = line.rstrip()[:-1]
+        known = len(self.session_jobs)
         try:
             command, args = parse_line(line)
             result = _HANDLERS[command](self, args, cell)
             return None if silenced else result
         except HelpShown:
             return None
+        except JobInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise JobInterrupted(interrupted_line(self.session_jobs[known:])) from None
         except RunpodError as exc:
             raise from_runpod_error(exc) from None
         except CellInputError as exc:
@@ -113,7 +158,12 @@ class RunpodMagics(Magics):
     def settings(self) -> dict[str, Any]:
         return {name: s.value for name, s in effective_settings(self).items()}
 
-    def set_trait(self, name: str, value: Any, source: str) -> None:
+    def set_trait(self, name: str, value: Any, source: str | None = None) -> None:
+        """Set a setting; ``source`` names the command that set it.  (traitlets calls this
+        without one while it applies ``%config``: then it is traitlets' own.)"""
+        if source is None:
+            super().set_trait(name, value)
+            return
         setattr(self, name, value)
         self.set_by[name] = source
 
@@ -152,18 +202,28 @@ class RunpodMagics(Magics):
         elif journaled and not key_belongs_to(base_url, configured=configured):
             key = ""
         if key is None and base_url == DEFAULT_BASE_URL:
-            raise usage_error(
-                "no Runpod API key: the hosted API needs one",
-                "run %runpod login, or set RUNPOD_API_KEY before starting Jupyter "
-                "(or use %runpod local for an endpoint on this machine)",
-            )
+            raise no_route_error(endpoint_id, list(self.local.handlers) if self.local.running
+                                 else [])
         try:
             return Endpoint(endpoint_id, base_url=base_url, api_key=key, cache_scope=scope)
         except InvalidRequestError as exc:
             raise from_runpod_error(exc) from None
 
-    def remember(self, job: Any) -> None:
+    def remember(self, job: Any, name: str | None = None) -> None:
         self.session_jobs.append(job)
+        if name:
+            self.job_names[job.id] = name
+
+
+def interrupted_line(started: list[Any]) -> str:
+    """What an interrupted command left behind, when no wait said it already: the job it
+    had started (not cancelled), or where to look for one."""
+    if started:
+        job = started[-1]
+        return (f"Interrupted: job {job.id} on endpoint {job.endpoint_id} was not cancelled; "
+                f"%runpod cancel {job.id} stops it")
+    return ("Interrupted before a job was started here; if the request reached the "
+            "endpoint, %runpod jobs lists it")
 
 
 def load_ipython_extension(ip: Any) -> None:
@@ -175,6 +235,7 @@ def load_ipython_extension(ip: Any) -> None:
     ip.register_magics(magics)
     register_job_display(ip)
     register_chat_display(ip)
+    install_interrupt_display(ip)
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -183,6 +244,7 @@ def unload_ipython_extension(ip: Any) -> None:
 
     unregister_job_display(ip)
     unregister_chat_display(ip)
+    uninstall_interrupt_display(ip)
     registry = ip.magics_manager.registry
     magics = registry.pop("RunpodMagics", None)
     ip.magics_manager.magics["line"].pop("runpod", None)

@@ -11,6 +11,8 @@ import html
 from typing import Any
 
 from rp_jupyter.notebook.durations import format_duration
+from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import presenting
 
 __all__ = [
     "STATUS_COLOURS",
@@ -18,6 +20,8 @@ __all__ = [
     "esc",
     "failure_note",
     "folded",
+    "footer_html",
+    "footer_text",
     "header_html",
     "header_text",
     "pre",
@@ -71,7 +75,7 @@ def badge(status: Any) -> str:
 
 def _clock(seconds: float) -> str:
     """Whole seconds while a clock runs, so a live header changes at most once a second."""
-    return f"{int(seconds)} s" if seconds < 60 else format_duration(int(seconds))
+    return f"{round(seconds)} s" if seconds < 59.5 else format_duration(round(seconds))
 
 
 def timings_text(job: Any) -> str:
@@ -109,7 +113,9 @@ def _flags(job: Any) -> list[str]:
     flags = []
     if getattr(job, "attempt", 1) > 1:
         flags.append(f"attempt {job.attempt}")
-    if getattr(job, "cached", False):
+    if getattr(job, "source", "server") == "replay":
+        flags.append(f"replayed from the journal at {job.speed:g}×")
+    elif getattr(job, "cached", False):
         flags.append("answered from the journal")
     elif getattr(job, "source", "server") == "journal":
         flags.append("read from the journal")
@@ -120,17 +126,22 @@ def _flags(job: Any) -> list[str]:
     if problem is not None and not job.is_final:
         first = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
         flags.append(f"connection trouble, still trying: {first}")
-    return flags
+    return flags + parts.notes(job)
 
 
 def header_text(job: Any) -> str:
-    """One line for plain frontends: ``runpod · local · job 3a44d654-… · COMPLETED · ...``."""
-    parts = ["runpod", job.endpoint_id, f"job {job.id}", str(job.status), timings_text(job)]
+    """One line for plain frontends: ``runpod · local · job 3a44d654-… · COMPLETED · ...``
+    (without the id and timings while presenting)."""
+    if presenting():
+        parts = ["runpod", job.endpoint_id, str(job.status)]
+    else:
+        parts = ["runpod", job.endpoint_id, f"job {job.id}", str(job.status), timings_text(job)]
     return " · ".join(p for p in [*parts, *_flags(job)] if p)
 
 
 def header_html(job: Any, *, full_id: bool = False, note: str | None = None) -> str:
-    """Endpoint, job id, coloured status badge, timings (and notes) on one line."""
+    """Endpoint, job id, coloured status badge, timings (and notes) on one line; while
+    presenting, only the endpoint, the badge and the notes."""
     shown = job.id if full_id else short_id(job.id)
     pieces = [
         f"<b>{esc(job.endpoint_id)}</b>",
@@ -138,9 +149,21 @@ def header_html(job: Any, *, full_id: bool = False, note: str | None = None) -> 
         badge(job.status),
         f'<span style="{MUTED}">{esc(timings_text(job))}</span>',
     ]
+    if presenting():
+        pieces = [pieces[0], pieces[2]]
     extra = _flags(job) + ([note] if note else [])
     pieces += [f'<span style="{MUTED};font-style:italic">{esc(e)}</span>' for e in extra]
     return f'<div style="{FONT};line-height:1.6">{" &nbsp; ".join(pieces)}</div>'
+
+
+def footer_text(job: Any) -> str:
+    """The lines features add under a job's output (see :mod:`panel_parts`), or ``""``."""
+    return "\n".join(parts.footers(job))
+
+
+def footer_html(job: Any) -> str:
+    lines = parts.footers(job)
+    return "".join(f'<div style="{FONT};{MUTED}">{esc(line)}</div>' for line in lines)
 
 
 def progress_html(fraction: float, label: str = "") -> str:

@@ -15,9 +15,9 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.inputs import as_endpoint, with_params
-from rp_jupyter.notebook.markup import MUTED, esc, failure_note
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.markup import FONT, MUTED, esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = ["Playground", "playground"]
 
@@ -48,7 +48,7 @@ def make_control(name: str, spec: Any, default: Any) -> Any:
     return widget
 
 
-class Playground:
+class Playground(LiveView):
     """Controls plus the live view of the latest job (see :func:`playground`)."""
 
     def __init__(
@@ -62,6 +62,7 @@ class Playground:
     ) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.endpoint = endpoint
         self.template = dict(input_template)
         self.debounce = debounce
@@ -72,11 +73,8 @@ class Playground:
         }
         self.job: Any = None
         self.jobs: list[Any] = []  # every job submitted or answered, in order
-        self.note: str | None = None
         self.closed = False
         self.view: Any = None
-        self._budget = MessageBudget()
-        self._lock = threading.RLock()
         self._changes = threading.Condition()
         self._changed_at: float | None = None
         self._note_html = widgets.HTML()
@@ -151,12 +149,12 @@ class Playground:
         except Exception as exc:
             self._set_note(failure_note("submit", exc))
             return None
-        with self._lock:
+        with self.lock:
             self.job = job
             self.jobs.append(job)
-            self.note = note
+            self.notes[None] = note
             self._attach_view()
-        ticker().add(self)
+        self.wake()
         return job
 
     def _attach_view(self) -> None:
@@ -166,65 +164,73 @@ class Playground:
         if not self._shown or self.job is None:
             return
         if self.view is None:
-            self.view = JobView(self.job, embedded=True, on_dirty=self._wake)
+            self.view = JobView(self.job, embedded=True, on_dirty=self.wake)
             self._slot.children = [self.view.box]
         elif self.view.job is not self.job:
             self.view.bind(self.job)
 
+    @property
+    def note(self) -> str | None:
+        return self.notes.get(None)
+
     def _set_note(self, note: str | None) -> None:
-        with self._lock:
-            self.note = note
-        ticker().add(self)
+        with self.lock:
+            self.notes[None] = note
+        self.wake()
 
-    def _wake(self) -> None:
-        """The shown job changed (engine thread): make sure the ticker refreshes us."""
-        ticker().add(self)
+    def keeps_ticking(self) -> bool:
+        return False
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-            pending = False
-            if note != self._note_html.value:
-                if self._budget.take(now=now):
-                    self._note_html.value = note
-                else:
-                    pending = True
-            if self.view is not None:
-                self.view.refresh(self._budget, now)
-                pending = pending or not self.view.settled
-            return pending and not self.closed
-        finally:
-            self._lock.release()
+    def refresh(self, now: float) -> bool:
+        if self.closed:
+            return False
+        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+        pending = not self.send(self._note_html, now, value=note)
+        if self.view is not None:
+            self.view.refresh(self.budget, now)
+            pending = pending or not self.view.settled
+        return pending
+
+    def done(self) -> bool:
+        return self.closed and (self.job is None or self.job.is_final)
+
+    def final_bundle(self) -> dict[str, Any]:
+        """The values the controls had and the last job's static rendering."""
+        from rp_jupyter.notebook.static import static_bundle
+
+        values = ", ".join(f"{name}={value!r}" for name, value in self.values().items())
+        title = f"playground on {self.endpoint.endpoint_id}: {values}"
+        bundle = {"text/plain": title,
+                  "text/html": f'<div style="{FONT}"><b>{esc(title)}</b></div>'}
+        if self.job is not None:
+            shown = static_bundle(self.job)
+            bundle["text/plain"] += "\n" + shown["text/plain"]
+            bundle["text/html"] += shown["text/html"]
+        return bundle
+
+    def widgets_to_close(self) -> list[Any]:
+        return close_widgets(self.box)
 
     def close(self) -> None:
-        """Stop following the controls (the widgets stay as they are)."""
+        """Stop following the controls; the cell then keeps the values and the last result
+        as static text and HTML (a saved notebook holds no widget)."""
         with self._changes:
             self.closed = True
             self._changes.notify_all()
-        with self._lock:
+        with self.lock:
             if self.view is not None:
                 self.view.unbind()
+        self.wake()
 
     # -- showing -----------------------------------------------------------------------
 
-    def show(self) -> None:
-        from IPython.display import display
-
-        from rp_jupyter.notebook.job_view import widget_bundle
-
+    def show(self) -> None:  # type: ignore[override]
         mark_presented(self)
-        with self._lock:
+        with self.lock:
             self._shown = True
             self._attach_view()
-            display(
-                widget_bundle(
-                    self.box, f"runpod playground on {self.endpoint.endpoint_id} (live controls)"
-                ),
-                raw=True,
-            )
-        ticker().add(self)
+            text = f"runpod playground on {self.endpoint.endpoint_id} (live controls)"
+            super().show(widget_bundle(self.box, text))
 
     def _ipython_display_(self) -> None:
         if presented_in_this_cell(self):

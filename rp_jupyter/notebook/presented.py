@@ -10,20 +10,39 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["mark_presented", "presented_in_this_cell", "unhook"]
+__all__ = ["mark_presented", "on_next_cell", "presented_in_this_cell", "unhook"]
 
 _cells = itertools.count(1)
 _current = 0
 _marks: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 _lock = threading.Lock()
+# per shell: called once, when that shell's next cell starts
+_waiting: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
 
 
 def _next_cell(*_info: Any) -> None:
     global _current
     _current = next(_cells)
+    shell = _shell()
+    with _lock:
+        due = _waiting.pop(shell, []) if shell is not None else []
+    for callback in due:
+        callback()
+
+
+def on_next_cell(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, when the next cell of the running shell starts (a live table
+    turns into its static view then)."""
+    shell = _shell()
+    if shell is None:
+        return
+    hook(shell)
+    with _lock:
+        _waiting.setdefault(shell, []).append(callback)
 
 
 def _shell() -> Any:

@@ -19,7 +19,7 @@ from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.flag_values import duration_flag, http_url_flag, variable_name_flag
 from rp_jupyter.notebook.inputs import with_params
-from rp_jupyter.notebook.usage import usage_error
+from rp_jupyter.notebook.usage import JobInterrupted, usage_error
 
 if TYPE_CHECKING:
     from rp_jupyter.notebook.magics import RunpodMagics
@@ -73,25 +73,25 @@ def cmd_run(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) ->
             job = endpoint.run_sync(parsed.value, cache=cache, **options)
         else:
             job = endpoint.run(parsed.value, cache=cache, **options)
-    except SubmitInterrupted as stop:  # the job it started is cancelled: say so, once
+    except SubmitInterrupted as stop:  # the job it started is cancelled: say so, in one line
         if stop.job is not None:
-            magics.remember(stop.job)
-        print(stop.describe())
-        raise
-    magics.remember(job)
+            magics.remember(stop.job, name=args.out)
+        raise JobInterrupted(stop.describe()) from None
+    magics.remember(job, name=args.out)
     if args.out:
         magics.shell.user_ns[args.out] = job
-    show_job(job, mode=mode, block=block, read_as=parsed.read_as)
+    show_job(job, mode=mode, block=block, read_as=parsed.read_as, name=args.out)
     return job
 
 
-def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None) -> None:
+def show_job(job: Any, *, mode: str, block: bool, read_as: str | None = None,
+             name: str | None = None) -> None:
     """The live panel, or a blocking display; a one-line note when told not to wait
     outside a live frontend (nothing could update a display later there)."""
     if block or mode == "live":
         from rp_jupyter.notebook.display import present_job
 
-        present_job(job, mode=mode, block=block, read_as=read_as)
+        present_job(job, mode=mode, block=block, read_as=read_as, name=name)
     else:
         from rp_jupyter.notebook.presented import mark_presented
 
@@ -121,14 +121,16 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
     """``["temperature=0.2,0.7", "seed=1,2"]`` → ``{"temperature": [0.2, 0.7], "seed": [1, 2]}``.
 
     Each value is read as JSON when it can be (numbers, true/false, null, quoted strings),
-    else kept as a string.  Keys are dotted paths (``options.temperature``).
+    else kept as a string.  A value holding commas is quoted (``prompt="a, b","c"``), or
+    all the values are one JSON list (``prompt=["a, b", "c"]``).  Keys are dotted paths
+    (``options.temperature``).
     """
     sweeps: dict[str, list[Any]] = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
         key = key.strip()
-        items = [v.strip() for v in values.split(",")] if sep else []
-        if not key or not sep or not any(items):
+        items = _sweep_values(spec, values) if sep else []
+        if not key or not sep or all(v == "" for v in items):
             raise usage_error(f"--sweep {spec!r}: write KEY=V1,V2,...",
                               "e.g. --sweep temperature=0.2,0.7,1.0")
         if not all(part.strip() for part in key.split(".")):
@@ -136,7 +138,7 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
                               "e.g. --sweep options.temperature=0.2,0.7")
         if key in sweeps:
             raise usage_error(f"--sweep {key} is given twice", "list all its values once")
-        sweeps[key] = [_sweep_value(v) for v in items if v]
+        sweeps[key] = [_sweep_value(v) if isinstance(v, str) else v for v in items if v != ""]
         check_json(sweeps[key], f"--sweep {key}")
     combos = math.prod(len(values) for values in sweeps.values())
     if combos > MAX_SWEEP_JOBS:
@@ -144,6 +146,39 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
                           f"{MAX_SWEEP_JOBS:,}", "use fewer values, or rp_jupyter.sweep(...) "
                           "from Python for larger grids")
     return sweeps
+
+
+def _sweep_values(spec: str, text: str) -> list[Any]:
+    """The values of one ``--sweep``: a JSON list, or items split on the commas that stand
+    outside double quotes (each item stripped; quoted ones keep their commas)."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except (ValueError, RecursionError):
+            values = None
+        if not isinstance(values, list):
+            raise usage_error(f"--sweep {spec!r}: the values start like a JSON list but are "
+                              "not one", """e.g. --sweep 'prompt=["a, b", "c"]'""")
+        return values
+    items, current, quoted, escaped = [], [], False, False
+    for char in text:
+        if quoted and escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    if quoted:
+        raise usage_error(f"--sweep {spec!r}: a quoted value is never closed",
+                          """close its quote: --sweep 'prompt="a, b","c"'""")
+    items.append("".join(current).strip())
+    return items
 
 
 def _sweep_value(text: str) -> Any:

@@ -59,6 +59,8 @@ def effective_settings(magics: RunpodMagics) -> dict[str, Setting]:
         "input_format": _trait(magics, "input_format", None, "auto"),
         "execution_timeout": _trait(magics, "execution_timeout", None, None),
         "ttl": _trait(magics, "ttl", None, None),
+        "forgotten_after": _trait(magics, "forgotten_after", None, "10m"),
+        "cancel_on_exit": _trait(magics, "cancel_on_exit", None, False),
     }
     if magics.block is not None:
         block = Setting("block", magics.block, "config (RunpodMagics)")

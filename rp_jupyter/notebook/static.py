@@ -21,10 +21,13 @@ from rp_jupyter.notebook.markup import (
     MUTED,
     esc,
     folded,
+    footer_html,
+    footer_text,
     header_html,
     header_text,
     pre,
 )
+from rp_jupyter.notebook.presentation import for_the_room
 from rp_jupyter.notebook.renderers import Rendering, renderers
 from rp_jupyter.notebook.stream_state import StreamState
 
@@ -151,11 +154,8 @@ def outcome(job: Any) -> tuple[str, str, bytes | None]:
     if job.chunk_count:
         stream = StreamState()
         stream.sync(job)
-        html += folded(
-            f"streamed before it stopped ({stream.seen} chunk{'s' if stream.seen != 1 else ''})",
-            stream.html(frame=True, seconds=job.run_seconds),
-            open=True,
-        )
+        html += folded("streamed before it stopped",
+                       stream.html(frame=True, seconds=job.run_seconds), open=True)
         text += "\n" + stream.text_summary(seconds=job.run_seconds)
     return html, text, None
 
@@ -179,6 +179,7 @@ def static_html(
     read_as: str | None = None,
     note: str | None = None,
     stream: StreamState | None = None,
+    footnote: str | None = None,
 ) -> tuple[str, str, bytes | None]:
     """``(html, text, png)`` of the whole rendering (see :func:`static_bundle`)."""
     if job.is_final:
@@ -192,13 +193,23 @@ def static_html(
                            stream.text_summary(seconds=seconds), None)
     html = (
         f'<div style="{BOX}">{header_html(job, full_id=True, note=note)}'
-        f'<div style="margin-top:4px">{body}</div>{_input_html(job, read_as)}</div>'
+        f'<div style="margin-top:4px">{body}</div>{footer_html(job)}'
+        f"{_input_html(job, read_as)}</div>"
     )
+    if footnote:
+        html += f'<div style="{FONT};{MUTED};margin:2px 0 0 2px">{esc(footnote)}</div>'
+    html = for_the_room(html)
+
     plain = header_text(job) + (f" · {note}" if note else "")
     if text:
         if len(text) > TEXT_PLAIN_CHARS:
             text = text[:TEXT_PLAIN_CHARS] + f"… ({len(text) - TEXT_PLAIN_CHARS} more chars)"
         plain += "\n" + text
+    footer = footer_text(job)
+    if footer:
+        plain += "\n" + footer
+    if footnote:
+        plain += "\n" + footnote
     return html, plain, png
 
 
@@ -208,16 +219,19 @@ def static_bundle(
     read_as: str | None = None,
     note: str | None = None,
     stream: StreamState | None = None,
+    footnote: str | None = None,
 ) -> dict[str, Any]:
     """The job as a mime bundle: ``text/plain``, ``text/html``, and ``image/png`` when the
-    output is a picture (or a list of them).
+    output is a picture (or a list of them).  ``footnote`` is a plain line under the box
+    (what a live panel's buttons became).
 
     Example::
 
         from IPython.display import display
         display(static_bundle(job), raw=True)
     """
-    html, plain, png = static_html(job, read_as=read_as, note=note, stream=stream)
+    html, plain, png = static_html(job, read_as=read_as, note=note, stream=stream,
+                                   footnote=footnote)
     bundle: dict[str, Any] = {"text/plain": plain, "text/html": html}
     if png is not None:
         import base64

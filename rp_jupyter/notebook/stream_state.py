@@ -24,6 +24,7 @@ __all__ = ["StreamState", "one_line", "progress_of"]
 TEXT_TAIL = 8_000  # characters of running text kept and shown
 ITEMS_KEPT = 8  # non-text chunks kept (the newest shown in full)
 ITEM_LINE = 160  # characters of an older item's one-line summary
+LINE = f"{MUTED};white-space:nowrap;overflow:hidden;text-overflow:ellipsis;line-height:1.4"
 
 
 def progress_of(chunk: Any) -> tuple[float, str] | None:
@@ -58,6 +59,7 @@ class StreamState:
         self.text_chars = 0  # all text characters seen
         self.text_chunks = 0
         self.items: deque[tuple[int, Any]] = deque(maxlen=ITEMS_KEPT)
+        self.first_item: tuple[int, Any] | None = None  # kept for good: the list starts there
         self.item_count = 0
         self.frame: Any = None
         self.frame_index = -1
@@ -105,6 +107,8 @@ class StreamState:
                 self.frame, self.frame_index = chunk, index
                 self.frame_count += 1
             else:
+                if self.first_item is None:
+                    self.first_item = (index, chunk)
                 self.items.append((index, chunk))
                 self.item_count += 1
             progress = progress_of(chunk)
@@ -186,21 +190,23 @@ class StreamState:
         return "".join(parts)
 
     def _items_html(self) -> str:
+        """The first item, a line for those left out, the newest few in one line each, then
+        the newest in full: every line whole, none cut by a scroll box."""
         newest_index, newest = self.items[-1]
         if self._item_html[0] != newest_index:
             self._item_html = (newest_index, self.registry.render(newest).html)
         older = list(self.items)[:-1]
+        if self.first_item is not None and (not older or older[0][0] != self.first_item[0]) \
+                and self.first_item[0] != newest_index:
+            skipped = (older[0][0] if older else newest_index) - self.first_item[0] - 1
+            older = [self.first_item, *([(None, skipped)] if skipped > 0 else []), *older]
         lines = "".join(
-            f'<div style="{MUTED};white-space:nowrap;overflow:hidden;text-overflow:ellipsis">'
-            f"#{i}: {esc(one_line(v))}</div>"
+            f'<div style="{LINE}">' + (f"#{i}: {esc(one_line(v))}" if i is not None
+                                       else f"… {v:,} more") + "</div>"
             for i, v in older
         )
-        history = tail_box(lines, max_height="7em") if lines else ""
-        label = (
-            f'<div style="{MUTED};font-size:11px">chunk #{newest_index} '
-            f"(newest of {self.item_count:,})</div>"
-        )
-        return history + label + self._item_html[1]
+        label = f'<div style="{MUTED};font-size:11px">chunk #{newest_index}, the newest</div>'
+        return lines + label + self._item_html[1]
 
     def text_summary(self, limit: int = 2_000, seconds: float | None = None) -> str:
         """Plain-text view for plain frontends: the text tail or the newest item."""

@@ -111,6 +111,7 @@ class Sweep:
         self.run_options = dict(run_options or {})
         self.cancelled = False
         self.started_at = time.time()
+        self.estimate: Any = None  # what it should cost, from the endpoint's history
         self._submission: Any = None
         self._views: list[Any] = []
 
@@ -202,7 +203,10 @@ class Sweep:
 
     def start(self) -> Sweep:
         """Submit every combination on the engine (returns at once)."""
+        from rp_jupyter.jobs.budget import plan
+
         runtime = self.endpoint.runtime  # fails here, in the caller, on a missing key
+        self.estimate = plan(runtime, len(self.items))  # refused here if past a budget
         self._submission = runtime.engine.submit(self._submit_all())
         return self
 
@@ -211,7 +215,7 @@ class Sweep:
 
         async def submit(item: SweepItem) -> None:
             async with gate:
-                if self.cancelled:
+                if self.cancelled or item.skipped:  # Cancel all, or this card's Cancel
                     item.skipped = True
                     return
                 try:
@@ -221,7 +225,7 @@ class Sweep:
                 except Exception as exc:
                     item.error = exc
                     return
-                if self.cancelled and not item.job.is_final:
+                if (self.cancelled or item.skipped) and not item.job.is_final:
                     await _cancel_all([item.job])
 
         await asyncio.gather(*(submit(item) for item in self.items))

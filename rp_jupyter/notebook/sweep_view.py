@@ -5,11 +5,11 @@ terminals.  The grid spends one :class:`MessageBudget` for all its widgets.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from rp_jupyter.notebook.job_view import close_widgets, widget_bundle
+from rp_jupyter.api.models import JobStatus
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import (
     FONT,
     MONO,
@@ -20,9 +20,10 @@ from rp_jupyter.notebook.markup import (
     progress_html,
     short_id,
 )
+from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import for_the_room, presenting
 from rp_jupyter.notebook.previews import plain_preview, preview_html, text_html
 from rp_jupyter.notebook.stream_state import StreamState
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
 
 __all__ = [
     "SweepGrid",
@@ -38,8 +39,16 @@ HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
     "border:1px solid #d1d5db;border-radius:6px;padding:4px 6px;width:220px;"
-    "min-height:64px;overflow:hidden;box-sizing:border-box"
+    "min-height:64px;box-sizing:border-box"
 )
+UNSENT = ("SUBMITTING", "NOT_SUBMITTED")
+LABEL = ("font-weight:600;font-size:12px;white-space:nowrap;overflow:hidden;"
+         "text-overflow:ellipsis")
+
+
+def settled(status: str) -> bool:
+    """True for a status a combination ends in (a final job's, or never submitted)."""
+    return status == "NOT_SUBMITTED" or JobStatus.parse(status).is_final
 
 
 def _signature(item: Any) -> tuple[Any, ...]:
@@ -49,8 +58,12 @@ def _signature(item: Any) -> tuple[Any, ...]:
     return (str(job.status), job.chunk_count, job.attempt, job.tracking_error is not None)
 
 
-def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]]) -> str:
+def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any, str]],
+              status: str | None = None) -> str:
+    """One card: the combination, its status badge (``status``, read once by the caller so
+    the header can count the same), job id, time and a preview."""
     job = item.job
+    status = status if status is not None else item.status
     ident = (
         f'<span style="{MONO};{MUTED}" title="{esc(job.id)}">{esc(short_id(job.id))}</span>'
         if job is not None
@@ -58,148 +71,170 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
     )
     took = (
         f' <span style="{MUTED}">{job.elapsed:.1f} s</span>'
-        if job is not None and job.is_final
+        if job is not None and settled(status)
         else ""
     )
-    return (
-        f'<div style="{CELL};{FONT}"><div style="font-weight:600;font-size:12px">'
-        f"{esc(item.label)}</div><div>{badge(item.status)} {ident}{took}</div>"
+    if presenting():
+        ident = took = ""
+    return for_the_room(
+        f'<div style="{CELL};{FONT}"><div style="{LABEL}" title="{esc(item.label)}">'
+        f"{esc(item.label)}</div><div>{badge(status)} {ident}{took}</div>"
         f"{preview_html(item, stream, thumbs)}</div>"
     )
 
 
-def header_html(sweep: Any, note: str | None = None) -> str:
+def header_html(sweep: Any, note: str | None = None,
+                statuses: list[str] | None = None) -> str:
+    """The sweep's title, counts per status and progress bar.  ``statuses`` are the ones
+    the cards show (the grid passes them, so header and cards agree at every instant);
+    by default, each item's status now."""
     total = len(sweep.items)
-    settled = sum(item.settled for item in sweep.items)
-    submitted = sum(item.job is not None for item in sweep.items)
+    shown = statuses if statuses is not None else [item.status for item in sweep.items]
+    done = sum(settled(status) for status in shown)
+    submitted = sum(status not in UNSENT for status in shown)
     names = " × ".join(sweep.items[0].params) if sweep.items else ""
-    counts = " ".join(f"{badge(status)} {count}" for status, count in sweep.counts().items())
+    tally: dict[str, int] = {}
+    for status in shown:
+        tally[status] = tally.get(status, 0) + 1
+    counts = " ".join(f"{badge(status)} {count}" for status, count in tally.items())
     extra = [f"submitted {submitted}/{total}"] if submitted < total and not sweep.cancelled else []
     if sweep.cancelled and not sweep.done:
         extra.append("cancelling…")
     if note:
         extra.append(note)
+    extra += parts.sweep_notes(sweep)
     extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
-    return (
+    return for_the_room(
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
         f"<b>{esc(sweep.endpoint.endpoint_id)}</b> · {esc(names)}{extras}"
         f'<div style="margin:2px 0">{counts}</div>'
-        f"{progress_html(settled / total if total else 1.0, f'{settled}/{total} done')}</div>"
+        f"{progress_html(done / total if total else 1.0, f'{done}/{total} done')}</div>"
     )
 
 
-class SweepGrid:
-    """The live grid of one sweep in one cell; replaced by the static table when done."""
+class SweepGrid(LiveView):
+    """The live grid of one sweep in one cell (a card per job, each with its own Cancel);
+    replaced by the static table when done.  The header counts the statuses the cards
+    show, so the two never disagree."""
 
     def __init__(self, sweep: Any) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
         self.sweep = sweep
-        self.budget = MessageBudget()
-        self.state = "new"
-        self._lock = threading.RLock()
-        self._handle: Any = None
-        self._closing: list[Any] = []
         self._compact = len(sweep.items) > CELL_WIDGETS_MAX
         self._signatures: list[Any] = [None] * len(sweep.items)
         self._dirty: dict[int, None] = {}
         self._streams = [StreamState() for _ in sweep.items] if not self._compact else []
         self._thumbs: dict[int, tuple[Any, str]] = {}
         self._compact_at = 0.0
-        self.header = widgets.HTML(header_html(sweep))
+        self.shown = [item.status for item in sweep.items]  # what the cards say now
+        self.header = widgets.HTML(header_html(sweep, statuses=self.shown))
         self.cancel_button = widgets.Button(
             description="Cancel all", icon="stop", layout=widgets.Layout(width="auto")
         )
         self.cancel_button.on_click(lambda _button: self._cancel())
+        self.card_buttons: list[Any] = []
         if self._compact:
             self.cells = [widgets.HTML()]
+            cards = self.cells
         else:
             self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
+            cards = []
+            for index, cell in enumerate(self.cells):
+                button = widgets.Button(description="Cancel", icon="stop",
+                                        tooltip=f"Cancel {sweep.items[index].label}",
+                                        layout=widgets.Layout(width="auto"))
+                button.on_click(lambda _button, i=index: self.cancel_one(i))
+                self.card_buttons.append(button)
+                cards.append(widgets.VBox([cell, button],
+                                          layout=widgets.Layout(align_items="flex-start")))
         grid = widgets.Box(
-            self.cells, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
+            cards, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
         )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
-    def show(self) -> None:
-        from IPython.display import display
-
-        with self._lock:
-            text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
-            self.state = "live"
-            self._handle = display(widget_bundle(self.box, text), raw=True, display_id=True)
-        ticker().add(self)
+    def show(self) -> None:  # type: ignore[override]
+        text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
+        super().show(widget_bundle(self.box, text))
 
     def _cancel(self) -> None:
-        threading.Thread(
-            target=self.sweep.cancel, name="rp_jupyter-cancel-all", daemon=True
-        ).start()
+        self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            if self.state == "live":
-                if self.sweep.done:
-                    if self.budget.take(now=now):
-                        self._to_static()
-                else:
-                    self._refresh(now)
-            for _ in range(2):
-                if self._closing and self.budget.take(now=now):
-                    self._closing.pop(0).close()
-            return self.state == "live" or bool(self._closing)
-        finally:
-            self._lock.release()
+    def cancel_one(self, index: int) -> bool:
+        """Cancel one combination's job as it is now (False on a double click)."""
+        item = self.sweep.items[index]
 
-    def finish_now(self) -> None:
-        with self._lock:
-            if self.state == "live" and self.sweep.done:
-                self.budget.spend(1)
-                self._to_static()
+        def work() -> str | None:
+            job = item.job
+            if job is None:
+                item.skipped = True  # not submitted yet: it never will be
+                return None
+            if job.is_final:
+                return f"already {job.status}"
+            job.cancel()
+            return None
 
-    def _to_static(self) -> None:
-        self._handle.update(static_sweep_bundle(self.sweep), raw=True)
-        self.state = "final"
-        self._closing.extend(close_widgets(self.box))
+        return self.act(index, "cancel", work, pending="cancelling…")
 
-    def _refresh(self, now: float) -> None:
+    def done(self) -> bool:
+        return self.sweep.done
+
+    def final_bundle(self) -> dict[str, Any]:
+        return static_sweep_bundle(self.sweep)
+
+    def widgets_to_close(self) -> list[Any]:
+        return close_widgets(self.box)
+
+    def refresh(self, now: float) -> bool:
         for index, item in enumerate(self.sweep.items):
             signature = _signature(item)
             if signature != self._signatures[index]:
                 self._signatures[index] = signature
                 self._dirty[index] = None
-        header = header_html(self.sweep)
-        if header != self.header.value and self.budget.take(now=now):
-            self.header.value = header
-        if self._compact:
-            if (
-                self._dirty
-                and now - self._compact_at >= COMPACT_EVERY
-                and self.budget.take(now=now)
-            ):
-                self._dirty.clear()
-                self._compact_at = now
-                self.cells[0].value = compact_html(self.sweep)
-            return
+        pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
+        # the header right after the cards, in the same tick (a token was kept for it)
+        self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+        for index, button in enumerate(self.card_buttons):
+            unsettled = not settled(self.shown[index])
+            self.send(button, now, disabled=not unsettled or index in self.busy)
+        return pending
+
+    def _refresh_compact(self, now: float) -> bool:
+        if not self._dirty or now - self._compact_at < COMPACT_EVERY:
+            return bool(self._dirty)
+        statuses = [item.status for item in self.sweep.items]
+        if not self.send(self.cells[0], now, value=compact_html(self.sweep, statuses)):
+            return True
+        self.shown = statuses
+        self._dirty.clear()
+        self._compact_at = now
+        return False
+
+    def _refresh_cards(self, now: float) -> bool:
         for index in list(self._dirty):
             item = self.sweep.items[index]
             stream = self._streams[index]
             if item.job is not None and not item.job.is_final:
                 stream.sync(item.job)
-            html = cell_html(item, stream, self._thumbs)
-            if html != self.cells[index].value:
-                if not self.budget.take(now=now):
-                    return
-                self.cells[index].value = html
+            status = item.status
+            if self.budget.available(now) < 2:  # room for the header too, in this tick
+                return True
+            if not self.send(self.cells[index], now,
+                             value=cell_html(item, stream, self._thumbs, status)):
+                return True
+            self.shown[index] = status
             del self._dirty[index]
+        return False
 
 
-def compact_html(sweep: Any) -> str:
+def compact_html(sweep: Any, statuses: list[str] | None = None) -> str:
+    shown = statuses if statuses is not None else [item.status for item in sweep.items]
     dots = "".join(
-        f'<span title="{esc(item.label)}: {esc(item.status)}" style="display:inline-block;'
+        f'<span title="{esc(item.label)}: {esc(status)}" style="display:inline-block;'
         f"width:12px;height:12px;margin:1px;border-radius:2px;"
-        f'background:{STATUS_COLOURS.get(item.status, "#d1d5db")}"></span>'
-        for item in sweep.items
+        f'background:{STATUS_COLOURS.get(status, "#d1d5db")}"></span>'
+        for item, status in zip(sweep.items, shown, strict=True)
     )
     return f'<div style="line-height:0">{dots}</div>'
 
@@ -247,15 +282,16 @@ def static_sweep_bundle(sweep: Any) -> dict[str, Any]:
         ]
     )
     counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
     plain = (
         f"runpod sweep: {len(sweep.items)} jobs on {sweep.endpoint.endpoint_id} "
-        f"({counts})\n" + "\n".join([header, *lines])
+        f"({counts}){notes}\n" + "\n".join([header, *lines])
     )
     return {"text/plain": plain, "text/html": html}
 
 
 def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float = 0.1) -> None:
-    """Block until the sweep is done; Ctrl-C cancels it (then re-raises)."""
+    """Block until the sweep is done; Ctrl-C cancels it and raises ``JobInterrupted``."""
     try:
         while not sweep.done:
             pending = next(
@@ -278,11 +314,12 @@ def wait_for_sweep(sweep: Any, *, on_poll: Any, on_stop: Any, poll_every: float 
             job.wait(max(0.0, deadline - time.monotonic()))
         if on_stop is not None:
             on_stop()
-        print(
+        from rp_jupyter.notebook.usage import JobInterrupted
+
+        raise JobInterrupted(
             f"Interrupted: cancelled the sweep ({len(running)} running jobs) on endpoint "
             f"{sweep.endpoint.endpoint_id}"
-        )
-        raise
+        ) from None
 
 
 def present_headless(sweep: Any) -> None:
@@ -306,7 +343,9 @@ def present_headless(sweep: Any) -> None:
 def present_as_text(sweep: Any) -> None:
     total = len(sweep.items)
     names = " × ".join(sweep.items[0].params) if sweep.items else ""
-    print(f"runpod: sweep of {total} jobs on {sweep.endpoint.endpoint_id} ({names})", flush=True)
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
+    print(f"runpod: sweep of {total} jobs on {sweep.endpoint.endpoint_id} ({names}){notes}",
+          flush=True)
     reported: set[int] = set()
 
     def report() -> None:
@@ -324,4 +363,5 @@ def present_as_text(sweep: Any) -> None:
     wait_for_sweep(sweep, on_poll=report, on_stop=report)
     report()
     counts = ", ".join(f"{count} {status}" for status, count in sweep.counts().items())
-    print(f"runpod: sweep done: {counts}", flush=True)
+    notes = "".join(f" · {note}" for note in parts.sweep_notes(sweep))
+    print(f"runpod: sweep done: {counts}{notes}", flush=True)

@@ -14,16 +14,29 @@ from typing import Any, TextIO
 
 from rp_jupyter.api.errors import parse_job_error
 from rp_jupyter.formats import Reply, ReplyStream, read_progress
-from rp_jupyter.notebook.markup import stream_gap_note, timings_text
+from rp_jupyter.notebook.markup import footer_text, stream_gap_note, timings_text
 from rp_jupyter.notebook.renderers import renderers
 from rp_jupyter.notebook.static import error_summary, final_value, output_reading, render_output
 from rp_jupyter.notebook.stream_state import one_line, progress_of
 
-__all__ = ["TextStatus"]
+__all__ = ["TextStatus", "fit", "terminal_width"]
 
 ITEM_LINES_PER_SECOND = 2.0
 DETAIL_LINES = 40
 OUTPUT_CHARS = 20_000
+
+
+def terminal_width() -> int:
+    """The terminal's width in columns (80 when it cannot be told)."""
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def fit(line: str, width: int | None = None) -> str:
+    """``line`` cut to the terminal's width, with an ellipsis where it was cut."""
+    width = width or terminal_width()
+    return line if len(line) <= width else line[: max(1, width - 1)] + "…"
 
 
 class TextStatus:
@@ -49,8 +62,6 @@ class TextStatus:
         self._progress: Any = None
         self._next_progress_line = 0.0
         self._mid_line = False
-        self._next_item_line = 0.0
-        self._skipped = 0
 
     def _line(self, text: str) -> None:
         if self._mid_line:
@@ -63,6 +74,8 @@ class TextStatus:
         job = self.job
         self._status = str(job.status)
         origin = " (from the journal)" if job.cached or job.source == "journal" else ""
+        if job.source == "replay":
+            origin = f" (replayed from the journal at {job.speed:g}×)"
         self._line(f"runpod: job {job.id} on {job.endpoint_id}: {job.status}{origin}")
 
     def poll(self) -> None:
@@ -84,9 +97,6 @@ class TextStatus:
         for offset, chunk in enumerate(chunks):
             self._chunk(self._seen + offset, chunk)
         self._seen += len(chunks)
-        if self._skipped and time.monotonic() >= self._next_item_line:
-            self._line(f"  … {self._skipped} more chunks")
-            self._skipped = 0
         if self._mid_line:
             self.out.flush()
 
@@ -119,14 +129,9 @@ class TextStatus:
         if renderer.stream == "text":
             self._write_text(chunk if isinstance(chunk, str) else str(chunk))
             return
-        now = time.monotonic()
-        if now < self._next_item_line:
-            self._skipped += 1
-            return
-        self._next_item_line = now + 1 / ITEM_LINES_PER_SECOND
         progress = progress_of(chunk)
         label = f" [{progress[1]}]" if progress else ""
-        self._line(f"  chunk #{index}{label}: {one_line(chunk)}")
+        self._line(fit(f"  chunk #{index}{label}: {one_line(chunk)}"))  # every one, none skipped
 
     def _reply_end(self, reply: Reply) -> None:
         if reply.error:
@@ -136,7 +141,13 @@ class TextStatus:
             self._line(f"[{footer}]")
 
     def finish(self) -> None:
-        """The closing line and the output (or the error)."""
+        """The closing line, the output (or the error) and the lines features add."""
+        self._finish_output()
+        footer = footer_text(self.job)
+        if footer:
+            self._line(footer)
+
+    def _finish_output(self) -> None:
         self.poll()
         self._write_text(self._reply.finish())  # text held back while its shape was unclear
         job = self.job

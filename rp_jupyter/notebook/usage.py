@@ -6,15 +6,50 @@ IPython shows a ``UsageError`` as its message only.  Subclassing ``UsageError`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 from IPython.core.error import UsageError
 
 from rp_jupyter.api.errors import RunpodError
 
-__all__ = ["HelpShown", "from_runpod_error", "usage_error"]
+__all__ = [
+    "HelpShown",
+    "JobInterrupted",
+    "from_runpod_error",
+    "install_interrupt_display",
+    "uninstall_interrupt_display",
+    "usage_error",
+]
 
 
 class HelpShown(Exception):
     """Raised after ``--help`` printed a command's help: the magic then returns quietly."""
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or the stop button) ended a blocking cell; the message says what was cancelled,
+    or how to find the job.  Still a ``KeyboardInterrupt``, so a "Run all" stops there, but
+    shown as that one line instead of a traceback (see :func:`install_interrupt_display`)."""
+
+
+def _one_line(shell: Any, etype: type, value: BaseException, tb: Any,
+              tb_offset: int | None = None) -> list[str]:
+    """IPython's custom-exception hook for :class:`JobInterrupted`: show the message alone."""
+    stb = [str(value)]
+    shell._showtraceback(KeyboardInterrupt, value, stb)
+    return stb
+
+
+def install_interrupt_display(shell: Any) -> None:
+    """Show an interrupted cell as its one line, unless the shell already has another custom
+    exception handler (then IPython shows its usual traceback)."""
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((JobInterrupted,), _one_line)
+
+
+def uninstall_interrupt_display(shell: Any) -> None:
+    if shell.custom_exceptions == (JobInterrupted,):
+        shell.set_custom_exc((), None)
 
 
 def usage_error(message: str, hint: str | None = None) -> UsageError:
@@ -35,6 +70,28 @@ def _printable(text: str) -> str:
     return text
 
 
+#: Hints of the Python API said in magic syntax when a magic shows them.
+MAGIC_HINTS = (
+    ("use job.rerun() to submit", "%runpod rerun JOB submits"),
+    ("retry it with job.retry()", "retry it with %runpod retry JOB"),
+    ("call result() again, or cancel() it", "%runpod result JOB later, or %runpod cancel JOB"),
+    ("attach it with rp_jupyter.Endpoint(endpoint_id, ...).job(job_id)",
+     "name its endpoint (%runpod endpoint ID, or %runpod local ... --id ID), then use the job id"),
+    ("attach jobs submitted elsewhere with Endpoint(endpoint_id).job(job_id)",
+     "%runpod status JOB_ID follows a job submitted elsewhere"),
+    ("pass Endpoint(..., api_key=...), or run %runpod login", "or run %runpod login"),
+)
+
+
+def in_magic_syntax(hint: str | None) -> str | None:
+    """``hint`` with the Python calls it names said as the ``%runpod`` commands to type."""
+    if hint:
+        for python, magic in MAGIC_HINTS:
+            hint = hint.replace(python, magic)
+    return hint
+
+
 def from_runpod_error(error: RunpodError) -> UsageError:
-    """Turn an rp_jupyter error into the one-message form magics show."""
-    return usage_error(error.message, error.hint)
+    """Turn an rp_jupyter error into the one-message form magics show, hints in magic
+    syntax."""
+    return usage_error(error.message, in_magic_syntax(error.hint))

@@ -36,11 +36,6 @@ from tests.workers.fake_text import tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 NOTEBOOK = "02-streaming-and-cancel.ipynb"
 LAB_START_TIMEOUT = 90.0
 CELL_TIMEOUT_MS = 60_000
@@ -165,25 +160,6 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh --browser` "
-                    "(it installs Debian's chromium with apt)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 class LabNotebook:

@@ -203,7 +203,10 @@ def check_results_that_last(nb: nbformat.NotebookNode) -> None:
     output = "{'echo': {'experiment': 'results that last', 'value': 42}}"
     forgotten = stream_text(code_cell(nb, "status_url ="))
     assert forgotten == "404 {'error': 'job not found'}\n"
-    assert cell_text(code_cell(nb, "%runpod result job")) == output
+    read = code_cell(nb, "%runpod result job")
+    assert stream_text(read).startswith("Result of job ")  # and where it came from
+    assert "kept in the journal" in stream_text(read)
+    assert cell_text(read).endswith(output)
     job_id = stream_text(code_cell(nb, "job_id = job.id")).strip()
     assert job_id
     assert stream_text(code_cell(nb, "subprocess.run(")).strip() == output
@@ -288,6 +291,50 @@ def check_chat(nb: nbformat.NotebookNode) -> None:
                              'rivers = ["Nile", "Amazon"]\nfor river in rivers:\n')
     assert "```\n\nEach pass takes **one** river.\n\n<sub>tutor · " in lesson
     assert "Stopped local endpoint(s): llm, tutor." in cell_text(code_cell(nb, "--stop"))
+def source_cell(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """The one code cell whose source is exactly ``source``."""
+    found = [c for c in nb.cells if c.cell_type == "code" and c.source == source]
+    assert len(found) == 1, f"expected one code cell {source!r}, found {len(found)}"
+    return found[0]
+
+
+def check_costs_and_waits(nb: nbformat.NotebookNode) -> None:
+    a100 = "(A100 flex, Runpod's prices of 2026-06-08)"
+    assert f"Price of a100-box: $0.00076/s {a100}" in stream_text(
+        code_cell(nb, "%runpod price a100-box A100"))
+    listing = cell_text(source_cell(nb, "%runpod price"))
+    assert "as of 2026-06-08" in listing and "B200" in listing and "$0.0024/s" in listing
+    story = code_cell(nb, "-o story")
+    footer = stream_or_plain(story).strip().splitlines()[-1]
+    assert footer.startswith("cost $") and footer.endswith(f"× $0.00076/s {a100}")
+    assert f"× $0.00076/s {a100}" in cell_text(story)  # the HTML rendering too
+    assert stream_text(code_cell(nb, "story.cost.describe()")).strip() == footer
+    sweep = stream_or_plain(code_cell(nb, "--sweep temperature"))
+    assert "6 COMPLETED" in sweep and "total cost $" in sweep and "(estimated $" in sweep
+    report = source_cell(nb, "%runpod cost")
+    text = stream_or_plain(report)
+    assert "Cost by endpoint (all time), from the journal" in text and "█" in text
+    assert "a100-box" in text and "background:#2563eb" in cell_text(report)
+    assert "Cost by day (last 7d)" in stream_or_plain(code_cell(nb, "--by day"))
+    frame = stream_or_plain(code_cell(nb, 'rp_jupyter.cost(by="endpoint")'))
+    assert "a100-box" in frame and "unknown_cost" in frame
+    refused = stream_text(code_cell(nb, "except rp_jupyter.BudgetExceededError"))
+    assert refused.startswith("this sweep (24 jobs × ~") and "nothing was sent" in refused
+    stopped = cell_text(code_cell(nb, "-o long_job"))
+    assert "CANCELLED" in stopped and "cancelled to keep within the session budget" in stopped
+    assert "no GPU capacity (1 worker throttled)" in cell_text(
+        code_cell(nb, "rp_jupyter.why_waiting(stuck)"))
+    stuck = cell_text(code_cell(nb, "time.sleep(1.5)"))
+    assert "IN_QUEUE" in stuck and "forgotten? it keeps a worker busy" in stuck
+    assert "forgotten? IN_QUEUE after" in cell_text(code_cell(nb, "%runpod jobs --limit 3"))
+    assert stream_text(code_cell(nb, "for job in [cold_job")).splitlines() == [
+        "    cold: waiting: 1 worker initializing (a cold start)",
+        "  crashy: waiting: 1 worker unhealthy (crash-looping: look at the worker's logs)",
+        "     off: waiting: no workers are running or starting, and none are allowed (is the "
+        "endpoint's max workers 0?)",
+        "slow-box: waiting: the only worker is busy (1st of 1 in the queue)",
+    ]
+    assert "Cancelled 6 unfinished job(s)" in stream_text(code_cell(nb, "%runpod cancel --all"))
 
 
 CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
@@ -299,6 +346,7 @@ CHECKS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "06-hosted-runpod": check_hosted_fallback,
     "07-your-worker-script": check_your_worker_script,
     "08-chat": check_chat,
+    "09-costs-and-waits": check_costs_and_waits,
 }
 
 

@@ -18,6 +18,11 @@ def blob(job: dict[str, Any]) -> dict[str, Any]:
     return blob_output(int(job["input"]["i"]))
 
 
+def priced(job: dict[str, Any]) -> dict[str, Any]:
+    """Like Runpod's public endpoints: the job's own cost in dollars in its output."""
+    return {"image_url": "https://example.com/picture.png", "cost": 0.0024}
+
+
 def late_text(job: dict[str, Any]) -> dict[str, Any]:
     """Sleeps ``sleep`` seconds, then returns ``size`` characters of text."""
     import time

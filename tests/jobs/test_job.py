@@ -216,3 +216,33 @@ def test_a_stream_of_an_attempt_ends_when_the_job_is_retried(chaos):
     assert not reader.is_alive()  # the old attempt's stream ended
     assert rest == [{"chunk": 1}, {"chunk": 2}]
     assert list(job.stream(timeout=20)) == [{"chunk": i} for i in range(3)]
+
+
+def test_a_streaming_job_nobody_watches_is_in_progress_in_the_journal(chaos):
+    from rp_jupyter.jobs.journal import JobJournal
+
+    job = endpoint(chaos).run({"chunks": 40, "interval": 0.1})
+    try:
+        wait_for(lambda: job.chunk_count > 0, timeout=20)
+        assert not job.is_final and job.status is JobStatus.IN_PROGRESS
+        wait_for(lambda: JobJournal.open().find(job.id).status == "IN_PROGRESS", timeout=5)
+        record = JobJournal.open().find(job.id)
+        assert record.started_at is not None and record.started_at >= record.submitted_at
+    finally:
+        job.cancel()
+
+
+def test_the_run_clock_starts_when_the_job_left_the_queue():
+    import time
+
+    from rp_jupyter.api.models import StatusDocument
+    from rp_jupyter.jobs.job import Job
+    from rp_jupyter.notebook.markup import timings_text
+
+    job = Job(None, job_id="clock-1", endpoint_id="e", base_url="http://127.0.0.1:9/v2",
+              mode="run", input={}, submitted_at=time.time() - 5)
+    # seen running 5 s after it was sent; the server says it waited 1 s in the queue
+    job._apply_status(JobStatus.IN_PROGRESS,
+                      StatusDocument(id="clock-1", status=JobStatus.IN_PROGRESS, delay_ms=1000))
+    assert abs(job.started_at - (job.submitted_at + 1.0)) < 1e-6
+    assert "running 4 s" in timings_text(job)

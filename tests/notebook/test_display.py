@@ -14,6 +14,7 @@ from rp_jupyter.notebook.display import (
     register_job_display,
     unregister_job_display,
 )
+from tests.notebook.fake_jobs import driven_job
 from tests.notebook.recording import WIDGET_VIEW, panel_display_id, wait_until
 
 
@@ -45,16 +46,16 @@ def test_a_job_presented_and_returned_by_the_same_cell_is_shown_once(frontend, e
     try:
         frontend.shell.user_ns.update(ep=endpoint("ui-echo"), present_job=present_job)
         frontend.run_cell("job = ep.run({'a': 1})\npresent_job(job, mode='live', block=False)\njob")
-        assert len(frontend.recorder.of_kind("display")) == 2  # the panel and its bar
+        assert len(frontend.recorder.of_kind("display")) == 1  # the panel (its buttons inside)
         frontend.run_cell("job")  # a later cell showing the job again gets a panel
         shown = frontend.recorder.of_kind("display")
-        assert len(shown) == 4
+        assert len(shown) == 2
         job = frontend.shell.user_ns["job"]
-        assert job.id in shown[2]["data"]["text/plain"]
+        assert job.id in shown[1]["data"]["text/plain"]
     finally:
         unregister_job_display(frontend.shell)
     frontend.run_cell("job")  # unregistered: the plain repr again, through the display hook
-    assert len(frontend.recorder.of_kind("display")) == 4
+    assert len(frontend.recorder.of_kind("display")) == 2
 
 
 def test_a_job_as_a_value_outside_a_live_frontend_is_its_static_rendering(frontend, endpoint):
@@ -113,11 +114,11 @@ def test_interrupting_a_blocking_cell_cancels_the_job(frontend, endpoint, local_
     server_side = local_server.endpoint("ui-chaos")
     job = endpoint("ui-chaos").run({"sleep": 30})
     interrupt_when(lambda: server_side.job_record(job.id)["status"] == "IN_PROGRESS")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as raised:
         present_job(job, mode="live", block=True)
     assert job.status == JobStatus.CANCELLED
     assert server_side.job_record(job.id)["status"] == "CANCELLED"
-    assert f"Interrupted: cancelled job {job.id} on endpoint ui-chaos" in capsys.readouterr().out
+    assert str(raised.value) == f"Interrupted: cancelled job {job.id} on endpoint ui-chaos"
     latest = frontend.recorder.latest_display(panel_display_id(frontend.recorder, job.id))
     assert latest["kind"] == "update_display" and "CANCELLED" in latest["data"]["text/plain"]
 
@@ -128,11 +129,11 @@ def test_interrupting_a_terminal_wait_cancels_and_prints_the_end(
     server_side = local_server.endpoint("ui-chaos")
     job = endpoint("ui-chaos").run({"sleep": 30})
     interrupt_when(lambda: server_side.job_record(job.id)["status"] == "IN_PROGRESS")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as raised:
         present_job(job, mode="terminal", block=True)
     out = capsys.readouterr().out
     assert "runpod: CANCELLED" in out
-    assert out.rstrip().endswith(f"Interrupted: cancelled job {job.id} on endpoint ui-chaos")
+    assert str(raised.value) == f"Interrupted: cancelled job {job.id} on endpoint ui-chaos"
 
 
 def test_nbclient_run_keeps_only_the_final_static_rendering(local_server, tmp_path):
@@ -156,3 +157,24 @@ def test_nbclient_run_keeps_only_the_final_static_rendering(local_server, tmp_pa
     assert WIDGET_VIEW not in output.data
     assert "COMPLETED" in output.data["text/plain"]
     assert "saved for later" in output.data["text/html"]
+
+
+def test_the_terminal_prints_every_chunk_and_skips_none(monkeypatch):
+    import io
+
+    from rp_jupyter.notebook.text_status import TextStatus
+
+    monkeypatch.setenv("COLUMNS", "60")
+    job = driven_job()
+    out = io.StringIO()
+    status = TextStatus(job, out=out)
+    status.start()
+    job._add_chunks([{"step": i, "note": "x" * 80} for i in range(10)])  # one poll's worth
+    status.poll()
+    job._add_chunks([{"step": 10}])
+    status.poll()
+    lines = out.getvalue().splitlines()
+    shown = [line for line in lines if line.startswith("  chunk #")]
+    assert [line.split(":")[0] for line in shown] == [f"  chunk #{i}" for i in range(11)]
+    assert not any("more chunks" in line for line in lines)
+    assert all(len(line) <= 60 for line in shown)  # fitted to the terminal

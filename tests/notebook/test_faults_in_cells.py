@@ -54,7 +54,8 @@ def test_a_blocking_cell_ends_while_the_journal_is_locked_past_its_busy_timeout(
 
 
 def test_result_and_jobs_say_at_once_that_a_job_of_a_stopped_local_endpoint_is_lost(
-        ip, rp_home):
+        ip, rp_home, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough for the table's note column
     left = run_python(DEAD_KERNEL, {"RP_JUPYTER_HOME": str(rp_home)}, timeout=60)
     started = time.monotonic()
     run = ip.run(f"%runpod result {left['id']}")

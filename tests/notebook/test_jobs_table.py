@@ -17,7 +17,9 @@ def records():
     return journal.list()
 
 
-def test_static_table_lists_status_times_and_an_output_preview(frontend, endpoint, capsys):
+def test_static_table_lists_status_times_and_an_output_preview(frontend, endpoint, capsys,
+                                                                monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # a wide terminal: nothing to cut
     streamed = endpoint("ui-tokens").run({"prompt": "streamed words here", "rate": 0})
     streamed.result(20)
     done = endpoint("ui-echo").run({"q": "hello"})
@@ -99,3 +101,35 @@ def test_row_open_shows_that_jobs_panel_below_the_table(frontend, endpoint):
         "the job's output in the panel",
     )
     assert job.id in table.view.html.value
+
+
+def test_in_a_terminal_the_table_fits_the_terminal_width(frontend, endpoint, capsys, monkeypatch):
+    job = endpoint("ui-echo").run({"q": "a long question " * 20})
+    job.result(20)
+    monkeypatch.setenv("COLUMNS", "72")
+    show_jobs_table(records(), mode="terminal", endpoint_for=endpoint_for)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(len(line) <= 72 for line in lines), lines
+    assert lines[1].endswith("…")  # the long output was cut, and says so
+    assert lines[1].startswith(job.id[:8] + " ") and job.id not in lines[1]  # a short id
+    monkeypatch.setenv("COLUMNS", "400")
+    show_jobs_table(records(), mode="terminal", endpoint_for=endpoint_for)
+    assert job.id in capsys.readouterr().out  # room enough for the whole id
+
+
+def test_the_live_table_leaves_its_static_view_once_the_next_cell_runs(frontend, endpoint):
+    done = endpoint("ui-echo").run({"q": "kept"})
+    done.result(20)
+    frontend.shell.user_ns.update(show=show_jobs_table, records=records,
+                                  endpoint_for=endpoint_for)
+    frontend.run_cell("table = show(records(), mode='live', endpoint_for=endpoint_for)")
+    (shown,) = frontend.recorder.of_kind("display")
+    assert WIDGET_VIEW in shown["data"]
+    table = frontend.shell.user_ns["table"]
+    frontend.run_cell("x = 1")  # the reader moves on
+    final = wait_until(lambda: (m := frontend.recorder.latest_display(shown["display_id"]))
+                       and m["kind"] == "update_display" and m, 5, "the static table")
+    assert WIDGET_VIEW not in final["data"]
+    assert done.id in final["data"]["text/plain"] and "<table" in final["data"]["text/html"]
+    wait_until(lambda: all(b.comm is None for r in table.rows for b in r.buttons.values()),
+               5, "the buttons to be closed")

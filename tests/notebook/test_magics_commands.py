@@ -137,8 +137,24 @@ def test_retry_refuses_a_completed_job_with_a_hint(ip, local):
     before = total_requests(local)
     run = ip.run("%runpod retry")
     assert isinstance(run.error, UsageError)
-    assert "only FAILED or TIMED_OUT" in str(run.error) and "rerun" in str(run.error)
+    assert "only FAILED or TIMED_OUT" in str(run.error)
+    assert "%runpod rerun JOB" in str(run.error) and "job.rerun()" not in str(run.error)
     assert total_requests(local) == before
+
+
+def test_rerun_sends_the_input_again_and_binds_the_new_job_to_underscore_and_the_name(ip, local):
+    run = ip.run('%%runpod run echo -o first --wait\n{"again": 1}')
+    assert run.error is None, run.stderr
+    old = ip.user_ns["first"]
+    runs_before = local.endpoint("echo").request_count("run")
+    ip.run("x = 1")  # another cell ran in between
+    run = ip.run("%runpod rerun first")
+    assert run.error is None, run.stderr
+    fresh = run.value
+    assert fresh.id != old.id and fresh.input == {"again": 1}
+    assert ip.user_ns["_"] is fresh and ip.user_ns["first"] is fresh
+    assert fresh.result(timeout=30) == {"echo": {"again": 1}}
+    assert local.endpoint("echo").request_count("run") == runs_before + 1
 
 
 def test_result_works_after_the_server_has_forgotten_the_job(ip, local):
@@ -149,6 +165,46 @@ def test_result_works_after_the_server_has_forgotten_the_job(ip, local):
     assert ip.run(f"%runpod result {job.id}").value == [{"chunk": 0}, {"chunk": 1},
                                                          {"done": True, "slept": 0, "chunks": 2,
                                                           "attempt": 1}]
+
+
+def _fresh_session(ip):
+    """As after a kernel restart: no job of this session, no endpoint set."""
+    ip.magics.session_jobs.clear()
+    ip.magics.set_trait("default_endpoint", None, "test")
+
+
+def test_result_after_a_restart_reads_an_id_prefix_from_the_journal_with_no_endpoint(
+        ip, local, monkeypatch):
+    job = submit(ip, "echo", '{"kept": "yes"}')
+    assert job.result(timeout=30) == {"echo": {"kept": "yes"}}
+    _fresh_session(ip)
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL")  # no endpoint can be reached either
+    before = total_requests(local)
+    run = ip.run(f"%runpod result {job.id[:8]}")
+    assert run.error is None, run.error
+    assert run.value == {"echo": {"kept": "yes"}}
+    assert f"Result of job {job.id} on endpoint echo, read from the journal" in run.stdout
+    assert total_requests(local) == before
+
+
+def test_result_of_an_unknown_id_says_the_journal_has_none_and_asks_nothing(ip, local):
+    before = total_requests(local)
+    run = ip.run("%runpod result deadbeef")
+    assert isinstance(run.error, UsageError)
+    assert "no job 'deadbeef' in the journal" in str(run.error)
+    assert "%runpod jobs" in str(run.error) and "rp_jupyter.result" not in str(run.error)
+    assert total_requests(local) == before
+
+
+def test_bare_result_in_a_new_session_is_the_newest_job_of_the_journal(ip, local):
+    submit(ip, "echo", '{"n": 1}').result(timeout=30)
+    newest = submit(ip, "echo", '{"n": 2}')
+    newest.result(timeout=30)
+    _fresh_session(ip)
+    run = ip.run("%runpod result")
+    assert run.error is None, run.error
+    assert run.value == {"echo": {"n": 2}}
+    assert newest.id in run.stdout
 
 
 def test_result_of_a_failed_job_is_its_error_message(ip, local):
@@ -256,3 +312,55 @@ def test_no_wait_in_a_terminal_prints_a_note_and_a_one_line_value(ip, local):
     assert lines[0].startswith(f"Submitted job {job.id} to endpoint chaos")
     assert lines[1].startswith(f"Out[1]: <Job {job.id[:8]}… endpoint='chaos'")
     job.cancel()
+
+
+def test_replay_plays_a_journaled_stream_at_its_pace_with_no_endpoint(ip, local, monkeypatch):
+    run = ip.run('%%runpod run chaos --wait -o original\n{"chunks": 6, "interval": 0.3}')
+    assert run.error is None, run.stderr
+    original = ip.user_ns["original"]
+    took = original.finished_at - original.submitted_at
+    _fresh_session(ip)
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL")
+    before = total_requests(local)
+    run = ip.run(f"%runpod replay {original.id[:8]} --speed 2")
+    assert run.error is None, run.error
+    replayed = run.value
+    assert replayed.chunks == original.chunks and replayed.status == "COMPLETED"
+    assert replayed.result() == original.result()
+    ratio = (replayed.finished_at - replayed.submitted_at) / took
+    assert 0.3 < ratio < 0.8, ratio  # about half the original time, at --speed 2
+    assert "replayed from the journal at 2×" in run.stdout
+    assert total_requests(local) == before  # nothing was asked of any endpoint
+
+
+def test_replay_refuses_a_bad_speed_and_an_unfinished_job(ip, local):
+    submit(ip, "echo", '{"n": 1}').result(timeout=30)
+    for speed in ("0", "nan", "fast"):
+        run = ip.run(f"%runpod replay --speed {speed}")
+        assert isinstance(run.error, UsageError) and "--speed" in str(run.error)
+    job = submit(ip, "chaos", '{"sleep": 30}')
+    run = ip.run(f"%runpod replay {job.id}")
+    assert isinstance(run.error, UsageError) and "only a finished job" in str(run.error)
+    job.cancel()
+
+
+def test_present_hides_ids_and_timings_and_enlarges_text(ip, local):
+    from rp_jupyter.notebook.static import static_bundle
+
+    job = submit(ip, "echo", '{"n": 1}')
+    job.result(timeout=30)
+    assert "Presenting" in ip.run("%runpod present on").stdout
+    try:
+        shown = static_bundle(job)
+        assert job.id not in shown["text/plain"] and job.id[:8] not in shown["text/html"]
+        assert "total" not in shown["text/plain"].splitlines()[0]
+        assert "font-size:19.5px" in shown["text/html"]  # 13 px, enlarged
+        table = ip.run("%runpod jobs --limit 1").stdout.splitlines()
+        header = table[0].split()
+        assert header[:3] == ["ENDPOINT", "STATUS", "CREATED"] and header[-1] == "OUTPUT"
+        assert not {"JOB", "QUEUE", "RUN"} & set(header)
+        assert job.id not in table[1]
+    finally:
+        assert "Not presenting" in ip.run("%runpod present off").stdout
+    shown = static_bundle(job)
+    assert job.id in shown["text/plain"] and "font-size:13px" in shown["text/html"]

@@ -215,10 +215,46 @@ def test_no_endpoint_set_is_a_clear_error(ip, local):
     assert total_requests(local) == 0
 
 
-def test_no_key_for_the_hosted_api_is_a_clear_error(ip, monkeypatch):
+def test_a_hosted_id_without_a_key_asks_for_the_key(ip, monkeypatch):
     monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL", raising=False)
     run = ip.run('%%runpod run some-endpoint\n{"x": 1}')
-    assert_usage_error(run, "no Runpod API key", "%runpod login")
+    assert_usage_error(run, "endpoint 'some-endpoint' is on the hosted Runpod API, which "
+                       "needs your API key", "%runpod login", "RUNPOD_API_KEY")
+
+
+def test_a_typo_of_a_running_local_endpoint_says_so_and_lists_the_running_ones(ip, monkeypatch):
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL", raising=False)
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    ip.run("%runpod local tokens")
+    try:
+        for cell in ('%%runpod run token\n{"x": 1}', "%runpod health nosuchendpoint"):
+            run = ip.run(cell)
+            assert "API key" not in str(run.error).splitlines()[0]
+            assert_usage_error(run, "is not a local endpoint running here (running: tokens)",
+                               "%runpod local HANDLER --id")
+        assert "did you mean 'tokens'?" in str(ip.run('%%runpod run token\n{"x": 1}').error)
+    finally:
+        ip.run("%runpod local --stop")
+
+
+def test_a_local_endpoint_from_before_a_restart_says_to_start_it_again(ip, monkeypatch):
+    monkeypatch.delenv("RUNPOD_ENDPOINT_BASE_URL", raising=False)
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    ip.run("%runpod local echo --id lasttime")
+    assert ip.run('%%runpod run lasttime --wait\n{"x": 1}').error is None
+    ip.run("%runpod local --stop")  # as a kernel restart stops it
+    run = ip.run('%%runpod run lasttime\n{"x": 2}')
+    assert_usage_error(run, "'lasttime' was a local endpoint", "%runpod local HANDLER --id "
+                       "lasttime")
+
+
+def test_an_unclosed_brace_says_what_is_missing(ip, local):
+    run = ip.run('%%runpod run echo\n{"a": {"b": [1, 2]}')
+    assert_usage_error(run, "'}' is missing at the end of the cell: the '{' opened at line 2, "
+                       "column 1 is never closed")
+    run = ip.run('%%runpod run echo\n{"a": [1, 2}')
+    assert_usage_error(run, "']' is missing before the '}' at line 2, column 12")
+    assert total_requests(local) == 0
 
 
 def test_unknown_endpoint_is_one_message(ip, local):

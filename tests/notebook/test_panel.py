@@ -12,6 +12,7 @@ from tests.notebook.recording import (
     click,
     html_values,
     panel_display_id,
+    press,
     wait_until,
 )
 
@@ -35,8 +36,8 @@ def test_live_panel_streams_then_is_replaced_by_the_static_rendering(frontend, e
     job = endpoint("ui-tokens").run({"prompt": words, "rate": 80})
     present_job(job, mode="live", block=False, read_as="JSON object (2 keys: prompt, rate)")
     shown = rec.of_kind("display")
+    assert len(shown) == 1  # one output: the view and its button row together
     assert WIDGET_VIEW in shown[0]["data"] and job.id in shown[0]["data"]["text/plain"]
-    assert WIDGET_VIEW in shown[1]["data"]  # the action bar
     final = final_display(rec, shown[0]["display_id"], "COMPLETED")
     assert set(final["data"]) == {"text/plain", "text/html"}
     assert words + " " in final["data"]["text/html"]
@@ -79,7 +80,7 @@ def test_the_clock_refreshes_about_once_a_second_when_nothing_streams(frontend):
 def test_cancel_button_cancels_the_job_on_the_local_endpoint(frontend, endpoint, local_server):
     rec = frontend.recorder
     job = endpoint("ui-chaos").run({"sleep": 30})
-    present_job(job, mode="live", block=False)
+    present_job(job, mode="live", block=False, name="long_job")
     server_side = local_server.endpoint("ui-chaos")
     wait_until(
         lambda: server_side.job_record(job.id)["status"] == "IN_PROGRESS", 20, "the job to start"
@@ -89,34 +90,38 @@ def test_cancel_button_cancels_the_job_on_the_local_endpoint(frontend, endpoint,
     assert job.status == JobStatus.CANCELLED
     assert server_side.job_record(job.id)["status"] == "CANCELLED"
     assert server_side.request_count("cancel", job.id) == 1
-    final_display(rec, panel_display_id(rec, job.id), "CANCELLED")
-    # the bar now offers to run it again
-    wait_until(
-        lambda: (
-            buttons(rec, "Run again")
-            and not rec.widgets[buttons(rec, "Run again")[0]].get("disabled")
-        ),
-        5,
-        "Run again to be enabled",
-    )
+    final = final_display(rec, panel_display_id(rec, job.id), "CANCELLED")
+    # where the buttons were, a line says how to run it again, in magic syntax
+    assert "%runpod rerun long_job" in final["data"]["text/plain"]
+    assert "%runpod rerun long_job" in final["data"]["text/html"]
 
 
-def test_retry_button_retries_a_failed_job_until_it_completes(frontend, endpoint, local_server):
+def test_a_final_panel_leaves_no_widget_in_the_cell(frontend, endpoint):
     rec = frontend.recorder
-    job = endpoint("ui-chaos").run({"fail_first": True, "chunks": 2})
+    job = endpoint("ui-tokens").run({"prompt": "a b c", "rate": 30})
     present_job(job, mode="live", block=False)
     display_id = panel_display_id(rec, job.id)
-    final_display(rec, display_id, "FAILED")
-    wait_until(lambda: buttons(rec, "Retry"), 5, "a Retry button")
-    wait_until(
-        lambda: not rec.widgets[buttons(rec, "Retry")[0]].get("disabled"), 5, "Retry to be enabled"
-    )
-    click(rec, "Retry")
-    wait_until(lambda: job.attempt == 2, 15, "the retry to be accepted")
+    final_display(rec, display_id, "COMPLETED")
+    outputs = [m for m in rec.displays() if m["kind"] == "display"]
+    assert [m["display_id"] for m in outputs] == [display_id]  # no second output (no bar)
+    wait_until(lambda: not buttons(rec, "Cancel"), 5, "the Cancel button to be closed")
+    opened = {m["comm_id"] for m in rec.of_kind("comm_open")}
+    wait_until(lambda: opened <= {m["comm_id"] for m in rec.of_kind("comm_close")},
+               5, "every widget of the live panel to be closed")
+
+
+def test_a_panel_follows_its_job_through_a_retry_made_elsewhere(frontend, endpoint, local_server):
+    rec = frontend.recorder
+    job = endpoint("ui-chaos").run({"fail_first": True, "chunks": 2})
+    present_job(job, mode="live", block=False, name="flaky")
+    display_id = panel_display_id(rec, job.id)
+    failed = final_display(rec, display_id, "FAILED")
+    assert "%runpod retry flaky" in failed["data"]["text/plain"]
+    job.retry()  # as %runpod retry or the jobs table would, from another cell
     assert job.wait(20) and job.status == JobStatus.COMPLETED
-    assert local_server.endpoint("ui-chaos").request_count("retry", job.id) == 1
     final = final_display(rec, display_id, "COMPLETED")
     assert "attempt 2" in final["data"]["text/plain"]
+    assert local_server.endpoint("ui-chaos").request_count("retry", job.id) == 1
     went_live_again = [
         m
         for m in rec.displays()
@@ -127,35 +132,27 @@ def test_retry_button_retries_a_failed_job_until_it_completes(frontend, endpoint
     assert went_live_again, "the panel did not go live again for the retry"
 
 
-def test_run_again_resubmits_the_same_input_as_a_new_job(frontend, endpoint, local_server):
-    rec = frontend.recorder
-    job = endpoint("ui-echo").run({"x": 7})
-    job.result(20)
+def test_a_stale_cancel_acts_on_the_job_as_it_is_now(frontend, endpoint, local_server):
+    job = endpoint("ui-chaos").run({"sleep": 30})
     panel = JobPanel(job)
     panel.show()
-    assert "COMPLETED" in rec.of_kind("display")[0]["data"]["text/plain"]
-    runs_before = local_server.endpoint("ui-echo").request_count("run")
-    click(rec, "Run again")
-    wait_until(lambda: len(panel.history) == 2 and panel.history[1].is_final, 20, "the rerun")
-    fresh = panel.history[1]
-    assert fresh.id != job.id and fresh.input == {"x": 7}
-    assert fresh.result() == {"echo": {"x": 7}}
-    assert local_server.endpoint("ui-echo").request_count("run") == runs_before + 1
-    final = final_display(rec, rec.of_kind("display")[0]["display_id"], "COMPLETED")
-    assert fresh.id in final["data"]["text/plain"]
-    wait_until(lambda: f"run again of job {job.id}" in panel.note_html.value, 5, "the note")
+    cancel_button = panel.cancel_button
+    job.cancel()  # elsewhere: %runpod cancel, another panel
+    assert job.wait(15) and job.status == JobStatus.CANCELLED
+    press(cancel_button)  # a click that reaches the kernel after that
+    wait_until(lambda: "already CANCELLED" in (panel.note or ""), 5, "the note")
+    assert local_server.endpoint("ui-chaos").request_count("cancel", job.id) == 1
 
 
 def test_a_failing_button_action_is_reported_in_the_bar_not_raised(frontend):
-    rec = frontend.recorder
-    job = driven_job()  # no endpoint behind it: every action fails
-    job._finish(JobStatus.FAILED, StatusDocument(id=job.id, status=JobStatus.FAILED, error="boom"))
+    job = driven_job()  # no endpoint behind it: cancelling fails
     panel = JobPanel(job)
     panel.show()
-    click(rec, "Retry")
-    wait_until(lambda: "retry failed" in panel.note_html.value, 5, "the failure note")
+    click(frontend.recorder, "Cancel")
+    wait_until(lambda: "cancel failed" in panel.note_html.value, 5, "the failure note")
     assert "without an endpoint" in panel.note_html.value
-    assert not panel.again_button.disabled  # usable again
+    assert not panel.cancel_button.disabled  # usable again
+    job._finish(JobStatus.CANCELLED, StatusDocument(id=job.id, status=JobStatus.CANCELLED))
 
 
 def test_picture_chunks_update_the_image_widget_frame_by_frame(frontend, endpoint):

@@ -108,3 +108,19 @@ def test_outside_a_live_notebook_the_template_runs_once(frontend, endpoint, caps
     assert board.job.is_final and len(board.jobs) == 1
     out = capsys.readouterr().out
     assert '"q": 1' in out and "runpod: COMPLETED" in out
+
+
+def test_closing_leaves_the_values_and_the_last_result_and_no_widget(frontend, endpoint):
+    board = rp_jupyter.playground(endpoint("ui-echo"), {"prompt": "hi"},
+                                  temperature=(0.0, 1.0, 0.1))
+    board.job.result(20)
+    (shown,) = frontend.recorder.of_kind("display")
+    assert WIDGET_VIEW in shown["data"]
+    board.close()
+    final = wait_until(lambda: (m := frontend.recorder.latest_display(shown["display_id"]))
+                       and m["kind"] == "update_display" and m, 5, "the static view")
+    assert WIDGET_VIEW not in final["data"]
+    assert "temperature=0.5" in final["data"]["text/plain"]
+    assert board.job.id in final["data"]["text/plain"] and "hi" in final["data"]["text/html"]
+    wait_until(lambda: all(c.comm is None for c in board.controls.values()), 5,
+               "the controls to be closed")

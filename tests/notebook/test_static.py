@@ -5,6 +5,7 @@ import io
 
 from PIL import Image
 
+from rp_jupyter.api.models import JobStatus, StatusDocument
 from rp_jupyter.local import LocalEndpoint
 from rp_jupyter.notebook.static import final_value, static_bundle
 from rp_jupyter.notebook.stream_state import StreamState, progress_of
@@ -95,7 +96,27 @@ def test_stream_view_keeps_only_the_newest_items_and_the_newest_frame():
     stream.sync(job)
     assert stream.item_count == 50 and len(stream.items) == 8
     assert stream.items[-1] == (49, {"chunk": 49})
-    assert "chunk #49 (newest of 50)" in stream.html(frame=False)
+    html = stream.html(frame=False)
+    assert "chunk #49, the newest" in html
+
+
+def test_a_chunk_list_shows_0_then_the_newest_whole_and_counts_once():
+    job = driven_job()
+    job._add_chunks([{"chunk": i} for i in range(50)])
+    stream = StreamState()
+    stream.sync(job)
+    html = stream.html(frame=False)
+    assert "#0: {&quot;chunk&quot;: 0}" in html  # the first stays
+    assert "… 41 more" in html  # #1 .. #41 are said, not shown
+    assert all(f"#{i}: " in html for i in range(42, 49))
+    assert "max-height" not in html  # no scroll box cutting a row in half
+    assert html.count("50") == 1 and "50 chunks" in html  # one count
+    failed = driven_job("driven-0002-aaaa-bbbb")
+    failed._add_chunks([{"chunk": i} for i in range(3)])
+    failed._finish(JobStatus.FAILED, StatusDocument(id=failed.id, status=JobStatus.FAILED,
+                                                     error="boom"))
+    shown = static_bundle(failed)["text/html"]
+    assert shown.count("3 chunks") == 1 and "(3 chunk" not in shown
 
 
 def test_progress_is_read_from_step_counts_and_fractions():

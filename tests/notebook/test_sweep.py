@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 
@@ -188,3 +189,87 @@ def test_without_pandas_the_rows_are_dicts(frontend, endpoint, monkeypatch):
             "elapsed": rows[0]["elapsed"],
         }
     ]
+
+
+def _badges(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'letter-spacing:\.02em">([A-Z_]+)</span>', html)
+
+
+def test_the_header_counts_agree_with_the_cards_at_every_update(frontend, endpoint):
+    rec = frontend.recorder
+    ep = endpoint("ui-tokens")
+    sweep = rp_jupyter.sweep(ep, {"prompt": "a b c d e f g h i j", "rate": 25},
+                             seed=[1, 2, 3, 4, 5, 6], wait=False)
+    grid = sweep._views[0]
+    from rp_jupyter.notebook.ticker import MessageBudget
+
+    grid.budget = MessageBudget(rate=20, burst=2)  # tight: the header must still follow
+    header_id = grid.header.model_id
+    card_ids = [cell.model_id for cell in grid.cells]
+    button_ids = {button.model_id for button in grid.card_buttons}
+    sweep.result(60)
+    wait_until(lambda: grid.state == "final", 10, "the static table")
+    shown: dict[str, list[str]] = {}
+    checked, owed = 0, False  # owed: a card changed status, the header has not followed yet
+    for message in rec.of_kind("comm_open", "comm_msg"):
+        value = ((message.get("data") or {}).get("state") or {}).get("value")
+        # the header follows a card's new status before anything else is sent
+        assert not (owed and message["comm_id"] in button_ids), "the header lagged"
+        if message["comm_id"] in card_ids and isinstance(value, str):
+            changed = shown.get(message["comm_id"], [None])[:1] != _badges(value)[:1]
+            owed = owed or (changed and message["kind"] == "comm_msg")
+            shown[message["comm_id"]] = _badges(value)
+        if message["comm_id"] == header_id and message["kind"] == "comm_msg":
+            owed = False
+        if message["comm_id"] == header_id and isinstance(value, str) and len(shown) == 6:
+            counts = dict(zip(_badges(value), map(int, re.findall(r"</span> (\d+)", value)),
+                              strict=True))
+            cards: dict[str, int] = {}
+            for badges in shown.values():
+                cards[badges[0]] = cards.get(badges[0], 0) + 1
+            assert counts == cards, (counts, cards)
+            checked += 1
+    assert checked >= 3  # the header changed several times while the sweep ran
+
+
+def test_each_card_has_a_cancel_for_its_own_combination(frontend, endpoint, local_server):
+    chaos = endpoint("ui-chaos")
+    sweep = rp_jupyter.sweep(chaos, {"chunks": 3, "interval": 0.2}, sleep=[30, 0.5],
+                             wait=False)
+    grid = sweep._views[0]
+    jobs = sweep.wait_submitted(20)
+    server_side = local_server.endpoint("ui-chaos")
+    wait_until(lambda: server_side.job_record(jobs[0].id)["status"] == "IN_PROGRESS", 20,
+               "the long combination to start")
+    from tests.notebook.recording import press
+
+    press(grid.card_buttons[0])
+    assert jobs[0].wait(15) and str(jobs[0].status) == "CANCELLED"
+    assert jobs[1].wait(20) and str(jobs[1].status) == "COMPLETED"  # the other one ran on
+    assert server_side.request_count("cancel", jobs[1].id) == 0
+    rows = sweep.result(10)
+    assert list(rows.status) == ["CANCELLED", "COMPLETED"]
+
+
+def test_sweep_values_holding_commas_are_quoted_or_a_json_list():
+    from rp_jupyter.notebook.run_cell import parse_sweeps
+
+    assert parse_sweeps(['prompt="a, b","c",d']) == {"prompt": ["a, b", "c", "d"]}
+    assert parse_sweeps(['prompt=["a, b", "c"]']) == {"prompt": ["a, b", "c"]}
+    assert parse_sweeps(["t=[0, 0.5]", "seed=1,2"]) == {"t": [0, 0.5], "seed": [1, 2]}
+    assert parse_sweeps(['p="say \\"hi, you\\"",x']) == {"p": ['say "hi, you"', "x"]}
+    with pytest.raises(Exception, match="never closed"):
+        parse_sweeps(['prompt="a, b'])
+    with pytest.raises(Exception, match="not one"):
+        parse_sweeps(['prompt=["a", ]'])
+
+
+def test_a_sweep_cell_sends_a_prompt_that_holds_commas(ip, local):
+    run = ip.run("%%runpod run echo --wait --sweep 'prompt=[\"red, green\", \"blue\"]'\n{}")
+    assert run.error is None, run.stderr
+    rows = run.value.result(30)
+    assert list(rows.prompt) == ["red, green", "blue"]
+    assert [job.input for job in run.value.jobs] == [{"prompt": "red, green"},
+                                                    {"prompt": "blue"}]

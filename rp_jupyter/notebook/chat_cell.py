@@ -18,7 +18,7 @@ from rp_jupyter.jobs.interrupts import SubmitInterrupted
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.flag_values import http_url_flag, variable_name_flag
-from rp_jupyter.notebook.usage import usage_error
+from rp_jupyter.notebook.usage import JobInterrupted, usage_error
 
 if TYPE_CHECKING:
     from rp_jupyter.notebook.magics import RunpodMagics
@@ -66,11 +66,10 @@ def cmd_chat(magics: RunpodMagics, args: argparse.Namespace, cell: str | None) -
         return result
     try:
         reply = chat.send(message, key=sessions.cell_id, cache=cache, **params)
-    except SubmitInterrupted as stop:
+    except SubmitInterrupted as stop:  # the reply it started is cancelled: one line says so
         if stop.job is not None:
             magics.remember(stop.job)
-        print(stop.describe())
-        raise
+        raise JobInterrupted(stop.describe()) from None
     magics.remember(reply)
     from rp_jupyter.notebook.chat_panel import present_reply
 

@@ -3,8 +3,10 @@
 The reply is the model's Markdown as it is (code blocks kept), then a footer: model, tokens
 in and out, time to first token, tokens per second.  While it streams, a code block the
 model has opened but not yet closed is closed at the end of the text shown, so the footer
-never lands inside it.  Every frontend renders ``text/markdown``; saved and headless
-notebooks keep it with ``text/plain`` beside it.
+never lands inside it.  Under the footer, each line a feature adds to a job's panel (see
+:mod:`rp_jupyter.notebook.panel_parts`: what the reply cost, why it waits, why the budget
+stopped it).  While presenting, the footer leaves out the timings.  Every frontend renders
+``text/markdown``; saved and headless notebooks keep it with ``text/plain`` beside it.
 
 Example::
 
@@ -16,7 +18,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["close_open_fence", "footer_text", "history_bundle", "reply_bundle",
+from rp_jupyter.notebook.panel_parts import parts
+from rp_jupyter.notebook.presentation import presenting
+
+__all__ = ["close_open_fence", "footer_text", "history_bundle", "part_lines", "reply_bundle",
            "reply_markdown"]
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -52,36 +57,44 @@ def _escaped(text: str) -> str:
 
 def footer_text(reply: Any) -> str:
     """``llm · rp-jupyter/fake-llm · 14 tokens in · 120 out · first token 0.21 s ·
-    48.3 tokens/s``, with what is known so far (and why it ended, when not done)."""
-    parts = [str(reply.endpoint_id)]
+    48.3 tokens/s``, with what is known so far (and why it ended, when not done); while
+    presenting, without the timings."""
+    timed = not presenting()
+    shown = [str(reply.endpoint_id)]
     status = str(reply.status)
     if not reply.is_final:
         if reply.first_token_at is None:
-            waited = max(0.0, reply.elapsed)
-            parts.append(f"waiting for the first token… {int(waited)} s")
+            waited = f" {int(max(0.0, reply.elapsed))} s" if timed else ""
+            shown.append(f"waiting for the first token…{waited}")
         else:
-            parts.append("streaming…")
+            shown.append("streaming…")
     elif status != "COMPLETED":
-        parts.append(status)
+        shown.append(status)
     if reply.model:
-        parts.append(reply.model)
+        shown.append(reply.model)
     usage = reply.usage
     if usage is not None and usage.input is not None:
-        parts.append(f"{usage.input:,} tokens in")
+        shown.append(f"{usage.input:,} tokens in")
     if usage is not None and usage.output is not None:
-        parts.append(f"{usage.output:,} out")
-    if reply.ttft is not None:
-        parts.append(f"first token {_seconds(reply.ttft)}")
+        shown.append(f"{usage.output:,} out")
+    if timed and reply.ttft is not None:
+        shown.append(f"first token {_seconds(reply.ttft)}")
     rate = reply.tokens_per_second
-    if rate is not None:
-        parts.append(f"{rate:,.1f} tokens/s")
+    if timed and rate is not None:
+        shown.append(f"{rate:,.1f} tokens/s")
     if reply.finish_reason and reply.finish_reason != "stop":
-        parts.append(f"finish: {reply.finish_reason}")
+        shown.append(f"finish: {reply.finish_reason}")
     if reply.cached:
-        parts.append("answered from the journal")
+        shown.append("answered from the journal")
     if reply.note:
-        parts.append(reply.note)
-    return " · ".join(parts)
+        shown.append(reply.note)
+    return " · ".join(shown)
+
+
+def part_lines(reply: Any) -> list[str]:
+    """What features add to a job's panel, for this reply: notes (why it waits, why the
+    budget stopped it), then footers (what it cost)."""
+    return parts.notes(reply) + parts.footers(reply)
 
 
 def _problem(reply: Any) -> str | None:
@@ -95,12 +108,13 @@ def _problem(reply: Any) -> str | None:
 def reply_markdown(reply: Any, text: str | None = None) -> str:
     """The reply's text (``text``: what has streamed so far) and its footer, as Markdown."""
     body = reply.text if text is None else text
-    parts = [close_open_fence(body)] if body else []
+    pieces = [close_open_fence(body)] if body else []
     problem = _problem(reply)
     if problem:
-        parts.append(f"**{_escaped(str(reply.status).lower())}:** {_escaped(problem)}")
-    parts.append(f"<sub>{_escaped(footer_text(reply))}</sub>")
-    return "\n\n".join(parts)
+        pieces.append(f"**{_escaped(str(reply.status).lower())}:** {_escaped(problem)}")
+    pieces.append(f"<sub>{_escaped(footer_text(reply))}</sub>")
+    pieces += [f"<sub>{_escaped(line)}</sub>" for line in part_lines(reply)]
+    return "\n\n".join(pieces)
 
 
 def reply_plain(reply: Any, text: str | None = None) -> str:
@@ -113,7 +127,7 @@ def reply_plain(reply: Any, text: str | None = None) -> str:
     if problem:
         lines.append(f"{str(reply.status).lower()}: {problem}")
     lines.append(f"[{footer_text(reply)}]")
-    return "\n".join(lines)
+    return "\n".join(lines + part_lines(reply))
 
 
 def reply_bundle(reply: Any, text: str | None = None) -> dict[str, Any]:

@@ -1,31 +1,37 @@
 """A chat reply in a cell: streaming Markdown with a Cancel button, whatever runs the
 notebook.
 
-- ``live``: the reply is a ``text/markdown`` display updated in place by the ticker (a few
-  times a second, never once per token), so the frontend renders it as Markdown, code
-  blocks included; below it a Cancel button.  The last update is the final reply, so the
-  saved notebook holds it as Markdown and plain text, with no widget needed.
+- ``live``: a :class:`~rp_jupyter.notebook.live_view.LiveView` like every panel: while the
+  reply streams, an Output widget holds it as ``text/markdown`` (so the frontend renders it
+  as Markdown, code blocks included), refreshed by the ticker a few times a second, never
+  once per token; below it a Cancel button.  Once the reply is final the whole panel is
+  replaced by the reply as Markdown and plain text, so a saved notebook holds no widget.
 - ``headless``: blocks, updating one display; the final reply is saved as ``text/markdown``
   and ``text/plain``.
 - ``terminal``: blocks, printing the reply as it streams, then its footer.
 
-Interrupting a blocking cell cancels the reply.
+Interrupting a blocking cell cancels the reply and says so in one line.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from rp_jupyter import formats
-from rp_jupyter.notebook.chat_markdown import footer_text, history_bundle, reply_bundle
+from rp_jupyter.notebook.chat_markdown import (
+    footer_text,
+    history_bundle,
+    part_lines,
+    reply_bundle,
+)
 from rp_jupyter.notebook.context import DisplayMode, display_mode
+from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import MUTED, esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
-from rp_jupyter.notebook.ticker import MessageBudget, ticker
+from rp_jupyter.notebook.ticker import MessageBudget
 
 __all__ = ["ChatPanel", "present_reply", "register_chat_display", "unregister_chat_display"]
 
@@ -63,119 +69,88 @@ def final_text(reply: Any) -> str:
     return reply.text or ""
 
 
-class ChatPanel:
+def _as_output(bundle: dict[str, Any]) -> dict[str, Any]:
+    """``bundle`` as one output of an Output widget."""
+    return {"output_type": "display_data", "data": bundle, "metadata": {}}
+
+
+class ChatPanel(LiveView):
     """The live view of one reply (see the module docstring); shown by :meth:`show`."""
 
     def __init__(self, reply: Any) -> None:
         import ipywidgets as widgets
 
+        super().__init__()
+        self.budget = MessageBudget(rate=UPDATES_PER_SECOND, burst=2)
         self.reply = reply
         self.text = StreamedText()
-        self.budget = MessageBudget(rate=UPDATES_PER_SECOND, burst=2)
-        self.state = "new"
-        self.note: str | None = None
-        self._dirty = True
-        self._shown_second = -1
-        self._sent: dict[str, Any] | None = None
-        self._handle: Any = None
-        self._lock = threading.RLock()
-        self._unsubscribe: Callable[[], None] | None = None
+        self.reply_output = widgets.Output()
         self.cancel_button = widgets.Button(description="Cancel", icon="stop",
                                             layout=widgets.Layout(width="auto"),
-                                            tooltip="Stop this reply", disabled=reply.is_final)
-        self.note_html = widgets.HTML()
-        self.actions = widgets.HBox([self.cancel_button, self.note_html])
+                                            tooltip="Stop this reply")
         self.cancel_button.on_click(lambda _button: self.cancel())
+        self.note_html = widgets.HTML()
+        self.box = widgets.VBox([self.reply_output,
+                                 widgets.HBox([self.cancel_button, self.note_html])])
+        self._unsubscribe: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<ChatPanel reply={self.reply.id} state={self.state}>"
 
-    def show(self) -> None:
-        """Display the reply and its Cancel button in the current cell."""
-        from IPython.display import display
+    @property
+    def note(self) -> str | None:
+        return self.notes.get(None)
 
-        from rp_jupyter.notebook.job_view import widget_bundle
+    def show(self) -> None:  # type: ignore[override]
+        """Display the reply (live while it streams) in the current cell."""
+        with self.lock:
+            if self.reply.is_final:
+                super().show(self.final_bundle())
+                self.state = "final"
+                return
+            self._unsubscribe = self.reply.subscribe(lambda _reply, _event: self.wake())
+            self.text.sync(self.reply)
+            self.reply_output.outputs = (_as_output(reply_bundle(self.reply, self.text.text)),)
+            super().show(widget_bundle(self.box, footer_text(self.reply) + " (live panel)"))
 
-        with self._lock:
-            bundle = self._bundle()
-            self._handle = display(bundle, raw=True, display_id=True)
-            self._sent = bundle
-            self.state = "final" if self.reply.is_final else "live"
-            if self.state == "live":
-                display(widget_bundle(self.actions, ""), raw=True)
-                self._unsubscribe = self.reply.subscribe(self._changed)
-        if self.state == "live":
-            ticker().add(self)
+    # -- the LiveView parts --------------------------------------------------------------
 
-    def _bundle(self) -> dict[str, Any]:
-        if self.reply.is_final:
-            return reply_bundle(self.reply, final_text(self.reply))
+    def refresh(self, now: float) -> bool:
         self.text.sync(self.reply)
-        return reply_bundle(self.reply, self.text.text)
+        shown = (_as_output(reply_bundle(self.reply, self.text.text)),)
+        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+        sent = self.send(self.reply_output, now, outputs=shown)
+        sent = self.send(self.cancel_button, now, disabled=bool(self.busy)) and sent
+        return not (self.send(self.note_html, now, value=note) and sent)
 
-    def _changed(self, reply: Any, event: str) -> None:
-        """Engine thread: only note it, the ticker does the rest."""
-        self._dirty = True
-        ticker().add(self)
+    def done(self) -> bool:
+        return self.reply.is_final
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            if self.state != "live":
-                return False
-            final = self.reply.is_final
-            second = int(time.time())
-            if not (self._dirty or final or second != self._shown_second):
-                return True
-            if not final and not self.budget.take(now=now):
-                return True
-            self._dirty = False
-            self._shown_second = second
-            self._update(final)
-            return not final
-        finally:
-            self._lock.release()
+    def final_bundle(self) -> dict[str, Any]:
+        bundle = reply_bundle(self.reply, final_text(self.reply))
+        if self.note:  # what a click could not do
+            bundle = {"text/markdown": f"{bundle['text/markdown']}\n\n<sub>{esc(self.note)}</sub>",
+                      "text/plain": f"{bundle['text/plain']}\n{self.note}"}
+        return bundle
 
-    def finish_now(self) -> None:
-        """Show the final reply now if it is final (a blocking cell ends with it)."""
-        with self._lock:
-            if self.state == "live" and self.reply.is_final:
-                self._update(True)
+    def widgets_to_close(self) -> list[Any]:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        return close_widgets(self.box)
 
-    def _update(self, final: bool) -> None:
-        bundle = self._bundle()
-        if bundle != self._sent:
-            self._handle.update(bundle, raw=True)
-            self._sent = bundle
-        if final:
-            self.state = "final"
-            self.cancel_button.disabled = True
-            if self.note:
-                self.note_html.value = f'<span style="{MUTED}">{esc(self.note)}</span>'
-            else:  # nothing left to do or say: the bar goes
-                self.actions.layout.display = "none"
-            if self._unsubscribe is not None:
-                self._unsubscribe()
-                self._unsubscribe = None
+    # -- the button -----------------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """The Cancel button: stop the reply, off the kernel's path."""
+    def cancel(self) -> bool:
+        """The Cancel button: stop the reply, off the kernel's thread (False on a double
+        click)."""
+        return self.act(None, "cancel", self._cancel_now, pending="cancelling…")
+
+    def _cancel_now(self) -> str | None:
         if self.reply.is_final:
-            return
-        self.cancel_button.disabled = True
-        self.note_html.value = f'<span style="{MUTED}">cancelling…</span>'
-
-        def run() -> None:
-            try:
-                self.reply.cancel()
-                self.note = None
-            except Exception as exc:  # shown beside the button, never raised into the kernel
-                self.note = failure_note("cancel", exc)
-            self._dirty = True
-            ticker().add(self)
-
-        threading.Thread(target=run, name="rp_jupyter-cancel-reply", daemon=True).start()
+            return f"the reply was already {self.reply.status}: nothing to cancel"
+        self.reply.cancel()
+        return None
 
 
 # -- presenting a reply in the running cell ------------------------------------------------
@@ -236,13 +211,16 @@ def print_reply(reply: Any, out: TextIO | None = None) -> None:
             out.flush()
             last = piece or last
     except KeyboardInterrupt:
+        from rp_jupyter.notebook.usage import JobInterrupted
+
         try:
             reply.cancel()
             said = f"Interrupted: cancelled reply {reply.id} on endpoint {reply.endpoint_id}"
         except Exception as exc:
             said = f"Interrupted: {failure_note('cancel', exc)}"
-        out.write(("\n" if last and not last.endswith("\n") else "") + said + "\n")
-        raise
+        if last and not last.endswith("\n"):
+            out.write("\n")
+        raise JobInterrupted(said) from None  # shown as that one line
     except Exception:
         pass  # the reply's end says what went wrong
     reply.wait()
@@ -252,6 +230,7 @@ def print_reply(reply: Any, out: TextIO | None = None) -> None:
 
         lines.append(f"{str(reply.status).lower()}: {error_summary(reply) or reply.status}")
     lines.append(f"[{footer_text(reply)}]")
+    lines += part_lines(reply)
     out.write(("\n" if last and not last.endswith("\n") else "") + "\n".join(lines) + "\n")
     out.flush()
 

@@ -10,16 +10,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid
-from rp_jupyter.notebook.markup import MUTED, esc, failure_note
+from rp_jupyter.notebook.markup import MUTED, esc
 from rp_jupyter.notebook.playground import Playground
-from rp_jupyter.notebook.sweep import SUBMIT_WINDOW, Sweep
-from rp_jupyter.notebook.ticker import ticker
+from rp_jupyter.notebook.sweep import Sweep
 
 __all__ = ["ChatPlayground", "ChatSweep", "chat_playground", "chat_sweep"]
 
@@ -35,24 +33,8 @@ class ChatSweep(Sweep):
         super().__init__(endpoint, params, grid, cache=cache)
         self.messages = list(messages)
 
-    async def _submit_all(self) -> None:
-        gate = asyncio.Semaphore(SUBMIT_WINDOW)
-
-        async def submit(item: Any) -> None:
-            async with gate:
-                if self.cancelled:
-                    item.skipped = True
-                    return
-                try:
-                    item.job = await self.endpoint.achat(self.messages, cache=self.cache,
-                                                         **item.input)
-                except Exception as exc:
-                    item.error = exc
-                    return
-                if self.cancelled and not item.job.is_final:
-                    await asyncio.gather(item.job.acancel(), return_exceptions=True)
-
-        await asyncio.gather(*(submit(item) for item in self.items))
+    async def _send(self, item: Any) -> Any:
+        return await self.endpoint.achat(self.messages, cache=self.cache, **item.input)
 
 
 def chat_sweep(chat: Any, message: str, sweeps: Mapping[str, list[Any]], *,
@@ -91,6 +73,8 @@ def _history(chat: Any, key: str) -> list[dict[str, Any]]:
 class ChatPlayground(Playground):
     """Controls for a chat's parameters and its newest replies side by side."""
 
+    sends = ("reply", "ask")
+
     def __init__(self, endpoint: Any, messages: list[dict[str, Any]],
                  params: Mapping[str, Any], controls: Mapping[str, Any], *,
                  keep: int = KEEP_REPLIES, debounce: float = 0.3) -> None:
@@ -98,31 +82,15 @@ class ChatPlayground(Playground):
         self.messages = list(messages)
         self.keep = max(1, int(keep))
         self.views: list[tuple[Any, Any, Any]] = []  # (reply, label widget, view), newest first
+        self.asked: dict[int, dict[str, Any]] = {}  # id(reply) -> the values it was asked with
 
     def __repr__(self) -> str:
         return f"<ChatPlayground {self.endpoint.endpoint_id!r} {self.values()}>"
 
-    def submit(self) -> Any:
-        """Cancel the reply in flight and ask with the current values (from the journal
-        when they were asked before).  Errors are shown, not raised."""
-        previous = self.job
-        note = None
-        if previous is not None and not previous.is_final:
-            try:
-                previous.cancel()
-            except Exception as exc:
-                note = failure_note("cancelling the previous reply", exc)
-        try:
-            reply = self.endpoint.chat(self.messages, cache="use", **self.input)
-        except Exception as exc:
-            self._set_note(failure_note("ask", exc))
-            return None
-        with self._lock:
-            self.job = reply
-            self.jobs.append(reply)
-            self.note = note
-            self._attach_view()
-        ticker().add(self)
+    def _request(self) -> Any:
+        values = self.values()
+        reply = self.endpoint.chat(self.messages, cache="use", **self.input)
+        self.asked[id(reply)] = values
         return reply
 
     def _attach_view(self) -> None:
@@ -136,37 +104,43 @@ class ChatPlayground(Playground):
             return
         label = widgets.HTML(f'<span style="{MUTED}">{esc(describe_params(self.values()))}'
                              "</span>")
-        view = JobView(self.job, embedded=True, on_dirty=self._wake)
+        view = JobView(self.job, embedded=True, on_dirty=self.wake)
         self.views.insert(0, (self.job, label, view))
         for _, _, old in self.views[self.keep:]:
-            old.close()
+            self._closing.extend(old.close())
         self.views = self.views[:self.keep]
         width = f"{100 / self.keep:.0f}%"
         self._slot.children = [widgets.HBox([
             widgets.VBox([label, view.box], layout=widgets.Layout(width=width))
             for _, label, view in self.views])]
 
-    def tick(self, now: float) -> bool:
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-            pending = False
-            if note != self._note_html.value:
-                if self._budget.take(now=now):
-                    self._note_html.value = note
-                else:
-                    pending = True
-            for _, _, view in self.views:
-                view.refresh(self._budget, now)
-                pending = pending or not view.settled
-            return pending and not self.closed
-        finally:
-            self._lock.release()
+    def refresh(self, now: float) -> bool:
+        if self.closed:
+            return False
+        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
+        pending = not self.send(self._note_html, now, value=note)
+        for _, _, view in self.views:
+            view.refresh(self.budget, now)
+            pending = pending or not view.settled
+        return pending
+
+    def final_bundle(self) -> dict[str, Any]:
+        """The values the controls had, then the newest replies, each under its values."""
+        from rp_jupyter.notebook.chat_markdown import reply_markdown, reply_plain
+
+        title = f"chat playground on {self.endpoint.endpoint_id}: " \
+            f"{describe_params(self.values())}"
+        markdown, plain = [f"**{esc(title)}**"], [title]
+        shown = self.views or ([(self.job, None, None)] if self.job is not None else [])
+        for reply, _, _ in shown:
+            said = describe_params(self.asked.get(id(reply), {}))
+            markdown += [f"<sub>{esc(said)}</sub>", reply_markdown(reply)]
+            plain += [said, reply_plain(reply)]
+        return {"text/markdown": "\n\n".join(markdown), "text/plain": "\n".join(plain)}
 
     def close(self) -> None:
         super().close()
-        with self._lock:
+        with self.lock:
             for _, _, view in self.views:
                 view.unbind()
 

@@ -143,11 +143,11 @@ class Playground(LiveView):
             try:
                 previous.cancel()
             except Exception as exc:
-                note = failure_note("cancelling the previous job", exc)
+                note = failure_note(f"cancelling the previous {self.sends[0]}", exc)
         try:
-            job = self.endpoint.run(self.input, cache="use", **self.run_options)
+            job = self._request()
         except Exception as exc:
-            self._set_note(failure_note("submit", exc))
+            self._set_note(failure_note(self.sends[1], exc))
             return None
         with self.lock:
             self.job = job
@@ -156,6 +156,13 @@ class Playground(LiveView):
             self._attach_view()
         self.wake()
         return job
+
+    #: what a change sends, and the verb a failure to send it is said with
+    sends = ("job", "submit")
+
+    def _request(self) -> Any:
+        """Send the current values (answered from the journal when seen before)."""
+        return self.endpoint.run(self.input, cache="use", **self.run_options)
 
     def _attach_view(self) -> None:
         """Show the current job in the view (once the playground is on screen)."""

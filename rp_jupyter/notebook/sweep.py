@@ -219,9 +219,7 @@ class Sweep:
                     item.skipped = True
                     return
                 try:
-                    item.job = await self.endpoint.arun(
-                        item.input, cache=self.cache, **self.run_options
-                    )
+                    item.job = await self._send(item)
                 except Exception as exc:
                     item.error = exc
                     return
@@ -229,6 +227,10 @@ class Sweep:
                     await _cancel_all([item.job])
 
         await asyncio.gather(*(submit(item) for item in self.items))
+
+    async def _send(self, item: SweepItem) -> Any:
+        """Send one combination (a chat sweep asks its question instead)."""
+        return await self.endpoint.arun(item.input, cache=self.cache, **self.run_options)
 
     # -- showing ------------------------------------------------------------------------
 

@@ -174,28 +174,38 @@ def markdown_displays(recorder) -> list[dict]:
     return [m for m in recorder.displays() if "text/markdown" in m["data"]]
 
 
+def panel_display_id(recorder) -> str:
+    """The display id of the cell's live panel (its widget view)."""
+    (panel,) = [m for m in recorder.of_kind("display") if WIDGET_VIEW in m["data"]]
+    return panel["display_id"]
+
+
+def streamed_markdown(recorder) -> list[str]:
+    """Every Markdown text the panel's Output widget held, in order."""
+    found = []
+    for message in recorder.of_kind("comm_open", "comm_msg"):
+        outputs = ((message.get("data") or {}).get("state") or {}).get("outputs")
+        for output in outputs or []:
+            if "text/markdown" in output.get("data", {}):
+                found.append(output["data"]["text/markdown"])
+    return found
+
+
 def test_a_live_reply_streams_in_as_markdown_and_ends_as_the_final_reply(notebook):
     reply = notebook.run_cell("%%runpod chat --max-tokens 40 --param token_delay=0.03\n"
                               "Tell me about rivers")
     recorder = notebook.recorder
+    display_id = panel_display_id(recorder)
     reply.result(timeout=60)
-    display_id = markdown_displays(recorder)[0]["display_id"]
-    wait_until(lambda: "tokens/s" in recorder.latest_display(display_id)["data"]
-               ["text/markdown"] and "streaming" not in recorder.latest_display(display_id)
-               ["data"]["text/markdown"], 10, "the final reply")
-    shown = [m["data"]["text/markdown"] for m in markdown_displays(recorder)
-             if m["display_id"] == display_id]
-    texts = [md.rsplit("<sub>", 1)[0].rstrip() for md in shown]
+    wait_until(lambda: "text/markdown" in recorder.latest_display(display_id)["data"], 10,
+               "the final reply in the panel's place")
+    texts = [md.rsplit("<sub>", 1)[0].rstrip() for md in streamed_markdown(recorder)]
     grown = [t for t in texts if t and t != reply.text]
     assert grown and all(reply.text.startswith(t) for t in grown)  # it grew in place
     final = recorder.latest_display(display_id)["data"]
+    assert set(final) == {"text/markdown", "text/plain"}  # no widget left for a saved notebook
     assert final["text/markdown"].startswith(reply.text + "\n\n<sub>llm · ")
     assert "40 out" in final["text/markdown"] and final["text/plain"].startswith(reply.text)
-    (bar,) = [m["data"][WIDGET_VIEW]["model_id"] for m in recorder.of_kind("display")
-              if WIDGET_VIEW in m["data"]]  # the Cancel button's bar, while it streamed
-    layout = recorder.widgets[bar]["layout"].removeprefix("IPY_MODEL_")
-    wait_until(lambda: recorder.widgets[layout].get("display") == "none", 10,
-               "the bar to go once the reply is complete")
 
 
 def test_the_cancel_button_stops_the_reply_and_the_servers_job(notebook, chat_env):
@@ -207,9 +217,28 @@ def test_the_cancel_button_stops_the_reply_and_the_servers_job(notebook, chat_en
     server = chat_env.endpoint("llm")
     wait_until(lambda: server.job_record(reply.server_job_id)["status"] == "CANCELLED", 10,
                "the server to cancel its job")
-    display_id = markdown_displays(notebook.recorder)[0]["display_id"]
+    display_id = panel_display_id(notebook.recorder)
     wait_until(lambda: "**cancelled:**" in notebook.recorder.latest_display(display_id)
-               ["data"]["text/markdown"], 10, "the panel to say so")
+               ["data"].get("text/markdown", ""), 10, "the panel to say so")
+
+
+def test_presenting_a_chat_panel_leaves_out_the_timings(notebook):
+    from rp_jupyter.notebook.presentation import set_presenting
+
+    notebook.set_mode("headless")
+    set_presenting(True)
+    try:
+        reply = notebook.run_cell("%%runpod chat --max-tokens 6 --param token_delay=0\nHi")
+    finally:
+        set_presenting(False)
+    final = notebook.recorder.latest_display(markdown_displays(notebook.recorder)[0]
+                                             ["display_id"])["data"]
+    footer = final["text/markdown"].rsplit("<sub>", 1)[1]
+    assert "6 out" in footer and reply.endpoint_id in footer
+    assert "first token" not in footer and "tokens/s" not in footer and reply.id not in footer
+    shown_now = notebook.run_cell("%runpod chat --history")
+    assert shown_now is None
+    assert "first token" in notebook.recorder.displays()[-1]["data"]["text/markdown"]
 
 
 def test_a_headless_cell_blocks_and_leaves_the_reply_as_markdown_and_text(notebook):

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from rp_jupyter.api.errors import InvalidRequestError
+from rp_jupyter.jobs.journal_records import SUBMIT_FAILED
 
 __all__ = ["GROUPS", "cost", "cost_rows"]
 
@@ -35,7 +36,8 @@ def cost_rows(
         from rp_jupyter.jobs.journal import JobJournal
 
         journal = JobJournal.open()
-    clauses, params = ["final = 1", "job_id IS NOT NULL"], []
+    # a reply's record has its (client-chosen) id before it is sent: one never sent is left out
+    clauses, params = ["final = 1", "job_id IS NOT NULL", f"status != '{SUBMIT_FAILED}'"], []
     if endpoint is not None:
         clauses.append("endpoint_id = ?")
         params.append(endpoint)

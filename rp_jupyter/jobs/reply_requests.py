@@ -4,7 +4,10 @@ A request to the OpenAI route is one more kind of request on the engine and the 
 it is journaled before it is sent (mode ``chat`` or ``completion``, under an id the client
 chooses), its stream is read on the engine, and each batch of chunk objects goes through
 the :class:`~rp_jupyter.jobs.job_sink.JobSink` (journal first, then the reply), as a
-follower's do; the whole ``chat.completion`` is its output.  Cancelling closes the stream
+follower's do; the whole ``chat.completion`` is its output.  A reply is a job for the
+budget too: refused before anything is sent when it would pass a limit, counted in the
+session's spending, its cost (its time from the first token to the end, at the endpoint's
+price) journaled with its end.  Cancelling closes the stream
 (the server stops a job whose client hangs up) and asks the server to cancel that job too.
 
 An endpoint without the route (404) gets the request once more, as a ``/run`` job with the
@@ -35,8 +38,10 @@ from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 from rp_jupyter.api.openai_request import OpenAIRequest, rebuild_openai_request
 from rp_jupyter.api.openai_route import OpenAIRoute
 from rp_jupyter.jobs._constants import REPLY_CANCEL_TIMEOUT
+from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import NO_ROUTE_NOTE, ChatReply
 from rp_jupyter.jobs.runtime import job_from_record
+from rp_jupyter.jobs.session import session_of, settings
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
@@ -124,14 +129,18 @@ class ReplyRequests:
                 if record.mode == "run":
                     reply.note = NO_ROUTE_NOTE
                 return reply  # type: ignore[return-value]
+        session = session_of(runtime.engine)  # a reply is a job: the budget may refuse it
+        admit(session, runtime.endpoint_id, runtime.base_url, journal=runtime.journal)
         if runtime.traits.openai_route is False:
-            return await self._send_to_run(request)
+            reply = await self._send_to_run(request)
+            session.track(reply)
+            return reply
         job_id = f"{request.kind}-{uuid.uuid4()}"
         try:
             key = await _done(runtime.journal.record_submitting(
                 base_url=runtime.base_url, endpoint_id=runtime.endpoint_id, mode=request.kind,
                 request=request.redacted, input_hash=request.input_hash,
-                request_hash=request.request_hash, job_id=job_id))
+                request_hash=request.request_hash, job_id=job_id, origin=settings.origin))
         except Exception as exc:  # a full disk, a lock held too long: nothing is sent
             raise RunpodError(
                 f"the journal {runtime.journal.path} could not record the request ({exc}); "
@@ -144,6 +153,7 @@ class ReplyRequests:
                           status=JobStatus.IN_QUEUE, submitted_at=time.time(),
                           route=request.route)
         runtime._register(reply)
+        session.track(reply)
         reply._reader = runtime.engine.spawn(self._read(reply, request))
         return reply
 
@@ -275,7 +285,7 @@ class ReplyRequests:
         key = await _done(journal.record_submitting(
             base_url=runtime.base_url, endpoint_id=runtime.endpoint_id, mode="run",
             request=native.redacted, input_hash=native.input_hash,
-            request_hash=native.request_hash))
+            request_hash=native.request_hash, origin=settings.origin))
         sent_at = time.time()
         try:
             doc = await runtime.client.run(native.encoded, secrets=native.secrets)

@@ -64,14 +64,17 @@ def _run() -> _Parser:
 
 
 def _chat() -> _Parser:
-    p = _parser("chat", "Chat with a language model (use it as %%runpod chat): the cell is your\n"
-                "message ({{ expr }} placeholders as in run); the reply streams in as Markdown.\n"
-                "Each chat cell adds a turn to the endpoint's conversation (or the one named\n"
-                "with -o) until --new; running an earlier chat cell again asks that turn again\n"
-                "where the frontend sends cell ids (JupyterLab, Notebook 7).  The flags apply to\n"
-                "the cell's turn, --system to the conversation.  %runpod chat --history [NAME]\n"
-                "shows a conversation.  Sent to the endpoint's OpenAI route\n"
-                "(/openai/v1/chat/completions), or as a /run job where it has none.")
+    p = _parser("chat", "Chat with a language model (%%runpod chat): the reply streams in.\n"
+                "The cell is your message ({{ expr }} placeholders as in run); the reply\n"
+                "streams in as Markdown, with Cancel.  Each chat cell adds a turn to the\n"
+                "endpoint's conversation (or the one named with -o) until --new; running an\n"
+                "earlier chat cell again asks that turn again where the frontend sends cell\n"
+                "ids (JupyterLab, Notebook 7).  The flags apply to the cell's turn, --system\n"
+                "to the conversation.  %runpod chat --history [NAME] shows a conversation.\n"
+                "Sent to the endpoint's OpenAI route (/openai/v1/chat/completions), or as a\n"
+                "/run job where it has none.  A reply is a job: in the journal (%runpod jobs,\n"
+                "%runpod result), priced (%runpod price, %runpod cost) and held to the budget\n"
+                "(%runpod budget) like any other.")
     p.add_argument("endpoint", nargs="?", help="endpoint id (default: %%runpod endpoint)")
     p.add_argument("--model", metavar="M", help="the model to ask (default: the endpoint's)")
     p.add_argument("--system", metavar="TEXT", help="the conversation's system message")

@@ -160,6 +160,28 @@ def test_help_chat_describes_the_command(ip, chat_env):
     assert "%%runpod chat" in ok(ip.run("%runpod help")).stdout
 
 
+def test_a_chat_reply_is_priced_counted_and_held_to_the_budget_like_a_job(ip, chat_env):
+    import rp_jupyter
+
+    ok(ip.run("%runpod price llm 0.01"))
+    try:
+        first = ok(ip.run("%%runpod chat --max-tokens 10 --param token_delay=0.02\nHi"))
+        reply = first.value
+        assert reply.cost.known and reply.cost.dollars > 0
+        assert reply.cost.describe() in first.stdout  # the footer says what it cost
+        assert "llm" in ok(ip.run("%runpod cost")).stdout
+        ok(ip.run(f"%runpod budget {reply.cost.dollars / 2}"))
+        sent = chat_env.endpoint("llm").request_count("openai")
+        refused = ip.run(f"%%runpod chat {FAST}\nAgain")
+        assert refused.error is not None
+        assert "is used up" in refused.stdout + refused.stderr
+        assert "was not sent" in refused.stdout + refused.stderr
+        assert chat_env.endpoint("llm").request_count("openai") == sent
+    finally:
+        rp_jupyter.budget(None, per_day=None)
+        ok(ip.run("%runpod price llm --clear"))
+
+
 # -- what a notebook shows ----------------------------------------------------------------------
 
 

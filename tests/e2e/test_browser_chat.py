@@ -18,13 +18,7 @@ import nbformat
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_browser import (  # noqa: F401  (fixtures)
-    CELL_TIMEOUT_MS,
-    SAMPLE_EVERY_MS,
-    Lab,
-    LabNotebook,
-    browser,
-)
+from tests.e2e.test_browser import CELL_TIMEOUT_MS, SAMPLE_EVERY_MS, Lab, LabNotebook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -88,7 +82,7 @@ def lab(tmp_path_factory) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="module")
-def notebook(browser, lab) -> Iterator[ChatLab]:  # noqa: F811
+def notebook(browser, lab) -> Iterator[ChatLab]:
     from playwright.sync_api import expect
 
     lab.start_kernel_for(NOTEBOOK)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pathlib
 import platform
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -50,3 +52,17 @@ def write_result(name: str, data: dict[str, Any]) -> pathlib.Path:
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def start_llm_server() -> tuple[subprocess.Popen, str]:
+    """``rp-jupyter serve llm`` in its own process on a free port, without rate limits:
+    the process and its base URL (``http://127.0.0.1:PORT/v2``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.cli", "serve", "llm",
+                             "--port", "0", "--no-rate-limits"], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(r"RUNPOD_ENDPOINT_BASE_URL=(\S+)", line)
+        if found:
+            return proc, found.group(1)
+    raise RuntimeError("the local endpoint did not start")

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,25 +34,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, write_result
+from _common import format_table, start_llm_server, write_result
 
 MODEL = "rp-jupyter/fake-llm"
 QUESTION = "Tell me about rivers"
 MAX_TOKENS = 64
 TTFT_TARGET_MS = 5.0
 PER_TOKEN_TARGET_MS = 1.0
-
-
-def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.cli", "serve", "llm",
-                             "--port", "0", "--no-rate-limits"], stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.search(r"RUNPOD_ENDPOINT_BASE_URL=(\S+)", line)
-        if found:
-            return proc, found.group(1)
-    raise RuntimeError("the local endpoint did not start")
 
 
 class Timed:
@@ -187,7 +173,7 @@ def main() -> None:
                         help="seconds per token in the llm handler (default 0.002)")
     args = parser.parse_args()
     os.environ["RP_JUPYTER_HOME"] = tempfile.mkdtemp(prefix="rp-chat-bench-")
-    proc, base_url = start_server()
+    proc, base_url = start_llm_server()
     clients: dict[str, Callable[[], Timed]] = {}
     figures: dict[str, list[tuple[float, float]]] = {}
     try:

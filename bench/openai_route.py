@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,23 +26,11 @@ import httpx
 import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, write_result
+from _common import format_table, start_llm_server, write_result
 
 MESSAGES = [{"role": "user", "content": "Tell me about rivers"}]
 MODEL = "rp-jupyter/fake-llm"
 FAST = {"token_delay": 0}
-
-
-def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.cli", "serve", "llm",
-                             "--port", "0", "--no-rate-limits"], stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        found = re.search(r"RUNPOD_ENDPOINT_BASE_URL=(\S+)", line)
-        if found:
-            return proc, f"{found.group(1)}/local"
-    raise RuntimeError("the local endpoint did not start")
 
 
 def timed(fn: Any, count: int) -> list[float]:
@@ -66,7 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100, help="requests per measurement")
     args = parser.parse_args()
-    proc, url = start_server()
+    proc, base_url = start_llm_server()
+    url = f"{base_url}/local"
     results: dict[str, Any] = {}
     try:
         client = openai.OpenAI(base_url=f"{url}/openai/v1", api_key="unused", max_retries=0)

@@ -153,7 +153,8 @@ _WATCHES_LOCK = threading.Lock()
 
 def watch_for(job: Any) -> HealthWatch | None:
     """The shared watch of the job's endpoint (``None`` for a job read from the journal)."""
-    runtime = getattr(job, "_backend", None)  # the endpoint's runtime (a JobBackend)
+    backend = getattr(job, "_backend", None)  # a JobBackend: the endpoint's runtime, or
+    runtime = getattr(backend, "runtime", backend)  # the chat replies' sender on top of it
     if runtime is None:
         return None
     key = (runtime.base_url, runtime.endpoint_id)

@@ -23,7 +23,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rp_jupyter import formats
@@ -41,7 +40,7 @@ from rp_jupyter.jobs._constants import REPLY_CANCEL_TIMEOUT
 from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import NO_ROUTE_NOTE, ChatReply
 from rp_jupyter.jobs.runtime import job_from_record
-from rp_jupyter.jobs.session import session_of, settings
+from rp_jupyter.jobs.session import session_of
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
@@ -52,10 +51,6 @@ __all__ = ["ReplyRequests"]
 log = logging.getLogger("rp_jupyter.jobs")
 T = TypeVar("T")
 CUT_SHORT = "the stream ended before the reply did (no data: [DONE] and no finish reason)"
-
-
-async def _done(future: Future[T]) -> T:
-    return await asyncio.wrap_future(future)
 
 
 class ReplyRequests:
@@ -136,17 +131,7 @@ class ReplyRequests:
             session.track(reply)
             return reply
         job_id = f"{request.kind}-{uuid.uuid4()}"
-        try:
-            key = await _done(runtime.journal.record_submitting(
-                base_url=runtime.base_url, endpoint_id=runtime.endpoint_id, mode=request.kind,
-                request=request.redacted, input_hash=request.input_hash,
-                request_hash=request.request_hash, job_id=job_id, origin=settings.origin))
-        except Exception as exc:  # a full disk, a lock held too long: nothing is sent
-            raise RunpodError(
-                f"the journal {runtime.journal.path} could not record the request ({exc}); "
-                "nothing was sent",
-                hint="free some disk space (or let go of the journal elsewhere) and send it "
-                "again; RP_JUPYTER_HOME moves the journal to another folder") from None
+        key = await runtime.journal_request(request, mode=request.kind, job_id=job_id)
         reply = ChatReply(self, job_id=job_id, endpoint_id=runtime.endpoint_id,
                           base_url=runtime.base_url, mode=request.kind,
                           input=request.redacted["input"], request=request, journal_key=key,
@@ -282,10 +267,7 @@ class ReplyRequests:
         """Journal and send a ``/run`` with the native input: ``(its record, the answer)``."""
         runtime = self.runtime
         journal = runtime.journal
-        key = await _done(journal.record_submitting(
-            base_url=runtime.base_url, endpoint_id=runtime.endpoint_id, mode="run",
-            request=native.redacted, input_hash=native.input_hash,
-            request_hash=native.request_hash, origin=settings.origin))
+        key = await runtime.journal_request(native, mode="run")
         sent_at = time.time()
         try:
             doc = await runtime.client.run(native.encoded, secrets=native.secrets)

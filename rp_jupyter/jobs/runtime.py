@@ -110,18 +110,7 @@ class EndpointRuntime:
                 return job
         session = session_of(self.engine)
         admit(session, self.endpoint_id, self.base_url, journal=self.journal)
-        try:
-            key = await _done(self.journal.record_submitting(
-                base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
-                request=request.redacted, input_hash=request.input_hash,
-                request_hash=request.request_hash, origin=settings.origin,
-            ))
-        except Exception as exc:  # a full disk, a lock held too long: nothing is sent
-            raise RunpodError(
-                f"the journal {self.journal.path} could not record the request ({exc}); "
-                "nothing was sent",
-                hint="free some disk space (or let go of the journal elsewhere) and run it "
-                "again; RP_JUPYTER_HOME moves the journal to another folder") from None
+        key = await self.journal_request(request, mode=mode)
         sent_at = time.time()
         try:
             if mode == "runsync":
@@ -248,6 +237,23 @@ class EndpointRuntime:
         doc = await self.client.cancel(job.id)
         if doc.status is JobStatus.CANCELLED:
             await self.complete(job, doc)
+
+    async def journal_request(self, request: Any, *, mode: str,
+                              job_id: str | None = None) -> int:
+        """Journal a request about to be sent (a job's, or a reply's under the id the client
+        chose); its record's key.  A journal that cannot take it stops it: nothing is sent."""
+        try:
+            return await _done(self.journal.record_submitting(
+                base_url=self.base_url, endpoint_id=self.endpoint_id, mode=mode,
+                request=request.redacted, input_hash=request.input_hash,
+                request_hash=request.request_hash, job_id=job_id, origin=settings.origin,
+            ))
+        except Exception as exc:  # a full disk, a lock held too long: nothing is sent
+            raise RunpodError(
+                f"the journal {self.journal.path} could not record the request ({exc}); "
+                "nothing was sent",
+                hint="free some disk space (or let go of the journal elsewhere) and send it "
+                "again; RP_JUPYTER_HOME moves the journal to another folder") from None
 
     async def retry(self, job: Job) -> None:
         """Requeue ``job``; like a new job, refused (nothing sent) past the budget."""

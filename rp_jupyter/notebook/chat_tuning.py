@@ -16,7 +16,7 @@ from typing import Any
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid
 from rp_jupyter.notebook.markup import MUTED, esc
-from rp_jupyter.notebook.playground import Playground
+from rp_jupyter.notebook.playground import Playground, start_board
 from rp_jupyter.notebook.sweep import Sweep
 
 __all__ = ["ChatPlayground", "ChatSweep", "chat_playground", "chat_sweep"]
@@ -165,20 +165,7 @@ def chat_playground(endpoint: Any, chat: Any, *, keep: int = KEEP_REPLIES,
 
     messages, params, ep = _chat_question(endpoint, chat)
     board = ChatPlayground(ep, messages, params, controls, keep=keep, debounce=debounce)
-    mode = display_mode(get_ipython())
-    if mode != "live":
-        board.start(live=False)
-        from rp_jupyter.notebook.presented import mark_presented
-
-        mark_presented(board)
-        if board.job is not None:
-            present_reply(board.job, mode=mode, block=True)
-        else:
-            print(f"runpod playground: {board.note}")
-        return board
-    board.start(live=True)
-    board.show()
-    return board
+    return start_board(board, display_mode(get_ipython()), present_reply)  # type: ignore[return-value]
 
 
 def _chat_question(endpoint: Any, chat: Any) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:

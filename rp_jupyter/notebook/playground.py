@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
@@ -281,12 +281,17 @@ def playground(
 
     ep = as_endpoint(endpoint)
     board = Playground(ep, input_template, controls, debounce=debounce, run_options=run_options)
-    mode = display_mode(get_ipython())
+    return start_board(board, display_mode(get_ipython()), present_job)
+
+
+def start_board(board: Playground, mode: str, present: Callable[..., None]) -> Playground:
+    """Start ``board`` in the running cell: live controls in a live notebook; elsewhere its
+    first job only, shown by ``present`` (blocking)."""
     if mode != "live":
         board.start(live=False)
         mark_presented(board)
         if board.job is not None:
-            present_job(board.job, mode=mode, block=True)
+            present(board.job, mode=mode, block=True)
         else:
             print(f"runpod playground: {board.note}")
         return board

@@ -13,19 +13,10 @@ import rp_jupyter
 from rp_jupyter.jobs.cost import set_price
 from rp_jupyter.jobs.cost_report import cost_rows
 from rp_jupyter.jobs.session import session_of
-from rp_jupyter.local import LocalEndpoint
 from rp_jupyter.notebook.chat_markdown import reply_bundle
-from tests.client_support import start_local
 
 ASK = [{"role": "user", "content": "What do rivers carry?"}]
 PRICE = 0.01  # dollars per second, so that a short reply costs a visible amount
-
-
-@pytest.fixture(scope="module")
-def llm_server() -> Iterator[LocalEndpoint]:
-    server = start_local("llm", endpoint_id="llm", workers=1)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -71,3 +62,19 @@ def test_a_chat_turn_past_the_budget_is_refused_before_anything_is_sent(priced, 
     assert "%runpod budget --off" in caught.value.hint
     assert llm_server.request_count("openai") == sent
     assert [r.mode for r in rp_jupyter.jobs(endpoint="llm")].count("chat") == 1
+
+
+def test_a_reply_waiting_in_the_queue_says_why_like_a_job():
+    from rp_jupyter.local import LocalEndpoint
+    from rp_jupyter.notebook.chat_markdown import part_lines
+
+    with LocalEndpoint("llm", endpoint_id="idle", workers=0) as idle:
+        reply = rp_jupyter.Endpoint("idle", base_url=idle.base_url).chat(ASK, max_tokens=4)
+        try:
+            assert str(reply.status) == "IN_QUEUE"
+            said = rp_jupyter.why_waiting(reply)
+            assert said is not None and "no workers are running" in said
+            assert said in part_lines(reply)  # the panel's note, from the shared /health watch
+        finally:
+            reply.cancel()
+        assert reply.status == "CANCELLED"

@@ -7,7 +7,6 @@ sent as a ``/run`` job where the endpoint has no OpenAI route."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -25,18 +24,11 @@ from rp_jupyter.jobs.chat_reply import NO_ROUTE_NOTE, ChatReply
 from rp_jupyter.jobs.journal import JobJournal
 from rp_jupyter.local import LocalEndpoint
 from rp_jupyter.local.examples import llm
-from tests.client_support import run_python, start_local, wait_for
+from tests.client_support import run_python, wait_for
 
 FAST = {"token_delay": 0}
 QUESTION = [{"role": "system", "content": "Answer briefly."},
             {"role": "user", "content": "What do rivers carry?"}]
-
-
-@pytest.fixture(scope="module")
-def llm_server() -> Iterator[LocalEndpoint]:
-    server = start_local("llm", endpoint_id="llm", workers=1)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

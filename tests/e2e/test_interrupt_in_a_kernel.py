@@ -116,3 +116,26 @@ def test_interrupting_a_sync_cell_shows_one_line_and_no_traceback(kernel, tmp_pa
     assert errors[0]["traceback"][0].startswith("Interrupted")
     text = shown_text(messages)
     assert "Traceback" not in text and "rp_jupyter/" not in text, text
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("allow_stdin", [False, True], ids=["headless", "live"])
+def test_interrupting_a_chat_cell_shows_one_line_and_cancels_the_reply(kernel, allow_stdin):
+    km, kc = kernel
+    setup = run(kc, "%load_ext rp_jupyter\n%runpod local llm", timeout=120)
+    assert "is running" in shown_text(setup), shown_text(setup)
+    msg_id = kc.execute("%%runpod chat --wait --max-tokens 2000 --param token_delay=0.05\n"
+                        "Tell me a long story", allow_stdin=allow_stdin)
+    # wait until the reply streams (its footer says so), then press "stop"
+    collect(kc, msg_id, 60, until=lambda m: "streaming…" in str(m["content"]))
+    km.interrupt_kernel()
+    messages = collect(kc, msg_id, 60)
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1, errors
+    line = errors[0]["traceback"][0]
+    assert line.startswith("Interrupted: cancelled ") and "on endpoint llm" in line, line
+    text = shown_text(messages)
+    assert "Traceback" not in text and "rp_jupyter/" not in text, text
+    status = run(kc, "print(get_ipython().magics_manager.registry['RunpodMagics']"
+                     ".session_jobs[-1].status)")
+    assert shown_text(status).strip() == "CANCELLED"

@@ -182,6 +182,29 @@ def test_a_chat_reply_is_priced_counted_and_held_to_the_budget_like_a_job(ip, ch
         ok(ip.run("%runpod price llm --clear"))
 
 
+@pytest.mark.timeout(90)
+def test_interrupting_a_chat_cell_in_a_terminal_cancels_the_reply_in_one_line(ip, chat_env):
+    from tests.notebook.test_interrupts_and_cancels import interrupt_when, interrupted_lines
+
+    known = len(ip.magics.session_jobs)
+
+    def streaming() -> bool:
+        jobs = ip.magics.session_jobs[known:]
+        return bool(jobs) and bool(jobs[-1].text)
+
+    watcher = interrupt_when(streaming)
+    run = ip.run("%%runpod chat --max-tokens 2000 --param token_delay=0.05\nA long story")
+    watcher.join()
+    assert isinstance(run.error, KeyboardInterrupt)
+    reply = ip.magics.session_jobs[-1]
+    assert reply.status == "CANCELLED" and reply.text  # what came before the stop is kept
+    assert interrupted_lines(run) == [f"Interrupted: cancelled reply {reply.id} on endpoint llm"]
+    assert "Traceback" not in run.stdout + run.stderr
+    server = chat_env.endpoint("llm")
+    wait_until(lambda: server.job_record(reply.server_job_id)["status"] == "CANCELLED", 10,
+               "the server to cancel its job")
+
+
 # -- what a notebook shows ----------------------------------------------------------------------
 
 

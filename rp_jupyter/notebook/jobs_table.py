@@ -43,14 +43,23 @@ ROW_STYLE = ("display:flex;align-items:center;white-space:nowrap;overflow:hidden
              "min-width:0;max-width:100%")
 
 
-def columns() -> list[tuple[str, str]]:
+def columns(records: Sequence[Any] = ()) -> list[tuple[str, str]]:
     """The table's columns with the ones features add (before the output column); while
-    presenting, without the job id and the timings."""
-    added = [(column.name, column.width) for column in parts.columns]
+    presenting, without the job id and the timings.  A column a feature adds is left out of
+    a table of ``records`` when none of them has anything to show in it and all are final
+    (nothing can fill it later): the output column keeps the room."""
+    added = [(column.name, column.width) for column in parts.columns
+             if _needed(column, records)]
     shown = [*COLUMNS[:-1], *added, COLUMNS[-1]]
     if presenting():
         shown = [(name, width) for name, width in shown if name not in PRESENTING_HIDES]
     return shown
+
+
+def _needed(column: Any, records: Sequence[Any]) -> bool:
+    if not records or not all(record.final for record in records):
+        return True
+    return any(column.cell(record, None) for record in records)
 
 
 def _static_cell(row: dict[str, str], name: str) -> str:
@@ -130,9 +139,10 @@ def _fields(record: Any, job: Any = None) -> dict[str, str]:
     }
 
 
-def _row_html(fields: dict[str, str], note: str | None = None) -> str:
+def _row_html(fields: dict[str, str], shown: list[tuple[str, str]],
+              note: str | None = None) -> str:
     cells = []
-    for name, width in columns():
+    for name, width in shown:
         value = fields[name]
         if name == "status":
             inner = badge(value)
@@ -169,7 +179,7 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
             "text/plain": "no jobs in the journal",
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
-    names = [name for name, _ in columns()]
+    names = [name for name, _ in columns(records)]
     live = list(jobs) if jobs is not None else [None] * len(records)
     rows = [_fields(r, j) for r, j in zip(records, live, strict=True)]
     lines = _text_lines(names, rows)
@@ -210,15 +220,16 @@ class JobsTable(LiveView):
         super().__init__()
         self.endpoint_for = endpoint_for
         self.rows = [_Row(record) for record in records]
+        self.columns = columns(records)
         self.view: JobView | None = None
         header = "".join(
-            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in columns()
+            f'<span style="{_cell_style(w)};{MUTED}">{n}</span>' for n, w in self.columns
         )
         grow = widgets.Layout(flex="1 1 auto", min_width="0", overflow="hidden")
         lines = [widgets.HBox([widgets.HTML(f'<div style="{FONT};{ROW_STYLE}">{header}</div>',
                                             layout=grow)])]
         for index, row in enumerate(self.rows):
-            row.html = widgets.HTML(_row_html(_fields(row.record)),
+            row.html = widgets.HTML(_row_html(_fields(row.record), self.columns),
                                     layout=widgets.Layout(flex="1 1 auto", min_width="0",
                                                           overflow="hidden"))
             for action in self._actions_for(row.record):
@@ -323,8 +334,8 @@ class JobsTable(LiveView):
         pending = False
         for index, row in enumerate(self.rows):
             busy = index in self.busy
-            if not self.send(row.html, now,
-                             value=_row_html(_fields(row.record, row.job), self.notes.get(index))):
+            html = _row_html(_fields(row.record, row.job), self.columns, self.notes.get(index))
+            if not self.send(row.html, now, value=html):
                 pending = True
                 continue
             pending = pending or busy or (row.job is not None and not row.job.is_final)

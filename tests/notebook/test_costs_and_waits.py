@@ -152,6 +152,10 @@ def test_jobs_and_the_panel_warn_of_a_forgotten_job(ip, throttled, monkeypatch):
     finally:
         job.cancel()
     assert "forgotten?" not in ip.run("%runpod jobs").stdout
+    # once every job listed is final and none has a warning, the column makes room
+    header = wait_until(lambda: (h := ip.run("%runpod jobs").stdout.splitlines()[0])
+                        and "WARNING" not in h and h, 10, "a table without a WARNING column")
+    assert header.split()[-2:] == ["COST", "OUTPUT"]
 
 
 def test_forgotten_after_must_be_a_duration(ip, caplog):

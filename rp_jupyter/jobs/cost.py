@@ -24,15 +24,14 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from rp_jupyter.jobs.local_endpoints import is_local
 from rp_jupyter.jobs.pricing import PRICES_AS_OF, gpu_price
 
 __all__ = [
@@ -71,17 +70,6 @@ def dollars(amount: float | None) -> str:
 def per_second_text(price: float) -> str:
     """A price as set, every digit kept: ``$0.00076/s``."""
     return f"${price:.8f}".rstrip("0").rstrip(".") + "/s" if price else "$0/s"
-
-
-def is_local(base_url: str) -> bool:
-    """True for an endpoint on this machine (a loopback address)."""
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- prices ------------------------------------------------------------------------------

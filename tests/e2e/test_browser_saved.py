@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,7 +114,11 @@ def shut_down_kernels(lab: Lab) -> None:
     for kernel in json.loads(_get(f"{lab.url}/api/kernels")):
         request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}",
                                          method="DELETE")
-        urllib.request.urlopen(request, timeout=30).close()
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as exc:  # already on its way out (its page was closed)
+            if exc.code not in (404, 500):
+                raise
     wait_for(lambda: json.loads(_get(f"{lab.url}/api/kernels")) == [], 30,
              what="every kernel to stop")
 

@@ -20,55 +20,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter._version import __version__
+from rp_jupyter.lazy_exports import exports
 
-# public name -> module that defines it
-_EXPORTS: dict[str, str] = {
-    # engine and handles
-    "Endpoint": "rp_jupyter.jobs.endpoint",
-    "Job": "rp_jupyter.jobs.job",
-    "Chat": "rp_jupyter.jobs.chat",
-    "ChatReply": "rp_jupyter.jobs.chat_reply",
-    "Health": "rp_jupyter.api.models",
-    "JobStatus": "rp_jupyter.api.models",
-    "Secret": "rp_jupyter.api.redact",
-    # journal read path
-    "result": "rp_jupyter.jobs.history",
-    # what it costs and why it waits
-    "cost": "rp_jupyter.jobs.cost_report",
-    "set_price": "rp_jupyter.jobs.cost",
-    "budget": "rp_jupyter.jobs.budget",
-    "why_waiting": "rp_jupyter.jobs.health_watch",
-    # errors
-    "RunpodError": "rp_jupyter.api.errors",
-    "InvalidRequestError": "rp_jupyter.api.errors",
-    "BudgetExceededError": "rp_jupyter.api.errors",
-    "APIStatusError": "rp_jupyter.api.errors",
-    "BadRequestError": "rp_jupyter.api.errors",
-    "AuthenticationError": "rp_jupyter.api.errors",
-    "NotFoundError": "rp_jupyter.api.errors",
-    "EndpointNotFoundError": "rp_jupyter.api.errors",
-    "JobNotFoundError": "rp_jupyter.api.errors",
-    "RouteNotFoundError": "rp_jupyter.api.errors",
-    "RateLimitError": "rp_jupyter.api.errors",
-    "ServerError": "rp_jupyter.api.errors",
-    "APIConnectionError": "rp_jupyter.api.errors",
-    "APITimeoutError": "rp_jupyter.api.errors",
-    "JobError": "rp_jupyter.api.errors",
-    "JobFailedError": "rp_jupyter.api.errors",
-    "JobCancelledError": "rp_jupyter.api.errors",
-    "JobTimedOutError": "rp_jupyter.api.errors",
-    "JobExpiredError": "rp_jupyter.api.errors",
-    "JobLostError": "rp_jupyter.api.errors",
-    "StreamGapWarning": "rp_jupyter.api.errors",
-    # inputs from files
-    "b64": "rp_jupyter.formats.inputs",
-    "data_url": "rp_jupyter.formats.inputs",
-    # notebook helpers
-    "sweep": "rp_jupyter.notebook.sweep",
-    "playground": "rp_jupyter.notebook.playground",
-    "health_panel": "rp_jupyter.notebook.health_panel",
-    "renderers": "rp_jupyter.notebook.renderers",
-}
+# public name -> module that defines it: the TYPE_CHECKING imports at the end of this file
+_EXPORTS: dict[str, str] = exports(__file__)
 
 __all__ = [
     "__version__",
@@ -134,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RunpodError,
         ServerError,
         StreamGapWarning,
+        WaitTimeoutError,
     )
     from rp_jupyter.api.models import Health, JobStatus  # noqa: F401
     from rp_jupyter.api.redact import Secret  # noqa: F401
@@ -147,3 +103,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rp_jupyter.jobs.health_watch import why_waiting  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401
+    from rp_jupyter.notebook.health_panel import health_panel  # noqa: F401
+    from rp_jupyter.notebook.playground import playground  # noqa: F401
+    from rp_jupyter.notebook.renderers import renderers  # noqa: F401
+    from rp_jupyter.notebook.sweep import sweep  # noqa: F401

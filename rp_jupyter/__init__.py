@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "cost": "rp_jupyter.jobs.cost_report",
     "set_price": "rp_jupyter.jobs.cost",
     "budget": "rp_jupyter.jobs.budget",
+    "configure_downloads": "rp_jupyter.jobs.downloads",
+    "SavedFile": "rp_jupyter.jobs.output_files",
     "why_waiting": "rp_jupyter.jobs.health_watch",
     # errors
     "RunpodError": "rp_jupyter.api.errors",

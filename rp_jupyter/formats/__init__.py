@@ -35,7 +35,7 @@ from rp_jupyter.formats.images import (
     resolve,
 )
 from rp_jupyter.formats.inputs import as_base64, b64, data_url
-from rp_jupyter.formats.links import Link, find_links, mask_url
+from rp_jupyter.formats.links import Link, find_links, mask_links_in, mask_url
 from rp_jupyter.formats.progress import Progress, read_progress
 from rp_jupyter.formats.reading import (
     Reading,
@@ -76,6 +76,7 @@ __all__ = [
     "job_image_refs",
     "job_text",
     "looks_like_image",
+    "mask_links_in",
     "mask_url",
     "open_image",
     "output_preview",

@@ -5,11 +5,12 @@ saved while the link lives; :func:`mask_url` hides a signed URL's secrets for di
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Link", "find_links", "mask_url"]
+__all__ = ["Link", "find_links", "mask_links_in", "mask_url"]
 
 MAX_LINKS = 64  # an output listing more URLs than this keeps the first ones
 MAX_DEPTH = 12
@@ -73,6 +74,14 @@ def mask_url(url: str) -> str:
     query = "&".join(_mask_param(piece) for piece in parts.query.split("&")) \
         if parts.query else ""
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>\\]+")
+
+
+def mask_links_in(text: str) -> str:
+    """``text`` (a JSON preview, a message) with every URL in it masked by :func:`mask_url`."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
 
 
 def _mask_param(piece: str) -> str:

@@ -145,6 +145,8 @@ class JobSink:
                       "finished_at": time.time(), "started_at": started,
                       **cost.journal_fields()}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
+            if preview is None and output_json is not None and "://" in output_json[:20000]:
+                preview = formats.mask_links_in(output_json[:20000])  # no signed URL shown
             replaced = None if chunks is None else (job.attempt, chunks)
             try:
                 await self.backlog.write(key, lambda: self.journal.record_final(

@@ -209,3 +209,16 @@ def test_a_failing_download_keeps_the_result_and_journals_the_error(workers, rec
     row = wait_for(lambda: JobJournal.open().read(
         "SELECT error FROM output_files WHERE key = ?", (job.journal_key,)), 10, "the row")
     assert row[0]["error"] == "HTTP 500"
+
+
+def test_an_unrecognised_output_with_a_signed_url_is_previewed_masked(workers, s3):
+    job = sdxl(workers, s3, size=3000, shape="video")
+    url = job.result()["video_url"]
+    signature = httpx.URL(url).params["X-Amz-Signature"]
+    JobJournal.open().flush()
+    preview = JobJournal.open().get(job.journal_key).output_preview
+    assert preview.startswith('{"video_url": "http') and "X-Amz-Credential=***" in preview
+    assert signature not in preview
+    assert signature not in repr(rp_jupyter.jobs()) and signature not in repr(job)
+    (saved,) = job.files
+    assert saved.json_path == "$.video_url" and saved.size == 3000

@@ -1,7 +1,8 @@
 """Stand-in for worker-sdxl given ``s3Config`` in its input (``accessId``, ``accessSecret``,
 ``bucketName``, ``endpointUrl``): the picture is uploaded with boto3 as ``rp_upload`` does
 and the answer is ``{"images": [URL], "image_url": URL, "seed"}``; ``size`` (bytes) makes
-it a file of that many bytes instead."""
+it a file of that many bytes instead, and ``shape: "video"`` answers ``{"video_url": URL,
+"cost"}``."""
 
 import boto3
 import runpod
@@ -27,6 +28,8 @@ def handler(job):
     client.put_object(Bucket=config["bucketName"], Key=key, Body=data, ContentType=kind)
     url = client.generate_presigned_url(
         "get_object", Params={"Bucket": config["bucketName"], "Key": key}, ExpiresIn=604800)
+    if job_input.get("shape") == "video":  # a public video endpoint's answer
+        return {"video_url": url, "cost": 0.05}
     return {"images": [url], "image_url": url, "seed": seed}
 
 

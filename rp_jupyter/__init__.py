@@ -99,10 +99,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from rp_jupyter.jobs.chat_reply import ChatReply  # noqa: F401
     from rp_jupyter.jobs.cost import set_price  # noqa: F401
     from rp_jupyter.jobs.cost_report import cost  # noqa: F401
+    from rp_jupyter.jobs.downloads import configure_downloads  # noqa: F401
     from rp_jupyter.jobs.endpoint import Endpoint  # noqa: F401
     from rp_jupyter.jobs.health_watch import why_waiting  # noqa: F401
     from rp_jupyter.jobs.history import result  # noqa: F401
     from rp_jupyter.jobs.job import Job  # noqa: F401
+    from rp_jupyter.jobs.output_files import SavedFile  # noqa: F401
     from rp_jupyter.notebook.health_panel import health_panel  # noqa: F401
     from rp_jupyter.notebook.playground import playground  # noqa: F401
     from rp_jupyter.notebook.renderers import renderers  # noqa: F401

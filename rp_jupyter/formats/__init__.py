@@ -35,6 +35,7 @@ from rp_jupyter.formats.images import (
     resolve,
 )
 from rp_jupyter.formats.inputs import as_base64, b64, data_url
+from rp_jupyter.formats.links import Link, find_links, mask_links_in, mask_url
 from rp_jupyter.formats.progress import Progress, read_progress
 from rp_jupyter.formats.reading import (
     Reading,
@@ -55,6 +56,7 @@ __all__ = [
     "Embeddings",
     "ImageRef",
     "ImageSet",
+    "Link",
     "Progress",
     "Reading",
     "Reply",
@@ -67,12 +69,15 @@ __all__ = [
     "b64",
     "data_url",
     "error_message",
+    "find_links",
     "image_ref",
     "is_reply_object",
     "job_embeddings",
     "job_image_refs",
     "job_text",
     "looks_like_image",
+    "mask_links_in",
+    "mask_url",
     "open_image",
     "output_preview",
     "parse_subtitles",

@@ -24,12 +24,15 @@ from rp_jupyter.api.errors import (
     WaitTimeoutError,
 )
 from rp_jupyter.api.models import MISSING, JobStatus
+from rp_jupyter.jobs.downloads import wait_saved
 from rp_jupyter.jobs.job_state import JobEvent, JobState
+from rp_jupyter.jobs.output_files import SavedFile, saved_files
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest
     from rp_jupyter.jobs.backend import JobBackend
     from rp_jupyter.jobs.cost import Cost
+    from rp_jupyter.jobs.journal import JobJournal
 
 __all__ = ["Job", "JobEvent"]
 
@@ -79,6 +82,7 @@ class Job(JobState):
         self.cached = False  # True when answered from the journal by cache="use"
         self.journal_key = journal_key
         self._request = request
+        self._files_journal: JobJournal | None = None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -127,6 +131,31 @@ class Job(JobState):
         Pictures given as URLs are fetched; ``ValueError`` says which one could not be."""
         refs = formats.job_image_refs(self._output_or_none(), self.chunks)
         return [formats.open_image(ref) for ref in refs]
+
+    @property
+    def files(self) -> list[SavedFile]:
+        """The files behind the output's links (presigned S3 URLs, public endpoints'
+        result URLs), saved into the journal's folder when the job ended, so they outlive
+        the link; waits up to 30 s for downloads still under way.  ``[]`` when none."""
+        self.wait_files(30)
+        journal = self._journal_for_files()
+        if journal is None or self.journal_key is None:
+            return []
+        return saved_files(journal, self.journal_key)
+
+    def wait_files(self, timeout: float | None = None) -> bool:
+        """Wait until the files behind the output's links are saved; False on timeout."""
+        journal = self._journal_for_files()
+        if journal is None or self.journal_key is None:
+            return True
+        return wait_saved(journal, self.journal_key, timeout)
+
+    def _journal_for_files(self) -> JobJournal | None:
+        if self._files_journal is None and self.journal_key is not None:
+            from rp_jupyter.jobs.journal import JobJournal
+
+            self._files_journal = JobJournal.open()
+        return self._files_journal
 
     @property
     def embeddings(self) -> Any:

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 from rp_jupyter import formats
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 from rp_jupyter.jobs.cost import cost_from_record, final_cost
+from rp_jupyter.jobs.downloads import start_saving
 from rp_jupyter.jobs.journal_backlog import JournalBacklog
 from rp_jupyter.jobs.journal_ownership import LeaseLost
+from rp_jupyter.jobs.output_files import use_saved_pictures
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.job import Job
@@ -143,6 +145,8 @@ class JobSink:
                       "finished_at": time.time(), "started_at": started,
                       **cost.journal_fields()}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
+            if preview is None and output_json is not None and "://" in output_json[:20000]:
+                preview = formats.mask_links_in(output_json[:20000])  # no signed URL shown
             replaced = None if chunks is None else (job.attempt, chunks)
             try:
                 await self.backlog.write(key, lambda: self.journal.record_final(
@@ -150,6 +154,10 @@ class JobSink:
                     stream_gap=stream_gap), "final document")
             except LeaseLost:
                 pass  # the owner journals the end; what the server said is still true here
+            else:
+                if doc.output is not MISSING:  # links that expire: their files, saved
+                    start_saving(self.journal, key, job.attempt, doc.output)
+            self._keep_files(job)
         job.final_cost = cost
         job._finish(doc.status, doc, chunks=chunks, stream_gap=stream_gap)
         self._ended(job)
@@ -217,12 +225,18 @@ class JobSink:
             replaced = stored
         status = JobStatus.parse(record.status)
         job.final_cost = cost_from_record(record)
+        self._keep_files(job)
         job._finish(status, StatusDocument(
             id=job.id, status=status, delay_ms=record.delay_ms,
             execution_ms=record.execution_ms, worker_id=record.worker_id,
             output=record.output(), error=record.error),
             chunks=replaced, stream_gap=record.stream_gap if same_attempt else None)
         self._ended(job)
+
+    def _keep_files(self, job: Job) -> None:
+        """``job.files`` and its pictures come from this journal's saved copies."""
+        job._files_journal = self.journal
+        use_saved_pictures(self.journal)
 
     def _ended(self, job: Job) -> None:
         if self._on_final is None:

@@ -88,6 +88,9 @@ class JobJournal(JournalOwnership):
             journal = cls._instances.get(resolved)
             if journal is None:
                 journal = cls._instances[resolved] = cls(resolved)
+                from rp_jupyter.jobs.output_files import use_saved_pictures
+
+                use_saved_pictures(journal)  # pictures given as URLs: the saved copies first
             return journal
 
     # -- writes ---------------------------------------------------------------

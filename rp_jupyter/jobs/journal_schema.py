@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -90,6 +90,23 @@ MIGRATIONS: dict[int, str] = {
         tier        TEXT,                           -- flex | active (with gpu)
         set_at      REAL NOT NULL
     );
+    """,
+    4: """
+    CREATE TABLE output_files (                     -- files behind an output's links, saved
+        key         INTEGER NOT NULL REFERENCES jobs(key) ON DELETE CASCADE,
+        attempt     INTEGER NOT NULL,
+        json_path   TEXT NOT NULL,                  -- where the link sits: $.images[0].data
+        url         TEXT NOT NULL,                  -- signatures masked
+        url_hash    TEXT NOT NULL,                  -- sha256 of the whole URL, to find it again
+        content_type TEXT,
+        size        INTEGER,
+        sha256      TEXT,
+        file        TEXT,                           -- relative to the journal's folder
+        fetched_at  REAL NOT NULL,
+        error       TEXT,                           -- why it was not saved
+        PRIMARY KEY (key, attempt, json_path)
+    );
+    CREATE INDEX output_files_by_url ON output_files(url_hash);
     """,
 }
 

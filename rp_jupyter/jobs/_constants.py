@@ -17,10 +17,11 @@ LONG_POLL_SLOTS = 256
 LONG_POLL_EARLY = 0.5
 # A watched job still in the queue: how long each /status-sync waits for it to start.
 QUEUE_WATCH_WAIT_MS = 10_000
-# A busy stream waits this long between /stream calls so its chunks arrive in batches
-# (a panel shows ~20 frames a second); more when many jobs stream at once, so that all of
+# A busy stream waits this long between /stream calls so its chunks arrive in batches:
+# at most 10 requests a second per stream, a chunk waiting about half of it on the server
+# (a panel shows ~10 frames a second); more when many jobs stream at once, so that all of
 # them together use at most STREAM_RATE_SHARE of the /stream rate limit.
-STREAM_PAUSE = 0.04
+STREAM_PAUSE = 0.1
 STREAM_RATE_SHARE = 0.5
 LONG_POLL_MISSES = 2
 # A watched running job whose stream is quiet reads /status this often (seconds): progress

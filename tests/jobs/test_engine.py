@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -95,6 +96,20 @@ def test_a_plain_job_costs_three_requests_with_long_polls(chaos):
         assert ep.runtime.long_poll is not False
     finally:
         server.stop()
+
+
+def test_a_busy_stream_costs_at_most_ten_requests_a_second(chaos):
+    ep = endpoint(chaos)
+    job = ep.run({"chunks": 60, "interval": 0.02})
+    chunks = list(job.stream(timeout=30))
+    assert len(chunks) == 61
+    entries = [e for e in chaos.request_log if e["job_id"] == job.id and e["op"] == "stream"]
+    # the chunks came in batches, not one request each
+    assert len(entries) < len(chunks) / 2
+    # consecutive /stream calls while chunks flowed are at least a pause (0.1 s) apart
+    times = sorted(e["t"] for e in entries)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps and min(gaps) >= 0.09
 
 
 def test_without_long_polls_the_engine_polls_fast_then_backs_off():

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from rp_jupyter._version import __version__
-from rp_jupyter.api._constants import (
+from rp_jupyter.api.client_policy import (
+    CLIENT_RATE_LIMITS,
     CONNECT_TIMEOUT,
     HELD_POOL_SHARDS,
     HELD_POOL_SIZE,
@@ -28,15 +29,10 @@ from rp_jupyter.api._constants import (
     KEEPALIVE_EXPIRY,
     LIMIT_GROUP,
     LONG_POLL_MARGIN,
-    LONG_POLL_MAX_MS,
     POOL_SHARDS,
     POOL_SIZE,
-    RATE_LIMITS,
     READ_TIMEOUT,
-    RUNSYNC_WAIT_MAX_MS,
-    RUNSYNC_WAIT_MIN_MS,
     SUBMIT_OPERATIONS,
-    RateLimit,
 )
 from rp_jupyter.api.errors import (
     APIConnectionError,
@@ -55,7 +51,14 @@ from rp_jupyter.api.models import Health, StatusDocument, StreamBatch
 from rp_jupyter.api.pools import PoolSet
 from rp_jupyter.api.redact import Redactor, Secret
 from rp_jupyter.api.retry import RetryPolicy, parse_retry_after
-from rp_jupyter.wire_rules import path_segment
+from rp_jupyter.wire_rules import (
+    LONG_POLL_MAX_MS,
+    RUNSYNC_DEFAULT_WAIT_MS,
+    WAIT_MAX_MS,
+    WAIT_MIN_MS,
+    RateLimit,
+    path_segment,
+)
 
 __all__ = ["Connection", "EndpointClient"]
 
@@ -138,7 +141,7 @@ class EndpointClient:
         self.connection = connection
         self.endpoint_id = check_endpoint_id(endpoint_id)
         self.redactor = Redactor(connection.api_key)  # the key, and every request's secrets
-        table = {**RATE_LIMITS, **(rate_limits or {})}
+        table = {**CLIENT_RATE_LIMITS, **(rate_limits or {})}
         self.limiters = {op: OperationLimiter(limit) for op, limit in table.items()}
 
     @property
@@ -159,9 +162,9 @@ class EndpointClient:
     ) -> StatusDocument:
         self.redactor.add(*secrets)
         params = {}
-        read = READ_TIMEOUT + 90.0  # the server's default wait
+        read = READ_TIMEOUT + RUNSYNC_DEFAULT_WAIT_MS / 1000  # the server's default wait
         if wait_ms is not None:
-            wait_ms = max(RUNSYNC_WAIT_MIN_MS, min(RUNSYNC_WAIT_MAX_MS, int(wait_ms)))
+            wait_ms = max(WAIT_MIN_MS, min(WAIT_MAX_MS, int(wait_ms)))
             params["wait"] = wait_ms
             read = wait_ms / 1000 + LONG_POLL_MARGIN
         doc = await self._request(

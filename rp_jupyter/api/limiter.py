@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from rp_jupyter.api._constants import RateLimit
+from rp_jupyter.wire_rules import RateLimit
 
 __all__ = ["OperationLimiter"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from rp_jupyter.api._constants import FINAL_STATUSES
+from rp_jupyter import wire_rules
 
 __all__ = ["MISSING", "Health", "JobStatus", "StatusDocument", "StreamBatch"]
 
@@ -31,30 +31,32 @@ MISSING: Any = _Missing()
 class JobStatus(str, Enum):
     """A job's status; members equal their strings (``JobStatus.COMPLETED == "COMPLETED"``).
 
-    ``SUBMITTING``, ``EXPIRED`` and ``LOST`` are client-side states: the request is being
-    sent; the server forgot the job before its result was fetched; the local endpoint
-    running it stopped before it finished.
+    The server's statuses are :mod:`rp_jupyter.wire_rules`'.  ``SUBMITTING``, ``EXPIRED``
+    and ``LOST`` are client-side states: the request is being sent; the server forgot the
+    job before its result was fetched; the local endpoint running it stopped before it
+    finished.
     """
 
     SUBMITTING = "SUBMITTING"
-    IN_QUEUE = "IN_QUEUE"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMED_OUT = "TIMED_OUT"
+    IN_QUEUE = wire_rules.IN_QUEUE
+    IN_PROGRESS = wire_rules.IN_PROGRESS
+    COMPLETED = wire_rules.COMPLETED
+    FAILED = wire_rules.FAILED
+    CANCELLED = wire_rules.CANCELLED
+    TIMED_OUT = wire_rules.TIMED_OUT
     EXPIRED = "EXPIRED"
     LOST = "LOST"
 
     @property
     def is_final(self) -> bool:
-        return self.value in FINAL_STATUSES or self in (JobStatus.EXPIRED, JobStatus.LOST)
+        return (self.value in wire_rules.FINAL_STATUSES
+                or self in (JobStatus.EXPIRED, JobStatus.LOST))
 
     @classmethod
     def parse(cls, value: Any) -> JobStatus:
         """Map a server status to a member; ``RUNNING`` (a docs-only alias) reads as IN_PROGRESS."""
         text = str(value or "").upper()
-        if text == "RUNNING":
+        if text == wire_rules.RUNNING_ALIAS:
             return cls.IN_PROGRESS
         try:
             return cls(text)

@@ -17,11 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rp_jupyter.api._constants import RUNSYNC_MAX_BYTES
 from rp_jupyter.api.errors import InvalidRequestError
 from rp_jupyter.api.json_values import canonical_json, check_json, encode
 from rp_jupyter.api.redact import MASK, Secret
 from rp_jupyter.api.request import JobRequest, build_request
+from rp_jupyter.wire_rules import RUNSYNC_MAX_BYTES
 
 __all__ = ["OPENAI_ROUTES", "OpenAIRequest", "build_openai_request", "rebuild_openai_request"]
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from rp_jupyter.api._constants import CONNECT_TIMEOUT, OPENAI_READ_TIMEOUT
+from rp_jupyter.api.client_policy import CONNECT_TIMEOUT, OPENAI_READ_TIMEOUT
 from rp_jupyter.api.errors import (
     APIStatusError,
     EndpointNotFoundError,

@@ -16,17 +16,18 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from rp_jupyter.api._constants import (
+from rp_jupyter.api.errors import InvalidRequestError
+from rp_jupyter.api.json_values import canonical_json, check_json, encode
+from rp_jupyter.api.redact import Secret
+from rp_jupyter.wire_rules import (
     EXECUTION_TIMEOUT_MAX_MS,
     EXECUTION_TIMEOUT_MIN_MS,
     RUN_MAX_BYTES,
     RUNSYNC_MAX_BYTES,
     TTL_MAX_MS,
     TTL_MIN_MS,
+    MiB,
 )
-from rp_jupyter.api.errors import InvalidRequestError
-from rp_jupyter.api.json_values import canonical_json, check_json, encode
-from rp_jupyter.api.redact import Secret
 
 __all__ = ["JobRequest", "build_request", "canonical_json", "to_ms"]
 
@@ -116,7 +117,7 @@ def build_request(
         raise InvalidRequestError(
             f"the request body is {_mb(len(encoded))}; {route} accepts at most {_mb(limit)}",
             hint="send large data by URL, or have the handler fetch it from S3 (s3_config)"
-            + ("" if sync else "; /runsync accepts up to 20 MB"),
+            + ("" if sync else f"; /runsync accepts up to {_mb(RUNSYNC_MAX_BYTES)}"),
         )
     reuse_key = {k: body[k] for k in ("input", "policy", "s3Config", "webhook") if k in body}
     if cache_scope is not None:
@@ -241,7 +242,7 @@ def _duration(ms: int) -> str:
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+    return f"{size / MiB:.1f} MB".replace(".0 MB", " MB")
 
 
 def _sha256(text: str) -> str:

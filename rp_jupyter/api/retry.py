@@ -3,8 +3,9 @@
 429 and 503 mean the server did not take the request, so any operation may be sent again;
 other 5xx answers and dropped connections are ambiguous, so only operations that are safe to
 repeat are (a second ``/run`` could start a second job; a second ``/stream`` would hide
-that the first one's chunks were lost).  Waits grow exponentially with full
-jitter and honour ``Retry-After``.
+that the first one's chunks were lost).  Waits grow exponentially with equal jitter
+(between half and all of the doubled delay, so a retry after a 429 never comes back at once
+into the same rate-limit window) and honour ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from rp_jupyter.api._constants import (
+from rp_jupyter.api.client_policy import (
     INITIAL_RETRY_DELAY,
     MAX_RETRIES,
     MAX_RETRY_AFTER,

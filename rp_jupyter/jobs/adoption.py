@@ -10,8 +10,8 @@ import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from rp_jupyter.api._constants import API_KEY_ENV
 from rp_jupyter.api.redact import Secret
+from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.jobs.key_scope import env_key_for
 
 if TYPE_CHECKING:

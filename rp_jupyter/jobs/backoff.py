@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from rp_jupyter.jobs._constants import TRACKING_BACKOFF_MAX
+from rp_jupyter.jobs.tracking_policy import TRACKING_BACKOFF_MAX
 
 __all__ = ["backoff"]
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from rp_jupyter import formats
 from rp_jupyter.api.models import JobStatus, StatusDocument
-from rp_jupyter.jobs._constants import REPLY_MODES
 from rp_jupyter.jobs.job import Job
+from rp_jupyter.jobs.tracking_policy import REPLY_MODES
 
 if TYPE_CHECKING:
     from rp_jupyter.api.errors import RunpodError

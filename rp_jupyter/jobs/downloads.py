@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rp_jupyter import formats
+from rp_jupyter.env_names import SAVE_EXCLUDE_HOSTS_ENV, SAVE_MAX_MB_ENV, SAVE_OUTPUTS_ENV
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
@@ -86,17 +87,17 @@ def configure_downloads(**changes: Any) -> DownloadSettings:
 def download_settings() -> DownloadSettings:
     """The settings now: the environment's, then what :func:`configure_downloads` set."""
     env: dict[str, Any] = {}
-    switch = os.environ.get("RP_JUPYTER_SAVE_OUTPUTS", "").strip().lower()
+    switch = os.environ.get(SAVE_OUTPUTS_ENV, "").strip().lower()
     if switch:
         env["enabled"] = switch not in ("0", "false", "no", "off")
-    cap = os.environ.get("RP_JUPYTER_SAVE_MAX_MB", "").strip()
+    cap = os.environ.get(SAVE_MAX_MB_ENV, "").strip()
     if cap:
         try:
             env["max_file_mb"] = float(cap)
         except ValueError:
-            log.warning("RP_JUPYTER_SAVE_MAX_MB=%r is not a number; using %s", cap,
+            log.warning("%s=%r is not a number; using %s", SAVE_MAX_MB_ENV, cap,
                         DownloadSettings.max_file_mb)
-    hosts = os.environ.get("RP_JUPYTER_SAVE_EXCLUDE_HOSTS", "")
+    hosts = os.environ.get(SAVE_EXCLUDE_HOSTS_ENV, "")
     if hosts.strip():
         env["exclude_hosts"] = tuple(h.strip().lower() for h in hosts.split(",") if h.strip())
     with _lock:

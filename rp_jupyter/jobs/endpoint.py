@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, RateLimit
+from rp_jupyter.api.client_policy import DEFAULT_BASE_URL
 from rp_jupyter.api.errors import AuthenticationError, InvalidRequestError
 from rp_jupyter.api.ids import check_endpoint_id, check_job_id
 from rp_jupyter.api.models import Health
@@ -18,6 +18,7 @@ from rp_jupyter.api.openai_route import OpenAIRoute
 from rp_jupyter.api.redact import Secret
 from rp_jupyter.api.request import JobRequest, build_request, to_ms
 from rp_jupyter.api.retry import RetryPolicy
+from rp_jupyter.env_names import API_KEY_ENV, BASE_URL_ENV
 from rp_jupyter.jobs.chat_reply import ChatReply
 from rp_jupyter.jobs.engine import Engine
 from rp_jupyter.jobs.interrupts import submit_interruptibly
@@ -25,7 +26,7 @@ from rp_jupyter.jobs.job import Job
 from rp_jupyter.jobs.reply_requests import ReplyRequests
 from rp_jupyter.jobs.runtime import EndpointRuntime
 from rp_jupyter.jobs.runtime_registry import RuntimeRegistry
-from rp_jupyter.wire_rules import path_segment
+from rp_jupyter.wire_rules import WAIT_MAX_MS, WAIT_MIN_MS, RateLimit, path_segment
 
 __all__ = ["CACHE_MODES", "Endpoint"]
 
@@ -332,9 +333,10 @@ def _wait_ms(wait: Seconds | None) -> int | None:
         ms: int | None = to_ms(wait)
     except InvalidRequestError:
         ms = None
-    if ms is None or not 1_000 <= ms <= 300_000:
+    if ms is None or not WAIT_MIN_MS <= ms <= WAIT_MAX_MS:
         got = f"{ms / 1000:g} s" if ms is not None else "a value that is not a finite number"
-        raise InvalidRequestError(f"wait must be between 1 and 300 seconds, got {got}",
+        raise InvalidRequestError(f"wait must be between {WAIT_MIN_MS // 1000} and "
+                                  f"{WAIT_MAX_MS // 1000} seconds, got {got}",
                                   hint="e.g. wait=60; the job goes on after the wait")
     return ms
 

@@ -34,7 +34,11 @@ from rp_jupyter.api.errors import (
     RunpodError,
 )
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
-from rp_jupyter.jobs._constants import (
+from rp_jupyter.jobs.backoff import backoff
+from rp_jupyter.jobs.journal_ownership import LeaseLost
+from rp_jupyter.jobs.local_endpoints import has_stopped
+from rp_jupyter.jobs.retention import gone_by, priority
+from rp_jupyter.jobs.tracking_policy import (
     LONG_POLL_WAIT_MS,
     POLL_FACTOR,
     POLL_INITIAL,
@@ -42,10 +46,6 @@ from rp_jupyter.jobs._constants import (
     PROGRESS_POLL_EVERY,
     QUEUE_WATCH_WAIT_MS,
 )
-from rp_jupyter.jobs.backoff import backoff
-from rp_jupyter.jobs.journal_ownership import LeaseLost
-from rp_jupyter.jobs.local_endpoints import has_stopped
-from rp_jupyter.jobs.retention import gone_by, priority
 
 if TYPE_CHECKING:
     from rp_jupyter.api.client import EndpointClient

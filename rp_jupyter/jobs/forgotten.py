@@ -18,10 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rp_jupyter.wire_rules import UNFINISHED_STATUSES
+
 __all__ = ["DEFAULT_AFTER", "ForgottenSettings", "forgotten_warning", "settings"]
 
 DEFAULT_AFTER = 600.0
-UNFINISHED = ("IN_QUEUE", "IN_PROGRESS")
 
 
 @dataclass
@@ -45,7 +46,7 @@ def _age(seconds: float) -> str:
 def forgotten_warning(status: str, sent_at: float | None, now: float | None = None) -> str | None:
     """A warning for a job still ``status`` since ``sent_at`` (Unix time) past the
     threshold, else ``None``."""
-    if str(status) not in UNFINISHED or not sent_at:
+    if str(status) not in UNFINISHED_STATUSES or not sent_at:
         return None
     age = (now or time.time()) - sent_at
     if age < settings.after:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from rp_jupyter.env_names import HOME_ENV
 from rp_jupyter.jobs.journal_ownership import LEASE_SECONDS, JournalOwnership, LeaseLost
 from rp_jupyter.jobs.journal_records import (
     MAYBE_ACCEPTED,
@@ -31,7 +32,6 @@ from rp_jupyter.jobs.journal_records import (
 )
 from rp_jupyter.jobs.journal_recovery import open_file
 from rp_jupyter.jobs.journal_store import (
-    HOME_ENV,
     JournalClosedError,
     JournalWriter,
     Write,

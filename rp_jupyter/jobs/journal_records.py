@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rp_jupyter.api.models import MISSING
+from rp_jupyter.env_names import MAX_AGE_DAYS_ENV, MAX_JOBS_ENV, MAX_MB_ENV
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.journal import JobJournal
@@ -38,9 +39,9 @@ MAYBE_ACCEPTED_NOTE = (
 
 # prune() argument -> (environment variable, unit in the argument's terms)
 LIMIT_VARIABLES = {
-    "max_age": ("RP_JUPYTER_MAX_AGE_DAYS", 86400.0),
-    "max_jobs": ("RP_JUPYTER_MAX_JOBS", 1),
-    "max_bytes": ("RP_JUPYTER_MAX_MB", 1024 * 1024),
+    "max_age": (MAX_AGE_DAYS_ENV, 86400.0),
+    "max_jobs": (MAX_JOBS_ENV, 1),
+    "max_bytes": (MAX_MB_ENV, 1024 * 1024),
 }
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import time
 import warnings
 from pathlib import Path
 
+from rp_jupyter.env_names import HOME_ENV
 from rp_jupyter.jobs.journal_schema import migrate
-from rp_jupyter.jobs.journal_store import HOME_ENV, connect
+from rp_jupyter.jobs.journal_store import connect
 
 __all__ = ["is_corrupt", "open_file"]
 

@@ -16,10 +16,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUSY_TIMEOUT_MS", "HOME_ENV", "JournalClosedError", "JournalWriter", "Write",
-           "connect"]
+__all__ = ["BUSY_TIMEOUT_MS", "JournalClosedError", "JournalWriter", "Write", "connect"]
 
-HOME_ENV = "RP_JUPYTER_HOME"  # the folder that holds journal.sqlite3
 BUSY_TIMEOUT_MS = 30_000
 MAX_BATCH = 512
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from rp_jupyter.api.client_policy import DEFAULT_BASE_URL
 from rp_jupyter.api.redact import Secret
+from rp_jupyter.env_names import API_KEY_ENV, BASE_URL_ENV
 
 __all__ = ["env_key_for", "key_belongs_to"]
 

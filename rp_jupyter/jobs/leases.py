@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rp_jupyter.jobs import _constants
+from rp_jupyter.jobs import tracking_policy
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.job import Job
@@ -46,7 +46,7 @@ class LeaseKeeper:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(_constants.LEASE_RENEW_EVERY)
+            await asyncio.sleep(tracking_policy.LEASE_RENEW_EVERY)
             await self.renew()
 
     async def renew(self) -> None:
@@ -57,7 +57,7 @@ class LeaseKeeper:
         except Exception as exc:
             self.failures += 1
             log.warning("could not renew job leases (%s); trying again in %g s", exc,
-                        _constants.LEASE_RENEW_EVERY)
+                        tracking_policy.LEASE_RENEW_EVERY)
             return
         self.failures = 0
         for key in claimed:

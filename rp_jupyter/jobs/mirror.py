@@ -11,9 +11,9 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from rp_jupyter.api.errors import JobNotFoundError
-from rp_jupyter.jobs._constants import POLL_INITIAL, POLL_MAX
 from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.retention import priority
+from rp_jupyter.jobs.tracking_policy import POLL_INITIAL, POLL_MAX
 
 if TYPE_CHECKING:
     from rp_jupyter.api.client import EndpointClient

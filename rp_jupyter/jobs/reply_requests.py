@@ -36,11 +36,11 @@ from rp_jupyter.api.errors import (
 from rp_jupyter.api.models import MISSING, JobStatus, StatusDocument
 from rp_jupyter.api.openai_request import OpenAIRequest, rebuild_openai_request
 from rp_jupyter.api.openai_route import OpenAIRoute
-from rp_jupyter.jobs._constants import REPLY_CANCEL_TIMEOUT
 from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import NO_ROUTE_NOTE, ChatReply
 from rp_jupyter.jobs.runtime import job_from_record
 from rp_jupyter.jobs.session import session_of
+from rp_jupyter.jobs.tracking_policy import REPLY_CANCEL_TIMEOUT
 
 if TYPE_CHECKING:
     from rp_jupyter.api.request import JobRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rp_jupyter.jobs._constants import DEFAULT_TTL, RUN_RETENTION, RUNSYNC_RETENTION
+from rp_jupyter.wire_rules import RUN_RETENTION, RUNSYNC_RETENTION, TTL_DEFAULT_MS
 
 if TYPE_CHECKING:
     from rp_jupyter.jobs.job import Job
@@ -24,7 +24,8 @@ def priority(job: Job) -> float:
 
 def gone_by(job: Job, journal: JobJournal) -> float:
     """The Unix time after which the server cannot know ``job`` any more: its ttl (default
-    24 h) from submission, then the result's retention."""
+    24 h) from submission, then the result's retention (a job lives at most its ttl, and
+    its result is kept at most RUN_RETENTION after that)."""
     if job.request is not None:
         policy = job.request.body.get("policy") or {}
     else:
@@ -33,5 +34,5 @@ def gone_by(job: Job, journal: JobJournal) -> float:
         except Exception:  # the journal cannot be read now: assume the longest
             record = None
         policy = (record.request.get("policy") if record else None) or {}
-    ttl = policy["ttl"] / 1000 if policy.get("ttl") else DEFAULT_TTL
+    ttl = (policy.get("ttl") or TTL_DEFAULT_MS) / 1000
     return job.submitted_at + ttl + RUN_RETENTION

@@ -27,7 +27,6 @@ from rp_jupyter.api.errors import (
 from rp_jupyter.api.models import Health, JobStatus
 from rp_jupyter.api.redact import MASK
 from rp_jupyter.api.request import JobRequest, build_request
-from rp_jupyter.jobs._constants import REPLY_MODES
 from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import ChatReply, stream_cut
@@ -39,14 +38,15 @@ from rp_jupyter.jobs.local_endpoints import has_stopped
 from rp_jupyter.jobs.mirror import Mirror
 from rp_jupyter.jobs.server_traits import ServerTraits
 from rp_jupyter.jobs.session import session_of, settings
+from rp_jupyter.jobs.tracking_policy import REPLY_MODES
 
 if TYPE_CHECKING:
-    from rp_jupyter.api._constants import RateLimit
     from rp_jupyter.api.client import EndpointClient
     from rp_jupyter.api.models import StatusDocument
     from rp_jupyter.jobs.engine import Engine
     from rp_jupyter.jobs.job_sink import JobSink
     from rp_jupyter.jobs.journal import JobJournal
+    from rp_jupyter.wire_rules import RateLimit
 
 __all__ = ["EndpointRuntime", "job_from_record"]
 

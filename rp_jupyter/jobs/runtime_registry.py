@@ -21,9 +21,9 @@ from rp_jupyter.jobs.runtime import EndpointRuntime
 from rp_jupyter.jobs.session import session_of
 
 if TYPE_CHECKING:
-    from rp_jupyter.api._constants import RateLimit
     from rp_jupyter.api.redact import Secret
     from rp_jupyter.jobs.job import Job
+    from rp_jupyter.wire_rules import RateLimit
 
 __all__ = ["RuntimeRegistry"]
 

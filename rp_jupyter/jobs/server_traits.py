@@ -12,7 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from rp_jupyter.jobs._constants import (
+from rp_jupyter.jobs.tracking_policy import (
     LONG_POLL_EARLY,
     LONG_POLL_MISSES,
     LONG_POLL_SLOTS,

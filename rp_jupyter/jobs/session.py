@@ -26,12 +26,12 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from rp_jupyter.env_names import JUPYTER_SESSION_ENV
 from rp_jupyter.jobs.cost import dollars, is_local, job_cost
 
 __all__ = ["Limits", "Session", "SessionSettings", "Spending", "current_session",
            "session_of", "settings"]
 
-ORIGIN_ENV = "JPY_SESSION_NAME"  # the notebook's path, set by Jupyter Server for its kernels
 EXIT_CANCEL_TIMEOUT = 10.0
 
 
@@ -40,7 +40,7 @@ class SessionSettings:
     """Process-wide settings: which notebook sends the jobs (journaled with each, for
     ``%runpod cost --by notebook``), and whether unfinished jobs are cancelled at exit."""
 
-    origin: str | None = field(default_factory=lambda: os.environ.get(ORIGIN_ENV) or None)
+    origin: str | None = field(default_factory=lambda: os.environ.get(JUPYTER_SESSION_ENV) or None)
     cancel_on_exit: bool = False
 
 

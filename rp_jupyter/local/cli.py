@@ -16,9 +16,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rp_jupyter.local.endpoint_settings import MAX_HEADER_BYTES, MAX_HEADERS
+from rp_jupyter.env_names import API_KEY_ENV, BASE_URL_ENV, ENDPOINT_ID_ENV, LOCAL_API_KEY_ENV
+from rp_jupyter.local.endpoint_settings import MAX_HEADER_BYTES, MAX_HEADERS, EndpointSettings
 from rp_jupyter.local.handler_spec import EXAMPLES
-from rp_jupyter.wire_rules import MAX_JSON_DEPTH
+from rp_jupyter.wire_rules import MAX_JSON_DEPTH, MiB
 
 DESCRIPTION = """\
 Serve a local Runpod-compatible endpoint: the job API (/run, /runsync, /status,
@@ -42,7 +43,6 @@ Content-Length says so, before any of it is read; JSON nested more than {depth} 
 400.  With a key set, an unknown endpoint id is answered like a wrong key (401).
 """
 
-KEY_ENV = "RP_JUPYTER_LOCAL_API_KEY"
 
 
 def _seconds(text: str) -> float:
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve", help="serve a local Runpod-compatible endpoint",
-        description=DESCRIPTION.format(examples=", ".join(EXAMPLES), key_env=KEY_ENV,
+        description=DESCRIPTION.format(examples=", ".join(EXAMPLES), key_env=LOCAL_API_KEY_ENV,
                                        header_bytes=MAX_HEADER_BYTES, headers=MAX_HEADERS,
                                        depth=MAX_JSON_DEPTH),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,10 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys = serve.add_mutually_exclusive_group()
     keys.add_argument("--api-key", metavar="KEY",
                       help="require this API key (other users can see a command line: "
-                      f"prefer --api-key-env or {KEY_ENV})")
+                      f"prefer --api-key-env or {LOCAL_API_KEY_ENV})")
     keys.add_argument("--api-key-env", metavar="VAR",
                       help=f"require the API key held in environment variable VAR "
-                      f"(default: {KEY_ENV}, when set)")
+                      f"(default: {LOCAL_API_KEY_ENV}, when set)")
     serve.add_argument("--runpod-worker", action="store_true",
                        help="run the HANDLER script as it is ('python worker.py') as a "
                             "runpod-python worker pulling jobs through the worker protocol; "
@@ -96,34 +96,36 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate N of the workers throttled (no GPU capacity)")
     serve.add_argument("--unhealthy", type=_count, default=0, metavar="N",
                        help="simulate N of the workers unhealthy (crash-looping)")
-    serve.add_argument("--run-retention", type=_seconds, default=1800.0, metavar="S",
-                       help="seconds a /run result is kept (default 1800)")
-    serve.add_argument("--sync-retention", type=_seconds, default=60.0, metavar="S",
-                       help="seconds a /runsync result is kept (default 60)")
-    serve.add_argument("--execution-timeout", type=_seconds, default=600.0, metavar="S",
-                       help="default execution timeout (default 600)")
-    serve.add_argument("--runsync-wait", type=_seconds, default=90.0, metavar="S",
-                       help="default /runsync wait (default 90)")
-    serve.add_argument("--long-poll-max", type=_seconds, default=90.0, metavar="S",
-                       help="longest /status-sync and /stream wait (default 90)")
-    serve.add_argument("--min-ttl", type=_seconds, default=10.0, metavar="S",
-                       help="smallest accepted policy.ttl (default 10)")
-    serve.add_argument("--min-execution-timeout", type=_seconds, default=5.0, metavar="S",
-                       help="smallest accepted policy.executionTimeout (default 5)")
-    serve.add_argument("--webhook-retries", type=int, default=2, metavar="N",
-                       help="webhook tries after the first (default 2)")
-    serve.add_argument("--webhook-retry-delay", type=_seconds, default=10.0, metavar="S",
-                       help="seconds between webhook tries (default 10)")
-    serve.add_argument("--webhook-timeout", type=_seconds, default=10.0, metavar="S",
-                       help="seconds to wait for a webhook receiver (default 10)")
+    hosted = EndpointSettings  # the defaults are the hosted API's (wire_rules)
+    for flag, field, kind, what in (
+        ("--run-retention", "run_retention", _seconds, "seconds a /run result is kept"),
+        ("--sync-retention", "sync_retention", _seconds, "seconds a /runsync result is kept"),
+        ("--execution-timeout", "default_execution_timeout", _seconds,
+         "default execution timeout"),
+        ("--runsync-wait", "runsync_default_wait", _seconds, "default /runsync wait"),
+        ("--long-poll-max", "long_poll_max", _seconds, "longest /status-sync and /stream wait"),
+        ("--min-ttl", "min_ttl", _seconds, "smallest accepted policy.ttl"),
+        ("--min-execution-timeout", "min_execution_timeout", _seconds,
+         "smallest accepted policy.executionTimeout"),
+        ("--webhook-retries", "webhook_retries", int, "webhook tries after the first"),
+        ("--webhook-retry-delay", "webhook_retry_delay", _seconds,
+         "seconds between webhook tries"),
+        ("--webhook-timeout", "webhook_timeout", _seconds,
+         "seconds to wait for a webhook receiver"),
+    ):
+        default = getattr(hosted, field)
+        serve.add_argument(flag, type=kind, default=default, metavar="N" if kind is int else "S",
+                           help=f"{what} (default {default:g})")
     limits = serve.add_mutually_exclusive_group()
     limits.add_argument("--rate-scale", type=float, default=1.0, metavar="X",
                         help="multiply every documented rate limit by X")
     limits.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off")
-    serve.add_argument("--max-run-body", type=int, default=10 * 1024 * 1024, metavar="BYTES",
-                       help="largest /run body (default 10 MiB)")
-    serve.add_argument("--max-runsync-body", type=int, default=20 * 1024 * 1024,
-                       metavar="BYTES", help="largest /runsync body (default 20 MiB)")
+    serve.add_argument("--max-run-body", type=int, default=hosted.max_run_body,
+                       metavar="BYTES",
+                       help=f"largest /run body (default {hosted.max_run_body // MiB} MiB)")
+    serve.add_argument("--max-runsync-body", type=int, default=hosted.max_runsync_body,
+                       metavar="BYTES",
+                       help=f"largest /runsync body (default {hosted.max_runsync_body // MiB} MiB)")
     serve.add_argument("--ready-timeout", type=_seconds, default=60.0, metavar="S",
                        help="how long to wait for the workers to start (default 60)")
     serve.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto",
@@ -185,8 +187,8 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
             parser.error(f"environment variable {args.api_key_env} is not set")
-    elif api_key is None and os.environ.get(KEY_ENV):
-        api_key, args.api_key_env = os.environ[KEY_ENV], KEY_ENV
+    elif api_key is None and os.environ.get(LOCAL_API_KEY_ENV):
+        api_key, args.api_key_env = os.environ[LOCAL_API_KEY_ENV], LOCAL_API_KEY_ENV
     try:
         server = LocalServer(host=args.host, port=args.port, http=args.http,
                              max_header_bytes=args.max_header_bytes,
@@ -242,14 +244,14 @@ def _print_banner(server: Any, args: argparse.Namespace, api_key: str | None) ->
                      + (f"; simulated: {simulated})" if simulated else ")"))
     lines.append("")
     lines.append("For a client (Python SDK, rp_jupyter):")
-    lines.append(f"  export RUNPOD_ENDPOINT_BASE_URL={server.base_url}")
-    lines.append(f"  export RUNPOD_ENDPOINT_ID={handles[0].endpoint_id}")
+    lines.append(f"  export {BASE_URL_ENV}={server.base_url}")
+    lines.append(f"  export {ENDPOINT_ID_ENV}={handles[0].endpoint_id}")
     if api_key and args.api_key:
-        lines.append("  export RUNPOD_API_KEY=...   # the key given with --api-key (never shown)")
+        lines.append(f"  export {API_KEY_ENV}=...   # the key given with --api-key (never shown)")
     elif api_key:
-        lines.append(f"  export RUNPOD_API_KEY=\"${args.api_key_env}\"   "
+        lines.append(f"  export {API_KEY_ENV}=\"${args.api_key_env}\"   "
                      f"# the key held in ${args.api_key_env}")
-    auth = ' -H "Authorization: Bearer $RUNPOD_API_KEY"' if api_key else ""
+    auth = f' -H "Authorization: Bearer ${API_KEY_ENV}"' if api_key else ""
     lines.append("")
     lines.append(f"Try: curl -s -X POST {handles[0].url}/runsync{auth} "
                  "-H 'Content-Type: application/json' -d '{\"input\": {}}'")

@@ -2,7 +2,8 @@
 
 Every time window and every rate limit is a plain field, so tests can shrink the
 30-minute rules to fractions of a second, and changing a field on a running endpoint
-takes effect on the next request.
+takes effect on the next request.  The defaults are :mod:`rp_jupyter.wire_rules`' facts,
+the same the client keeps to.
 
 Example::
 
@@ -13,15 +14,30 @@ Example::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rp_jupyter.wire_rules import (
+    DOCUMENTED_RATE_LIMITS,
+    EXECUTION_TIMEOUT_DEFAULT_MS,
+    EXECUTION_TIMEOUT_MAX_MS,
+    EXECUTION_TIMEOUT_MIN_MS,
+    LONG_POLL_MAX_MS,
+    RUN_MAX_BYTES,
+    RUN_RETENTION,
+    RUNSYNC_DEFAULT_WAIT_MS,
+    RUNSYNC_MAX_BYTES,
+    RUNSYNC_RETENTION,
+    TTL_MAX_MS,
+    TTL_MIN_MS,
+    WEBHOOK_RETRIES,
+    WEBHOOK_RETRY_DELAY,
+    MiB,
+    RateLimit,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from rp_jupyter.local.faults import Faults
-
-MiB = 1024 * 1024
-DAY = 86_400.0
 
 #: Server-wide limits on a request's head (``LocalServer(max_header_bytes=, max_headers=)``):
 #: past either, the answer is 431 before the key is even checked.
@@ -43,40 +59,6 @@ CLIENT_OPS = (
     "health",
     "openai",
 )
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``requests`` per ``per_seconds`` (sliding window), and at most
-    ``concurrency`` requests in flight at once (``None`` = no cap).
-
-    Example: ``RateLimit(1000, 10.0, 200)`` is the documented ``/run`` limit.
-    """
-
-    requests: int
-    per_seconds: float
-    concurrency: int | None = None
-
-    def scaled(self, factor: float) -> RateLimit:
-        """This limit with the rate and the concurrency cap multiplied by ``factor``."""
-        concurrency = None
-        if self.concurrency is not None:
-            concurrency = max(1, math.floor(self.concurrency * factor))
-        return RateLimit(max(1, math.floor(self.requests * factor)), self.per_seconds, concurrency)
-
-
-#: The documented table (reference section 5): per endpoint and operation.
-#: ``/retry`` and ``/health`` are not listed there, so they are not limited.
-DOCUMENTED_RATE_LIMITS: dict[str, RateLimit] = {
-    "runsync": RateLimit(2000, 10.0, 400),
-    "run": RateLimit(1000, 10.0, 200),
-    "status": RateLimit(2000, 10.0, 400),
-    "status-sync": RateLimit(2000, 10.0, 400),
-    "stream": RateLimit(2000, 10.0, 400),
-    "cancel": RateLimit(100, 10.0, 20),
-    "purge-queue": RateLimit(2, 10.0, None),
-    "openai": RateLimit(2000, 10.0, 400),
-}
 
 
 def _default_faults() -> Faults:
@@ -107,24 +89,24 @@ class EndpointSettings:
     cold_start: float = 0.0
     throttled: int = 0
     unhealthy: int = 0
-    run_retention: float = 1800.0
-    sync_retention: float = 60.0
-    default_execution_timeout: float = 600.0
-    runsync_default_wait: float = 90.0
-    long_poll_max: float = 90.0
-    webhook_retries: int = 2
-    webhook_retry_delay: float = 10.0
+    run_retention: float = float(RUN_RETENTION)
+    sync_retention: float = float(RUNSYNC_RETENTION)
+    default_execution_timeout: float = EXECUTION_TIMEOUT_DEFAULT_MS / 1000
+    runsync_default_wait: float = RUNSYNC_DEFAULT_WAIT_MS / 1000
+    long_poll_max: float = LONG_POLL_MAX_MS / 1000
+    webhook_retries: int = WEBHOOK_RETRIES
+    webhook_retry_delay: float = WEBHOOK_RETRY_DELAY
     webhook_timeout: float = 10.0
     rate_limits: dict[str, RateLimit] | Literal["off"] | None = None
     rate_scale: float = 1.0
-    max_run_body: int = 10 * MiB
-    max_runsync_body: int = 20 * MiB
+    max_run_body: int = RUN_MAX_BYTES
+    max_runsync_body: int = RUNSYNC_MAX_BYTES
     api_key: str | None = None
     faults: Faults = field(default_factory=_default_faults)
-    min_ttl: float = 10.0
-    max_ttl: float = 7 * DAY
-    min_execution_timeout: float = 5.0
-    max_execution_timeout: float = 7 * DAY
+    min_ttl: float = TTL_MIN_MS / 1000
+    max_ttl: float = TTL_MAX_MS / 1000
+    min_execution_timeout: float = EXECUTION_TIMEOUT_MIN_MS / 1000
+    max_execution_timeout: float = EXECUTION_TIMEOUT_MAX_MS / 1000
     worker_poll_wait: float = 30.0
     openai_timeout: float = 600.0
     openai_route: bool = True

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse, Response
 
-MiB = 1024 * 1024
+from rp_jupyter.wire_rules import MiB
 
 
 class ClientGone(Exception):

@@ -12,6 +12,8 @@ import sys
 import traceback
 from typing import Any
 
+from rp_jupyter.env_names import POD_HOSTNAME_ENV
+
 
 def encode(value: Any) -> str:
     """Compact JSON, as the worker posts it (NaN refused)."""
@@ -24,7 +26,7 @@ def exception_error(err: BaseException, worker_id: str) -> str:
         "error_type": str(type(err)),
         "error_message": str(err),
         "error_traceback": traceback.format_exc(),
-        "hostname": os.environ.get("RUNPOD_POD_HOSTNAME", socket.gethostname()),
+        "hostname": os.environ.get(POD_HOSTNAME_ENV, socket.gethostname()),
         "worker_id": worker_id,
         "runpod_version": "local",
     })

@@ -40,8 +40,9 @@ from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.openai_stream import relay
 from rp_jupyter.local.ratelimit import Rejection
 from rp_jupyter.local.server_endpoint import EXECUTION_TIMEOUT_ERROR, ServerEndpoint
-from rp_jupyter.local.server_job import _MISSING, CANCELLED, COMPLETED, FAILED, ServerJob
+from rp_jupyter.local.server_job import _MISSING, ServerJob
 from rp_jupyter.local.validation import ServerJobRequest
+from rp_jupyter.wire_rules import CANCELLED, COMPLETED, FAILED
 
 OP = "openai"
 #: path after /openai -> (method, the route the handler is given)

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.local.longpoll import wait_until
-from rp_jupyter.local.server_job import _MISSING, COMPLETED, ServerJob
+from rp_jupyter.local.server_job import _MISSING, ServerJob
+from rp_jupyter.wire_rules import COMPLETED
 
 DONE_EVENT = "data: [DONE]\n\n"
 DONE_MARK = "data: [DONE]"

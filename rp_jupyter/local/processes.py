@@ -24,12 +24,17 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from rp_jupyter.local.worker_main import CONFIG_ENV, KEY_ENV
+from rp_jupyter.env_names import (
+    CLIENT_KEY_ENVS,
+    LOCAL_WORKER_ENV,
+    PYTHONPATH_ENV,
+    WORKER_API_KEY_ENV,
+)
 
 _SPAWN_LOCK = threading.Lock()
-#: keys of the client side (the hosted API's key, the local server's own setting), never
-#: handed to a handler; a worker gets the endpoint's key as ``RUNPOD_AI_API_KEY`` only
-CLIENT_KEY_ENVS = ("RUNPOD_API_KEY", "RP_JUPYTER_LOCAL_API_KEY", KEY_ENV)
+# Keys of the client side (the hosted API's key, the local server's own setting,
+# CLIENT_KEY_ENVS) are never handed to a handler; a worker gets the endpoint's key as
+# RUNPOD_AI_API_KEY only.
 
 
 def worker_environment() -> dict[str, str]:
@@ -54,17 +59,17 @@ def start_worker_process(config: dict[str, Any], api_key: str | None,
 
 def _spawn(config: dict[str, Any], api_key: str | None) -> subprocess.Popen:
     env = worker_environment()
-    env[CONFIG_ENV] = json.dumps(config)
-    env["PYTHONPATH"] = _python_path()
+    env[LOCAL_WORKER_ENV] = json.dumps(config)
+    env[PYTHONPATH_ENV] = _python_path()
     if api_key:
-        env[KEY_ENV] = api_key
+        env[WORKER_API_KEY_ENV] = api_key
     return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker_main"], env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def _python_path() -> str:
     entries = [p or os.getcwd() for p in sys.path]
-    current = os.environ.get("PYTHONPATH")
+    current = os.environ.get(PYTHONPATH_ENV)
     if current:
         entries.append(current)
     return os.pathsep.join(dict.fromkeys(e for e in entries if e))
@@ -129,9 +134,9 @@ def start_runpod_worker(target: str, worker_env: dict[str, str]) -> RunpodWorker
     """Start ``target`` unchanged with ``worker_env`` added to this environment (less the
     client's keys)."""
     env = worker_environment()
-    env.pop(CONFIG_ENV, None)
+    env.pop(LOCAL_WORKER_ENV, None)
     env.update(worker_env)
-    env["PYTHONPATH"] = _python_path()
+    env[PYTHONPATH_ENV] = _python_path()
     with _SPAWN_LOCK:
         return RunpodWorkerProcess(runpod_worker_command(target), env)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from rp_jupyter import env_names as names
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_first
 from rp_jupyter.local.server_endpoint import ServerEndpoint
@@ -47,17 +48,17 @@ def worker_env(base_url: str, endpoint_id: str, worker_id: str,
     """
     root = f"{base_url}/{endpoint_id}"
     env = {
-        "RUNPOD_WEBHOOK_GET_JOB": f"{root}/job-take/$ID?gpu=local",
-        "RUNPOD_WEBHOOK_POST_OUTPUT": f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local",
-        "RUNPOD_WEBHOOK_POST_STREAM": f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local",
-        "RUNPOD_WEBHOOK_PING": f"{root}/ping/$RUNPOD_POD_ID?gpu=local",
-        "RUNPOD_POD_ID": worker_id,
-        "RUNPOD_ENDPOINT_ID": endpoint_id,
+        names.WEBHOOK_GET_JOB_ENV: f"{root}/job-take/$ID?gpu=local",
+        names.WEBHOOK_POST_OUTPUT_ENV: f"{root}/job-done/${names.POD_ID_ENV}/$ID?gpu=local",
+        names.WEBHOOK_POST_STREAM_ENV: f"{root}/job-stream/${names.POD_ID_ENV}/$ID?gpu=local",
+        names.WEBHOOK_PING_ENV: f"{root}/ping/${names.POD_ID_ENV}?gpu=local",
+        names.POD_ID_ENV: worker_id,
+        names.ENDPOINT_ID_ENV: endpoint_id,
         # runpod-python probes the host (and the network) before starting unless told not to
-        "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+        names.SKIP_AUTO_SYSTEM_CHECKS_ENV: "true",
     }
     if api_key:
-        env["RUNPOD_AI_API_KEY"] = api_key
+        env[names.WORKER_API_KEY_ENV] = api_key
     return env
 
 
@@ -68,8 +69,8 @@ def runpod_worker_env(base_url: str, endpoint_id: str, worker_id: str,
     every poll): INFO in a terminal, WARN elsewhere (in a notebook kernel the worker's
     output would land in whichever cell runs next)."""
     env = worker_env(base_url, endpoint_id, worker_id, api_key)
-    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
-        env["RUNPOD_LOG_LEVEL"] = "INFO" if _stdout_is_a_terminal() else "WARN"
+    if names.LOG_LEVEL_ENV not in os.environ and names.DEBUG_LEVEL_ENV not in os.environ:
+        env[names.LOG_LEVEL_ENV] = "INFO" if _stdout_is_a_terminal() else "WARN"
     return env
 
 
@@ -82,7 +83,7 @@ def _stdout_is_a_terminal() -> bool:
 
 def shown_worker_env(env: dict[str, str]) -> list[str]:
     """``NAME=value`` lines for printing :func:`worker_env`; the key is never shown."""
-    return [f"{name}=<the endpoint's API key, not shown>" if name == "RUNPOD_AI_API_KEY"
+    return [f"{name}=<the endpoint's API key, not shown>" if name == names.WORKER_API_KEY_ENV
             else f"{name}={value}" for name, value in env.items()]
 
 

@@ -16,8 +16,9 @@ from starlette.responses import Response
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.server_endpoint import ServerEndpoint
-from rp_jupyter.local.server_job import TERMINAL, ServerJob
+from rp_jupyter.local.server_job import ServerJob
 from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
+from rp_jupyter.wire_rules import FINAL_STATUSES, IN_QUEUE, TTL_MAX_MS, WAIT_MAX_MS, WAIT_MIN_MS
 
 JOB_NOT_FOUND = "job not found"
 
@@ -73,7 +74,7 @@ async def _submit(call: Call, *, sync: bool) -> ServerJob:
 async def run(call: Call) -> Response:
     """POST /run: queue a job, answer ``{"id", "status": "IN_QUEUE"}`` at once."""
     job = await _submit(call, sync=False)
-    return answer({"id": job.id, "status": "IN_QUEUE"})
+    return answer({"id": job.id, "status": IN_QUEUE})
 
 
 async def runsync(call: Call) -> Response:
@@ -83,7 +84,7 @@ async def runsync(call: Call) -> Response:
     """
     try:
         wait = wait_param(call.query.get("wait"), call.runtime.settings.runsync_default_wait,
-                          1.0, 300.0)
+                          WAIT_MIN_MS / 1000, WAIT_MAX_MS / 1000)
     except BadRequest:
         await read_body(call.receive, 0)
         raise
@@ -98,7 +99,7 @@ async def status(call: Call) -> Response:
     if job is None:
         return error(404, JOB_NOT_FOUND)
     if call.query.get("ttl"):
-        call.runtime.set_retention(job, wait_param(call.query["ttl"], 0.0, 0.0, 7 * 86400.0))
+        call.runtime.set_retention(job, wait_param(call.query["ttl"], 0.0, 0.0, TTL_MAX_MS / 1000))
     return answer(job.document())
 
 
@@ -147,7 +148,7 @@ async def cancel(call: Call) -> Response:
     job = call.job()
     if job is None:
         return error(404, JOB_NOT_FOUND)
-    was_final = job.status in TERMINAL
+    was_final = job.status in FINAL_STATUSES
     call.runtime.cancel(job)
     if not was_final and job.delay_ms is None:
         return answer({"id": job.id, "status": job.status})
@@ -160,7 +161,7 @@ async def retry(call: Call) -> Response:
     if job is None:
         return error(404, JOB_NOT_FOUND)
     call.runtime.retry(job)
-    return answer({"id": job.id, "status": "IN_QUEUE"})
+    return answer({"id": job.id, "status": IN_QUEUE})
 
 
 async def purge_queue(call: Call) -> Response:

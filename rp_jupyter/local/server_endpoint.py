@@ -16,20 +16,20 @@ from rp_jupyter.local.handler_code import code_digest
 from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.queue import JobQueue
 from rp_jupyter.local.ratelimit import RateLimiter
-from rp_jupyter.local.server_job import (
-    _MISSING,
+from rp_jupyter.local.server_job import _MISSING, ServerJob
+from rp_jupyter.local.stats import RequestStats
+from rp_jupyter.local.validation import BadRequest, ServerJobRequest
+from rp_jupyter.local.webhooks import WebhookSender
+from rp_jupyter.local.worker_pool import WorkerPool
+from rp_jupyter.wire_rules import (
     CANCELLED,
     COMPLETED,
     FAILED,
     IN_PROGRESS,
     IN_QUEUE,
+    RETRYABLE_STATUSES,
     TIMED_OUT,
-    ServerJob,
 )
-from rp_jupyter.local.stats import RequestStats
-from rp_jupyter.local.validation import BadRequest, ServerJobRequest
-from rp_jupyter.local.webhooks import WebhookSender
-from rp_jupyter.local.worker_pool import WorkerPool
 
 EXECUTION_TIMEOUT_ERROR = "executionTimeout exceeded"
 SWEEP_EVERY = 0.5
@@ -147,7 +147,7 @@ class ServerEndpoint:
 
     def retry(self, job: ServerJob) -> ServerJob:
         """Requeue a FAILED or TIMED_OUT job under the same id, clearing its old results."""
-        if job.status not in (FAILED, TIMED_OUT):
+        if job.status not in RETRYABLE_STATUSES:
             raise BadRequest(f"bad request: job {job.id} is {job.status}; only FAILED or "
                              "TIMED_OUT jobs can be retried")
         job.requeue()

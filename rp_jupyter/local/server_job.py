@@ -10,13 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-IN_QUEUE = "IN_QUEUE"
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
-TIMED_OUT = "TIMED_OUT"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
+from rp_jupyter.wire_rules import FINAL_STATUSES, IN_PROGRESS, IN_QUEUE
 
 _MISSING: Any = object()
 
@@ -73,7 +67,7 @@ class ServerJob:
 
     @property
     def final(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in FINAL_STATUSES
 
     def start(self, worker_id: str) -> None:
         """A worker took the job."""

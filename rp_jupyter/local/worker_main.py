@@ -22,6 +22,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rp_jupyter.env_names import (
+    DEBUG_LEVEL_ENV,
+    LOCAL_WORKER_ENV,
+    LOG_LEVEL_ENV,
+    POD_ID_ENV,
+    WEBHOOK_POST_OUTPUT_ENV,
+    WEBHOOK_POST_STREAM_ENV,
+    WORKER_API_KEY_ENV,
+)
 from rp_jupyter.local.handler_spec import handler_kind
 from rp_jupyter.local.job_results import (
     StreamCollector,
@@ -33,8 +42,6 @@ from rp_jupyter.local.job_results import (
 from rp_jupyter.local.scripts import LoadFailure, serve_target
 from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
 
-CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
-KEY_ENV = "RUNPOD_AI_API_KEY"
 EXIT_LOAD_FAILED = 3
 #: give up when the server has been unreachable this long (it was stopped or killed)
 SERVER_GONE_AFTER = 10.0
@@ -147,21 +154,21 @@ def _point_runpod_helpers_here(config: dict[str, Any]) -> None:
     """Let a handler's ``runpod.serverless.progress_update`` reach this server: set the
     variables runpod-python reads (and patch them in if it is already imported)."""
     root = f"http://{config['host']}:{config['port']}{config['base_path']}"
-    done = f"{root}/job-done/$RUNPOD_POD_ID/$ID?gpu=local"
-    stream = f"{root}/job-stream/$RUNPOD_POD_ID/$ID?gpu=local"
-    os.environ["RUNPOD_POD_ID"] = config["worker_id"]
+    done = f"{root}/job-done/${POD_ID_ENV}/$ID?gpu=local"
+    stream = f"{root}/job-stream/${POD_ID_ENV}/$ID?gpu=local"
+    os.environ[POD_ID_ENV] = config["worker_id"]
     # runpod-python logs every progress update at DEBUG by default; keep its warnings only
-    if "RUNPOD_LOG_LEVEL" not in os.environ and "RUNPOD_DEBUG_LEVEL" not in os.environ:
-        os.environ["RUNPOD_LOG_LEVEL"] = "WARN"
-    os.environ["RUNPOD_WEBHOOK_POST_OUTPUT"] = done
-    os.environ["RUNPOD_WEBHOOK_POST_STREAM"] = stream
+    if LOG_LEVEL_ENV not in os.environ and DEBUG_LEVEL_ENV not in os.environ:
+        os.environ[LOG_LEVEL_ENV] = "WARN"
+    os.environ[WEBHOOK_POST_OUTPUT_ENV] = done
+    os.environ[WEBHOOK_POST_STREAM_ENV] = stream
     if config.get("api_key"):
-        os.environ[KEY_ENV] = config["api_key"]
+        os.environ[WORKER_API_KEY_ENV] = config["api_key"]
     http_module = sys.modules.get("runpod.serverless.modules.rp_http")
     if http_module is not None:
         worker_id = config["worker_id"]
-        http_module.JOB_DONE_URL = done.replace("$RUNPOD_POD_ID", worker_id)
-        http_module.JOB_STREAM_URL = stream.replace("$RUNPOD_POD_ID", worker_id)
+        http_module.JOB_DONE_URL = done.replace(f"${POD_ID_ENV}", worker_id)
+        http_module.JOB_STREAM_URL = stream.replace(f"${POD_ID_ENV}", worker_id)
 
 
 def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -> int:
@@ -223,8 +230,8 @@ def _serve_one_at_a_time(runner: JobRunner, link: ServerLink, wait: float) -> in
 
 def main() -> None:
     """Entry point of a spawned worker process."""
-    config = json.loads(os.environ[CONFIG_ENV])
-    config["api_key"] = os.environ.get(KEY_ENV) or None
+    config = json.loads(os.environ[LOCAL_WORKER_ENV])
+    config["api_key"] = os.environ.get(WORKER_API_KEY_ENV) or None
     sys.exit(run_worker(config))
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
+from rp_jupyter.env_names import BLOCK_ENV
+
 DisplayMode = Literal["live", "headless", "terminal"]
 
-BLOCK_ENV = "RP_JUPYTER_BLOCK"
-
-__all__ = ["BLOCK_ENV", "DisplayMode", "display_mode", "should_block"]
+__all__ = ["DisplayMode", "display_mode", "should_block"]
 
 
 def display_mode(shell: Any = None) -> DisplayMode:

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from rp_jupyter.api._constants import (
+from rp_jupyter.notebook.durations import DurationError, parse_duration
+from rp_jupyter.notebook.usage import usage_error
+from rp_jupyter.wire_rules import (
     EXECUTION_TIMEOUT_MAX_MS,
     EXECUTION_TIMEOUT_MIN_MS,
     TTL_MAX_MS,
     TTL_MIN_MS,
+    id_problem,
 )
-from rp_jupyter.notebook.durations import DurationError, parse_duration
-from rp_jupyter.notebook.usage import usage_error
-from rp_jupyter.wire_rules import id_problem
 
 __all__ = [
     "COUNTS", "DURATIONS", "count_flag", "duration_flag", "endpoint_id_flag", "http_url_flag",

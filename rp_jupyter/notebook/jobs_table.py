@@ -23,10 +23,10 @@ from rp_jupyter.notebook.presentation import for_the_room, presenting
 from rp_jupyter.notebook.presented import mark_presented, on_next_cell
 from rp_jupyter.notebook.previews import output_line
 from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
+from rp_jupyter.wire_rules import RETRYABLE_STATUSES
 
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 
-RETRYABLE = ("FAILED", "TIMED_OUT")
 PREVIEW_CHARS = 80
 STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead of reading them
 COLUMNS = (  # the last column takes whatever width is left
@@ -250,7 +250,7 @@ class JobsTable(LiveView):
         actions = []
         if not record.final:
             actions.append("cancel")
-        if record.status in RETRYABLE:
+        if record.status in RETRYABLE_STATUSES:
             actions.append("retry")
         actions.append("open")
         return actions
@@ -352,7 +352,7 @@ class JobsTable(LiveView):
         unsent = row.record.job_id is None
         wanted = {
             "cancel": final or busy or unsent,
-            "retry": status not in RETRYABLE or busy or unsent,
+            "retry": status not in RETRYABLE_STATUSES or busy or unsent,
             "open": busy or unsent,
         }
         for action, button in row.buttons.items():

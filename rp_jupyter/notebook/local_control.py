@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rp_jupyter.wire_rules import RUNSYNC_RETENTION
+
 __all__ = ["KernelEndpoints", "endpoint_id_for"]
 
 EXAMPLES = ("echo", "tokens", "images", "chaos", "llm", "imagegen", "transcribe", "embed")
@@ -84,7 +86,8 @@ class KernelEndpoints:
             self.last_start = "restarted"
         windows = {}
         if retention is not None:
-            windows = {"run_retention": retention, "sync_retention": min(60.0, retention)}
+            windows = {"run_retention": retention,
+                       "sync_retention": min(RUNSYNC_RETENTION, retention)}
         handle = self.server.add_endpoint(endpoint_id, handler,
                                           return_aggregate_stream=aggregate,
                                           runpod_worker=runpod_worker, **windows, **simulate)

@@ -18,9 +18,10 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, TraitError, Unicode, observe, validate
 
-from rp_jupyter.api._constants import API_KEY_ENV, DEFAULT_BASE_URL
+from rp_jupyter.api.client_policy import DEFAULT_BASE_URL
 from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
+from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.notebook import chat_cell, commands, cost_commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.chat_sessions import ChatSessions

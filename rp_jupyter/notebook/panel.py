@@ -21,10 +21,9 @@ from rp_jupyter.notebook.job_view import JobView
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import MUTED, esc, header_text
 from rp_jupyter.notebook.static import static_bundle
+from rp_jupyter.wire_rules import RETRYABLE_STATUSES
 
-__all__ = ["RETRYABLE", "JobPanel", "next_step"]
-
-RETRYABLE = ("FAILED", "TIMED_OUT")
+__all__ = ["JobPanel", "next_step"]
 
 
 def next_step(job: Any, name: str | None = None) -> str:
@@ -32,7 +31,7 @@ def next_step(job: Any, name: str | None = None) -> str:
     from rp_jupyter.notebook.presentation import presenting
 
     ref = name or ("JOB" if presenting() else job.id)
-    if str(job.status) in RETRYABLE:
+    if str(job.status) in RETRYABLE_STATUSES:
         return f"retry it (same job id): %runpod retry {ref} · a new job: %runpod rerun {ref}"
     return f"run it again as a new job: %runpod rerun {ref}"
 

@@ -11,18 +11,21 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rp_jupyter.api._constants import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
-from rp_jupyter.notebook.context import BLOCK_ENV, display_mode
+from rp_jupyter.api.client_policy import DEFAULT_BASE_URL
+from rp_jupyter.env_names import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    BLOCK_ENV,
+    CACHE_ENV,
+    ENDPOINT_ID_ENV,
+    HOME_ENV,
+)
+from rp_jupyter.notebook.context import display_mode
 
 if TYPE_CHECKING:
     from rp_jupyter.notebook.magics import RunpodMagics
 
-__all__ = [
-    "CACHE_ENV", "ENDPOINT_ENV", "Setting", "configured_base_url", "effective_settings",
-]
-
-ENDPOINT_ENV = "RUNPOD_ENDPOINT_ID"
-CACHE_ENV = "RP_JUPYTER_CACHE"
+__all__ = ["Setting", "configured_base_url", "effective_settings"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def configured_base_url(magics: RunpodMagics) -> Setting:
 
 def effective_settings(magics: RunpodMagics) -> dict[str, Setting]:
     """Every setting the magics use, with its value and its source."""
-    endpoint = _trait(magics, "default_endpoint", ENDPOINT_ENV, None)
+    endpoint = _trait(magics, "default_endpoint", ENDPOINT_ID_ENV, None)
     local_url = magics.local.base_url_for(endpoint.value) if endpoint.value else None
     settings = {
         "default_endpoint": endpoint,
@@ -80,7 +83,7 @@ def effective_settings(magics: RunpodMagics) -> dict[str, Setting]:
     from rp_jupyter.jobs.journal import default_journal_path
 
     settings["journal"] = Setting("journal", str(default_journal_path()),
-                                  "RP_JUPYTER_HOME" if os.environ.get("RP_JUPYTER_HOME")
+                                  HOME_ENV if os.environ.get(HOME_ENV)
                                   else "default")
     return settings
 

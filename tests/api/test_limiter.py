@@ -7,18 +7,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import rp_jupyter
-from rp_jupyter.api._constants import RATE_LIMITS, RateLimit
+from rp_jupyter.api.client_policy import CLIENT_RATE_LIMITS
 from rp_jupyter.api.limiter import OperationLimiter
 from rp_jupyter.local import RateLimit as ServerRateLimit
+from rp_jupyter.wire_rules import DOCUMENTED_RATE_LIMITS, RateLimit
 from tests.client_support import start_local, statuses
 
 
 def test_the_documented_table_is_the_default():
-    assert RATE_LIMITS["run"] == RateLimit(1000, 10.0, 200)
-    assert RATE_LIMITS["runsync"] == RateLimit(2000, 10.0, 400)
-    assert RATE_LIMITS["status"] == RATE_LIMITS["stream"] == RateLimit(2000, 10.0, 400)
-    assert RATE_LIMITS["cancel"] == RateLimit(100, 10.0, 20)
-    assert RATE_LIMITS["purge-queue"].requests == 2
+    assert DOCUMENTED_RATE_LIMITS["run"] == RateLimit(1000, 10.0, 200)
+    assert DOCUMENTED_RATE_LIMITS["runsync"] == RateLimit(2000, 10.0, 400)
+    assert (DOCUMENTED_RATE_LIMITS["status"] == DOCUMENTED_RATE_LIMITS["stream"]
+            == RateLimit(2000, 10.0, 400))
+    assert DOCUMENTED_RATE_LIMITS["cancel"] == RateLimit(100, 10.0, 20)
+    assert DOCUMENTED_RATE_LIMITS["purge-queue"].requests == 2
+    assert "retry" not in DOCUMENTED_RATE_LIMITS and "health" not in DOCUMENTED_RATE_LIMITS
+
+
+def test_the_client_holds_retry_and_health_to_the_cancel_and_status_figures():
+    assert CLIENT_RATE_LIMITS["retry"] == DOCUMENTED_RATE_LIMITS["cancel"]
+    assert CLIENT_RATE_LIMITS["health"] == DOCUMENTED_RATE_LIMITS["status"]
+    for op in ("run", "runsync", "status", "stream", "cancel", "purge-queue", "openai"):
+        assert CLIENT_RATE_LIMITS[op] == DOCUMENTED_RATE_LIMITS[op]
+    assert ServerRateLimit is RateLimit  # one type on both sides of the wire
 
 
 def test_no_more_than_the_rate_starts_in_one_window():

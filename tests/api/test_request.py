@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from rp_jupyter.api._constants import RUN_MAX_BYTES, RUNSYNC_MAX_BYTES
 from rp_jupyter.api.errors import InvalidRequestError
 from rp_jupyter.api.redact import MASK, Secret
 from rp_jupyter.api.request import build_request
+from rp_jupyter.wire_rules import RUN_MAX_BYTES, RUNSYNC_MAX_BYTES
 
 S3 = {"accessId": "AKIA1", "accessSecret": "s3-secret-value", "bucketName": "b",
       "endpointUrl": "https://s3.example.com"}

@@ -80,10 +80,10 @@ def test_renewing_leases_survives_a_journal_that_cannot_be_written(tmp_path, mon
 
 PAUSED_OWNER = """
     import json, signal, sys
-    from rp_jupyter.jobs import _constants, journal, journal_ownership
+    from rp_jupyter.jobs import tracking_policy, journal, journal_ownership
     for module in (journal, journal_ownership):
         module.LEASE_SECONDS = 1.5
-    _constants.LEASE_RENEW_EVERY = 0.3
+    tracking_policy.LEASE_RENEW_EVERY = 0.3
     import rp_jupyter
 
     ep = rp_jupyter.Endpoint("local", base_url=sys.argv[1])

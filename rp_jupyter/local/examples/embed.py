@@ -29,9 +29,11 @@ import re
 import time
 from typing import Any
 
+from rp_jupyter.env_names import MODEL_NAMES_ENV, RUNPOD_MAX_CONCURRENCY_ENV
+
 DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
-MODELS = [m for m in os.environ.get("MODEL_NAMES", DEFAULT_MODEL).split(";") if m]
-MAX_CONCURRENCY = int(os.environ.get("RUNPOD_MAX_CONCURRENCY", "300"))
+MODELS = [m for m in os.environ.get(MODEL_NAMES_ENV, DEFAULT_MODEL).split(";") if m]
+MAX_CONCURRENCY = int(os.environ.get(RUNPOD_MAX_CONCURRENCY_ENV, "300"))
 CREATED = int(time.time())
 _WORD = re.compile(r"\w+")
 

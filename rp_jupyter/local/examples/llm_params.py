@@ -8,11 +8,18 @@ import os
 import time
 from typing import Any
 
+from rp_jupyter.env_names import (
+    LLM_TOKEN_DELAY_ENV,
+    MAX_CONCURRENCY_ENV,
+    MODEL_NAME_ENV,
+    RAW_OPENAI_OUTPUT_ENV,
+    SERVED_MODEL_NAME_ENV,
+)
 from rp_jupyter.local.examples import wordgen
 
-MODEL = (os.environ.get("OPENAI_SERVED_MODEL_NAME_OVERRIDE") or os.environ.get("MODEL_NAME")
+MODEL = (os.environ.get(SERVED_MODEL_NAME_ENV) or os.environ.get(MODEL_NAME_ENV)
          or "rp-jupyter/fake-llm")
-MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "30"))
+MAX_CONCURRENCY = int(os.environ.get(MAX_CONCURRENCY_ENV, "30"))
 MAX_MODEL_LEN = 8192
 DEFAULT_BATCH_SIZE, DEFAULT_MIN_BATCH_SIZE, DEFAULT_GROWTH = 50, 1, 3
 DEFAULT_TOKEN_DELAY = 0.02
@@ -56,11 +63,11 @@ def knobs(data: dict[str, Any]) -> tuple[float, str]:
     if body:
         body = data["openai_input"] = dict(body)
     raw_delay = data.pop("token_delay", body.pop("token_delay", None))
-    default_split = "events" if os.environ.get("RAW_OPENAI_OUTPUT", "1").lower() not in (
+    default_split = "events" if os.environ.get(RAW_OPENAI_OUTPUT_ENV, "1").lower() not in (
         "0", "false") else "objects"
     split = data.pop("sse_split", body.pop("sse_split", default_split))
     if raw_delay is None:
-        raw_delay = os.environ.get("LLM_TOKEN_DELAY", DEFAULT_TOKEN_DELAY)
+        raw_delay = os.environ.get(LLM_TOKEN_DELAY_ENV, DEFAULT_TOKEN_DELAY)
     try:
         delay = float(raw_delay)
     except (TypeError, ValueError):

@@ -1,4 +1,6 @@
-"""The engine's tracking policy, in one place."""
+"""The engine's tracking policy, in one place: how often it polls, how long it long-polls,
+how it paces streams and backs off.  Facts of the API itself (retention, statuses, limits)
+live in :mod:`rp_jupyter.wire_rules`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ POLL_FACTOR = 1.5
 POLL_MAX = 2.0
 
 # Long-polls: how long one waits on the server, and how many one endpoint may hold at once
-# (each holds one of the operation's concurrent slots; the documented cap is 400).
+# (each holds one of the operation's concurrent slots; wire_rules.DOCUMENTED_RATE_LIMITS
+# caps them).
 LONG_POLL_WAIT_MS = 60_000
 LONG_POLL_SLOTS = 256
 # A long-poll that comes back sooner than this with nothing new means the server ignored
@@ -33,13 +36,6 @@ TRACKING_BACKOFF_MAX = 30.0
 
 # Ownership leases in the journal are renewed this often (seconds).
 LEASE_RENEW_EVERY = 10.0
-
-# How long the server keeps a result after the job is final (seconds), for priorities.
-RUN_RETENTION = 30 * 60
-RUNSYNC_RETENTION = 60
-# A job lives at most its ttl (default 24 h) from submission, and its result is kept at
-# most RUN_RETENTION after that: past both, the server cannot know it any more.
-DEFAULT_TTL = 24 * 3600
 
 # Replies read from an endpoint's OpenAI route, journaled under these modes.  Their stream
 # is read once, by the process that asked: one cut by that process stopping is never

@@ -51,6 +51,7 @@ from rp_jupyter.api.models import Health, StatusDocument, StreamBatch
 from rp_jupyter.api.pools import PoolSet
 from rp_jupyter.api.redact import Redactor, Secret
 from rp_jupyter.api.retry import RetryPolicy, parse_retry_after
+from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.wire_rules import (
     LONG_POLL_MAX_MS,
     RUNSYNC_DEFAULT_WAIT_MS,
@@ -342,7 +343,7 @@ class EndpointClient:
             return AuthenticationError(
                 f"{op}: the API key was not accepted ({code}){suffix}",
                 **common,
-                hint="set RUNPOD_API_KEY, pass api_key=..., or run %runpod login",
+                hint=f"set {API_KEY_ENV}, pass api_key=..., or run %runpod login",
             )
         if code == 404:
             if op in JOB_OPERATIONS and "endpoint" not in detail.lower():

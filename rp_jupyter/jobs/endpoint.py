@@ -275,7 +275,7 @@ class Endpoint:
             raise AuthenticationError(
                 "no Runpod API key: the hosted API needs one",
                 status_code=None, operation="setup",
-                hint="set RUNPOD_API_KEY, pass Endpoint(..., api_key=...), or run %runpod login",
+                hint=f"set {API_KEY_ENV}, pass Endpoint(..., api_key=...), or run %runpod login",
             )
 
     def _request(

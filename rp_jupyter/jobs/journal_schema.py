@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from rp_jupyter.env_names import HOME_ENV
+
 SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
@@ -117,7 +119,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     if current > SCHEMA_VERSION:
         raise RuntimeError(
             f"the journal was written by a newer rp_jupyter (schema {current}, this one knows "
-            f"{SCHEMA_VERSION}); upgrade rp_jupyter or set RP_JUPYTER_HOME to another folder"
+            f"{SCHEMA_VERSION}); upgrade rp_jupyter or set {HOME_ENV} to another folder"
         )
     for version in range(current + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")

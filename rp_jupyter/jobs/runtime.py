@@ -27,6 +27,7 @@ from rp_jupyter.api.errors import (
 from rp_jupyter.api.models import Health, JobStatus
 from rp_jupyter.api.redact import MASK
 from rp_jupyter.api.request import JobRequest, build_request
+from rp_jupyter.env_names import HOME_ENV
 from rp_jupyter.jobs.backoff import backoff
 from rp_jupyter.jobs.budget import admit
 from rp_jupyter.jobs.chat_reply import ChatReply, stream_cut
@@ -251,7 +252,7 @@ class EndpointRuntime:
                 f"the journal {self.journal.path} could not record the request ({exc}); "
                 "nothing was sent",
                 hint="free some disk space (or let go of the journal elsewhere) and send it "
-                "again; RP_JUPYTER_HOME moves the journal to another folder") from None
+                f"again; {HOME_ENV} moves the journal to another folder") from None
 
     async def retry(self, job: Job) -> None:
         """Requeue ``job``; like a new job, refused (nothing sent) past the budget."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.display import present_job
 from rp_jupyter.notebook.flag_values import (
@@ -332,7 +333,7 @@ def cmd_login(magics: RunpodMagics, args: Args, cell: str | None) -> None:
         key = ""
     except StdinNotImplementedError:
         raise usage_error("%runpod login needs a frontend that can ask for input",
-                          "set RUNPOD_API_KEY in the environment instead") from None
+                          f"set {API_KEY_ENV} in the environment instead") from None
     key = key.strip()
     if not key:
         raise usage_error("no key entered; nothing changed", "run %runpod login again")

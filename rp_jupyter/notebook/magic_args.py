@@ -11,6 +11,7 @@ import difflib
 import shlex
 from collections.abc import Callable
 
+from rp_jupyter.env_names import API_KEY_ENV, BASE_URL_ENV, BLOCK_ENV, CACHE_ENV, ENDPOINT_ID_ENV
 from rp_jupyter.notebook.usage import HelpShown, usage_error
 
 __all__ = ["COMMANDS", "HELP", "parse_line"]
@@ -320,8 +321,8 @@ def _overview() -> str:
         "",
         "Settings come from, in order: the command's flags; %runpod endpoint / %runpod login;",
         "%config RunpodMagics.<name> (or c.RunpodMagics.<name> in ipython_config.py);",
-        "environment variables (RUNPOD_ENDPOINT_ID, RUNPOD_ENDPOINT_BASE_URL, RUNPOD_API_KEY,",
-        "RP_JUPYTER_BLOCK, RP_JUPYTER_CACHE); built-in defaults.  %runpod config shows them.",
+        f"environment variables ({ENDPOINT_ID_ENV}, {BASE_URL_ENV}, {API_KEY_ENV},",
+        f"{BLOCK_ENV}, {CACHE_ENV}); built-in defaults.  %runpod config shows them.",
         "",
         "Commands:",
     ]

@@ -21,7 +21,7 @@ from traitlets import Bool, Enum, TraitError, Unicode, observe, validate
 from rp_jupyter.api.client_policy import DEFAULT_BASE_URL
 from rp_jupyter.api.errors import InvalidRequestError, RunpodError
 from rp_jupyter.api.redact import Secret
-from rp_jupyter.env_names import API_KEY_ENV
+from rp_jupyter.env_names import API_KEY_ENV, BASE_URL_ENV
 from rp_jupyter.notebook import chat_cell, commands, cost_commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.chat_sessions import ChatSessions
@@ -75,7 +75,7 @@ class RunpodMagics(Magics):
     ).tag(config=True)
     base_url = Unicode(
         None, allow_none=True,
-        help="API base URL (default: RUNPOD_ENDPOINT_BASE_URL or https://api.runpod.ai/v2).",
+        help=f"API base URL (default: {BASE_URL_ENV} or {DEFAULT_BASE_URL}).",
     ).tag(config=True)
     cache = Enum(
         ("off", "use", "refresh"), None, allow_none=True,

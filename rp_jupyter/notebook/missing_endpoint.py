@@ -9,12 +9,13 @@ from urllib.parse import urlsplit
 
 from IPython.core.error import UsageError
 
+from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.notebook.usage import usage_error
 
 __all__ = ["no_route_error"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-KEY_HINT = "run %runpod login, or set RUNPOD_API_KEY before starting Jupyter"
+KEY_HINT = f"run %runpod login, or set {API_KEY_ENV} before starting Jupyter"
 
 
 def _was_local(endpoint_id: str) -> bool:

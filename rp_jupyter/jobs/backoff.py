@@ -1,4 +1,5 @@
-"""How long to wait after failures in a row: doubling, jittered, capped."""
+"""How long to wait after failures in a row: doubling, capped, with equal jitter (between
+half and all of the doubled wait: never at once again, yet many followers spread out)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """One job as the local endpoint holds it: status, timings, output, chunks, waiters.
 
 All mutation happens on the server's event loop; other threads only read snapshots
-(:meth:`Job.record`).  Every change pulses :attr:`Job.changed` so long-polls wake up.
+(:meth:`ServerJob.record`).  Every change pulses :attr:`ServerJob.changed` so long-polls
+wake up.
 """
 
 from __future__ import annotations

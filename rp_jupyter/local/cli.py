@@ -44,7 +44,6 @@ Content-Length says so, before any of it is read; JSON nested more than {depth} 
 """
 
 
-
 def _seconds(text: str) -> float:
     value = float(text)
     if value < 0:

@@ -80,6 +80,14 @@ def test_no_fact_of_the_api_is_defined_outside_wire_rules():
     assert not twice, "defined again outside wire_rules: " + "; ".join(twice)
 
 
+def test_the_scan_finds_a_fact_defined_again_in_every_spelling():
+    tree = ast.parse("RUN_RETENTION = 60\nTTL_MIN_MS: int = 1\nA, FAILED = 1, 'FAILED'\n"
+                     "class RateLimit: pass\ndef f():\n    RUNSYNC_RETENTION = 1\n")
+    facts = set(wire_rules.__all__)
+    assert facts & _module_level_names(tree) == {"RUN_RETENTION", "TTL_MIN_MS", "FAILED",
+                                                  "RateLimit"}
+
+
 def test_the_status_sets_are_the_ones_the_api_documents():
     assert {"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"} == wire_rules.FINAL_STATUSES
     assert {"FAILED", "TIMED_OUT"} == wire_rules.RETRYABLE_STATUSES

@@ -181,10 +181,14 @@ class JobJournal(JournalOwnership):
         status: str | Iterable[str] | None = None,
         since: float | None = None,
         until: float | None = None,
+        final: bool | None = None,
         limit: int | None = 100,
     ) -> list[JobRecord]:
-        """Journaled jobs, newest first, filtered by endpoint, status and creation time."""
+        """Journaled jobs, newest first, filtered by endpoint, status, creation time and
+        whether they are final (``final=False`` reads only the unfinished ones' index)."""
         clauses, params = [], []
+        if final is not None:
+            clauses.append("final = 1" if final else "final = 0")  # literal: the partial index
         if endpoint_id is not None:
             clauses.append("endpoint_id = ?")
             params.append(endpoint_id)

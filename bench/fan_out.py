@@ -6,14 +6,16 @@ once; a sliding window, 429 when over).  Measured, each the median of 3 runs:
 
 - plain loop: ``for i in range(1000): ep.run(...)``, seconds until every job is submitted;
 - gather: ``asyncio.gather`` of 1,000 ``ep.arun(...)``;
-- paced gather: 2,000 ``ep.arun(...)``, twice what one window admits, so the second
-  thousand waits for the window: the bound is 10 s after the first thousand reached the
-  server, and the row shows how far past it the last request went;
-- run_sync loop: ``ep.run_sync(...)`` on the trivial ``echo`` handler, calls per second.
+- run_sync loop: ``ep.run_sync(...)`` on the trivial ``echo`` handler, calls per second;
+- the same plain loop and gather where ``/run`` allows 100 per 1 s window (client and
+  server alike), so the limiter has to pace: the bound is 9 s (the first 100 at once,
+  then 100 more each second).
 
-Every row counts the 429s the server answered (``/run`` or ``/runsync`` requests it
-received beyond the jobs submitted) and those that reached the caller.  Between runs the
-benchmark waits for the server's window to empty.
+1,000 jobs fit in one documented ``/run`` window, so there the limiter only caps the
+requests in flight at 200 and the time is the client's and the server's own.  Every row
+counts the 429s the server answered (``/run`` or ``/runsync`` requests it received beyond
+the jobs submitted) and those that reached the caller.  Between runs the benchmark waits
+for the server's window to empty.
 
     .venv/bin/python bench/fan_out.py [--jobs 1000] [--calls 1000] [--runs 3]
 

@@ -108,7 +108,6 @@ def build(path: Path, jobs: int, chunks: int) -> dict[str, Any]:
         conn.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunk_rows)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("ANALYZE")
     built = time.perf_counter() - started
     sizes = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
     in_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]

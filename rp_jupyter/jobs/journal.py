@@ -216,8 +216,9 @@ class JobJournal(JournalOwnership):
         endpoint's handler and code, also part of ``request_hash``); see :func:`reuse_scope`.
         """
         same_url, url = reuse_scope(base_url, scope)
-        rows = self._query(
-            f"SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
+        rows = self._query(  # by the request's own index, not a walk of the endpoint's jobs
+            "SELECT * FROM jobs INDEXED BY jobs_for_reuse "
+            f"WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
             "AND status = 'COMPLETED' ORDER BY finished_at DESC LIMIT 1",
             (request_hash, endpoint_id, url),
         )

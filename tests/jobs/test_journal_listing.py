@@ -32,8 +32,8 @@ def _schema_4_journal(path, rows):
     conn.close()
 
 
-def _plan(journal, **filters):
-    """SQLite's plan for the query ``JobJournal.list`` runs with these filters."""
+def _plan(journal, read):
+    """SQLite's plan for the last query ``read()`` runs on the journal."""
     captured = []
     original = journal._query
 
@@ -43,7 +43,7 @@ def _plan(journal, **filters):
 
     journal._query = spy
     try:
-        journal.list(**filters)
+        read()
     finally:
         del journal._query
     sql, params = captured[-1]
@@ -78,11 +78,13 @@ def test_a_journal_of_schema_4_migrates_keeping_its_rows_and_lists_them_as_befor
 def test_listings_read_the_indexes_not_the_whole_table(tmp_path):
     journal = JobJournal(tmp_path / "j.sqlite3")
     try:
-        assert "jobs_by_endpoint_created" in _plan(journal, endpoint_id="alpha", limit=50)
-        assert "jobs_unfinished" in _plan(journal, status=("IN_QUEUE", "IN_PROGRESS"),
-                                          final=False, limit=None)
-        assert "jobs_by_created" in _plan(journal, limit=50)
-        for plan in (_plan(journal, endpoint_id="alpha", limit=50), _plan(journal, limit=50)):
+        by_endpoint = _plan(journal, lambda: journal.list(endpoint_id="alpha", limit=50))
+        newest = _plan(journal, lambda: journal.list(limit=50))
+        unfinished = _plan(journal, lambda: journal.list(
+            status=("IN_QUEUE", "IN_PROGRESS"), final=False, limit=None))
+        assert "jobs_by_endpoint_created" in by_endpoint and "jobs_by_created" in newest
+        assert "jobs_unfinished" in unfinished
+        for plan in (by_endpoint, newest):
             assert "TEMP B-TREE" not in plan  # read in order: LIMIT stops the scan early
     finally:
         journal.close()
@@ -119,3 +121,29 @@ def test_a_stream_of_unrecognised_chunks_keeps_how_many_it_had(chaos):
     record = journal.find(job.id)
     assert record.chunk_count == 5 and record.output() == []
     assert record.output_preview == "(5 chunks)"  # as the jobs table says of such a stream
+
+
+def test_a_cache_lookup_reads_the_requests_index_and_finds_the_newest_completed(tmp_path):
+    path = tmp_path / "reuse.sqlite3"
+    JobJournal(path).close()
+    conn = sqlite3.connect(path)
+    rows = [("old", "COMPLETED", 10.0, "same"), ("newest-ok", "COMPLETED", 30.0, "same"),
+            ("failed", "FAILED", 40.0, "same"), ("other", "COMPLETED", 50.0, "other")]
+    rows += [(f"filler-{i}", "COMPLETED", 1.0 + i / 1000, f"h{i}") for i in range(500)]
+    for job_id, status, finished, request_hash in rows:
+        conn.execute(
+            "INSERT INTO jobs (job_id, endpoint_id, base_url, mode, status, final, request, "
+            "input_hash, request_hash, created_at, updated_at, finished_at) "
+            "VALUES (?, 'ep', ?, 'run', ?, 1, '{}', '', ?, ?, ?, ?)",
+            (job_id, HOSTED, status, request_hash, finished, finished, finished))
+    conn.commit()
+    conn.close()
+    journal = JobJournal(path)
+    try:
+        assert journal.find_reusable(HOSTED, "ep", "same").job_id == "newest-ok"
+        assert journal.find_reusable(HOSTED, "other-ep", "same") is None
+        assert journal.find_reusable("http://127.0.0.1:9/v2", "ep", "same") is None
+        plan = _plan(journal, lambda: journal.find_reusable(HOSTED, "ep", "same"))
+        assert "jobs_for_reuse" in plan and "jobs_by_endpoint" not in plan
+    finally:
+        journal.close()

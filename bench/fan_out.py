@@ -13,9 +13,10 @@ once; a sliding window, 429 when over).  Measured, each the median of 3 runs:
 
 1,000 jobs fit in one documented ``/run`` window, so there the limiter only caps the
 requests in flight at 200 and the time is the client's and the server's own.  Every row
-counts the 429s the server answered (``/run`` or ``/runsync`` requests it received beyond
-the jobs submitted) and those that reached the caller.  Between runs the benchmark waits
-for the server's window to empty.
+gives the client process's CPU time per job (its own cost, whatever else the machine is
+doing; the load average is printed too) and counts the 429s the server answered (``/run``
+or ``/runsync`` requests it received beyond the jobs submitted) and those that reached the
+caller.  Between runs the benchmark waits for the server's window to empty.
 
     .venv/bin/python bench/fan_out.py [--jobs 1000] [--calls 1000] [--runs 3]
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -106,15 +108,17 @@ def one_run(server: Server, ep: Any, op: str, send: Callable[[Any, int], list[An
     from rp_jupyter.api.errors import RateLimitError
 
     server.reset(ep.endpoint_id)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     try:
         handles = send(ep, count)
     except Exception as exc:  # a plain loop stops at its first failure
         handles = [exc]
     seconds = time.monotonic() - started
+    cpu = time.process_time() - cpu
     failed = [h for h in handles if isinstance(h, BaseException)]
     submitted = len(handles) - len(failed)
     return {"seconds": seconds, "per_second": submitted / seconds,
+            "client_cpu_ms_each": cpu / count * 1000,
             "429_at_server": server.received(ep.endpoint_id, op) - submitted - len(failed),
             "429_to_caller": sum(isinstance(e, RateLimitError) for e in failed),
             "failed": len(failed)}
@@ -129,6 +133,7 @@ def measure(server: Server, ep: Any, op: str, send: Callable[[Any, int], list[An
     median = statistics.median(r["seconds"] for r in results)
     return {"count": count, "median_s": median, "runs": results,
             "per_second": count / median,
+            "client_cpu_ms_each": statistics.median(r["client_cpu_ms_each"] for r in results),
             "429_at_server": sum(r["429_at_server"] for r in results),
             "429_to_caller": sum(r["429_to_caller"] for r in results),
             "failed": sum(r["failed"] for r in results)}
@@ -142,6 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     import rp_jupyter
 
+    load_before = os.getloadavg()  # the machine may be shared: the table says how busy it was
     server = Server()
     try:
         ep = rp_jupyter.Endpoint(ENDPOINT, base_url=server.base_url, api_key=KEY)
@@ -167,13 +173,17 @@ def main() -> None:
 
     rows = [[name, r["count"], r["op"], round(r["median_s"], 2),
              "" if r["bound_s"] is None else r["bound_s"], round(r["per_second"], 1),
-             r["429_at_server"], r["429_to_caller"], r["failed"]]
+             round(r["client_cpu_ms_each"], 2), r["429_at_server"], r["429_to_caller"],
+             r["failed"]]
             for name, r in results.items()]
     print(format_table([f"case (median of {args.runs})", "n", "op", "seconds", "bound s",
-                        "per second", "429 at server", "429 to caller", "failed"], rows))
+                        "per second", "client CPU ms each", "429 at server", "429 to caller",
+                        "failed"], rows))
+    load = {"before": load_before, "after": os.getloadavg()}
+    print(f"\nload average (1, 5, 15 min) before: {load['before']}, after: {load['after']}")
     path = write_result("fan_out", {"runs": args.runs, "rate_limits": "documented",
-                                    "cases": results})
-    print(f"\nwrote {path}")
+                                    "load_average": load, "cases": results})
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -27,23 +27,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import format_table, write_result
+from bench._common import ServedEndpoints, format_table, write_result
 
-HERE = Path(__file__).resolve().parent
 KEY = "bench-key-not-secret"
 WINDOW = 10.0  # the documented /run and /runsync window, seconds
 ENDPOINT = "fanout"
@@ -55,30 +50,9 @@ SPEC = {"api_key": KEY, "endpoints": {
 }}
 
 
-class Server:
-    """The local endpoint in a child process (documented rate limits), plus ``/_local``."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "_serve_endpoints.py"), json.dumps(SPEC)],
-            stdout=subprocess.PIPE, text=True)
-        self.base_url = (self.process.stdout.readline() if self.process.stdout else "").strip()
-        if not self.base_url:
-            raise RuntimeError("the local endpoint did not start")
-        self.admin = httpx.Client(base_url=f"{self.base_url.removesuffix('/v2')}/_local",
-                                  timeout=30, headers={"Authorization": f"Bearer {KEY}"})
-
-    def received(self, endpoint: str, op: str) -> int:
-        stats = self.admin.get("/stats", params={"endpoint": endpoint}).json()
-        return stats["by_op"].get(op, 0)
-
-    def reset(self, endpoint: str) -> None:
-        self.admin.post("/stats/reset", params={"endpoint": endpoint})
-
-    def stop(self) -> None:
-        self.admin.close()
-        self.process.terminate()
-        self.process.wait(30)
+def received(server: ServedEndpoints, endpoint: str, op: str) -> int:
+    """Requests of ``op`` the server received (whatever it answered) since its last reset."""
+    return server.stats(endpoint)["by_op"].get(op, 0)
 
 
 def plain_loop(ep: Any, jobs: int) -> list[Any]:
@@ -103,7 +77,7 @@ def run_sync_loop(ep: Any, calls: int) -> list[Any]:
     return results
 
 
-def one_run(server: Server, ep: Any, op: str, send: Callable[[Any, int], list[Any]],
+def one_run(server: ServedEndpoints, ep: Any, op: str, send: Callable[[Any, int], list[Any]],
             count: int) -> dict[str, Any]:
     from rp_jupyter.api.errors import RateLimitError
 
@@ -119,12 +93,12 @@ def one_run(server: Server, ep: Any, op: str, send: Callable[[Any, int], list[An
     submitted = len(handles) - len(failed)
     return {"seconds": seconds, "per_second": submitted / seconds,
             "client_cpu_ms_each": cpu / count * 1000,
-            "429_at_server": server.received(ep.endpoint_id, op) - submitted - len(failed),
+            "429_at_server": received(server, ep.endpoint_id, op) - submitted - len(failed),
             "429_to_caller": sum(isinstance(e, RateLimitError) for e in failed),
             "failed": len(failed)}
 
 
-def measure(server: Server, ep: Any, op: str, send: Callable[[Any, int], list[Any]],
+def measure(server: ServedEndpoints, ep: Any, op: str, send: Callable[[Any, int], list[Any]],
             count: int, runs: int) -> dict[str, Any]:
     results = []
     for _ in range(runs):
@@ -148,7 +122,7 @@ def main() -> None:
     import rp_jupyter
 
     load_before = os.getloadavg()  # the machine may be shared: the table says how busy it was
-    server = Server()
+    server = ServedEndpoints(SPEC)
     try:
         ep = rp_jupyter.Endpoint(ENDPOINT, base_url=server.base_url, api_key=KEY)
         paced = rp_jupyter.Endpoint(PACED, base_url=server.base_url, api_key=KEY,

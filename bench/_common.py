@@ -12,7 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+import httpx
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -66,3 +69,34 @@ def start_llm_server() -> tuple[subprocess.Popen, str]:
         if found:
             return proc, found.group(1)
     raise RuntimeError("the local endpoint did not start")
+
+
+class ServedEndpoints:
+    """Local endpoints served from a child process (``_serve_endpoints.py SPEC``, so the
+    server's CPU does not share the benchmark's GIL), plus their ``/_local`` admin view.
+    ``spec`` is ``{"api_key": ..., "endpoints": {ID: {"handler": ..., <settings>}}}``."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "_serve_endpoints.py"), json.dumps(spec)],
+            stdout=subprocess.PIPE, text=True)
+        self.base_url = (self.process.stdout.readline() if self.process.stdout else "").strip()
+        if not self.base_url:
+            raise RuntimeError("the local endpoint did not start")
+        headers = {"Authorization": f"Bearer {spec['api_key']}"} if spec.get("api_key") else {}
+        self.admin = httpx.Client(base_url=f"{self.base_url.removesuffix('/v2')}/_local",
+                                  timeout=30, headers=headers)
+
+    def job(self, endpoint: str, job_id: str) -> dict[str, Any]:
+        return self.admin.get(f"/jobs/{endpoint}/{job_id}").json()
+
+    def stats(self, endpoint: str) -> dict[str, Any]:
+        return self.admin.get("/stats", params={"endpoint": endpoint}).json()
+
+    def reset(self, endpoint: str) -> None:
+        self.admin.post("/stats/reset", params={"endpoint": endpoint})
+
+    def stop(self) -> None:
+        self.admin.close()
+        self.process.terminate()
+        self.process.wait(30)

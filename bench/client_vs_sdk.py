@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_table, write_result
+from _common import ServedEndpoints, format_table, write_result
 
-HERE = Path(__file__).resolve().parent
 KEY = "bench-key-not-secret"
 RUN_LIMIT = (100, 1.0, 200)  # /run: 100 per second (the documented 1,000 per 10 s)
 WORDS = [f"w{i:02d}" for i in range(50)]
@@ -53,45 +48,16 @@ SPEC = {
 }
 
 
-class Server:
-    """The local endpoint in a child process, plus its ``/_local`` admin view."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "_serve_endpoints.py"), json.dumps(SPEC)],
-            stdout=subprocess.PIPE, text=True)
-        self.base_url = (self.process.stdout.readline() if self.process.stdout else "").strip()
-        if not self.base_url:
-            raise RuntimeError("the local endpoint did not start")
-        root = self.base_url.removesuffix("/v2")
-        self.admin = httpx.Client(base_url=f"{root}/_local", timeout=30,
-                                  headers={"Authorization": f"Bearer {KEY}"})
-
-    def job(self, endpoint: str, job_id: str) -> dict[str, Any]:
-        return self.admin.get(f"/jobs/{endpoint}/{job_id}").json()
-
-    def stats(self, endpoint: str) -> dict[str, Any]:
-        return self.admin.get("/stats", params={"endpoint": endpoint}).json()
-
-    def reset(self, endpoint: str) -> None:
-        self.admin.post("/stats/reset", params={"endpoint": endpoint})
-
-    def stop(self) -> None:
-        self.admin.close()
-        self.process.terminate()
-        self.process.wait(30)
-
-
 # -- the two clients ----------------------------------------------------------------------
 
 
-def rp_endpoint(server: Server, endpoint_id: str, **options: Any) -> Any:
+def rp_endpoint(server: ServedEndpoints, endpoint_id: str, **options: Any) -> Any:
     import rp_jupyter
 
     return rp_jupyter.Endpoint(endpoint_id, base_url=server.base_url, api_key=KEY, **options)
 
 
-def sdk_endpoint(server: Server, endpoint_id: str) -> Any:
+def sdk_endpoint(server: ServedEndpoints, endpoint_id: str) -> Any:
     import runpod
 
     # runpod sets up logging on import; keep its request lines and pool warnings off the table
@@ -135,7 +101,7 @@ def sdk_stream(ep: Any, job_input: dict[str, Any]) -> tuple[str, list[Any], list
 # -- measurements -------------------------------------------------------------------------
 
 
-def notice(server: Server, clients: dict[str, tuple[Any, Callable[..., Any]]],
+def notice(server: ServedEndpoints, clients: dict[str, tuple[Any, Callable[..., Any]]],
                     seconds: float, repeats: int) -> dict[str, dict[str, Any]]:
     """Notice latency (ms) and requests per job, alternating the clients job by job."""
     ids: dict[str, list[str]] = {name: [] for name in clients}
@@ -154,7 +120,7 @@ def notice(server: Server, clients: dict[str, tuple[Any, Callable[..., Any]]],
             for name in clients}
 
 
-def streaming(server: Server, clients: dict[str, tuple[Any, Callable[..., Any]]],
+def streaming(server: ServedEndpoints, clients: dict[str, tuple[Any, Callable[..., Any]]],
               repeats: int) -> dict[str, dict[str, Any]]:
     expected = [word + " " for word in WORDS]
     latency: dict[str, list[float]] = {name: [] for name in clients}
@@ -174,7 +140,7 @@ def streaming(server: Server, clients: dict[str, tuple[Any, Callable[..., Any]]]
             for name in clients}
 
 
-def fan_out_rp(server: Server, jobs: int) -> dict[str, Any]:
+def fan_out_rp(server: ServedEndpoints, jobs: int) -> dict[str, Any]:
     from rp_jupyter.api.errors import RateLimitError
 
     ep = rp_endpoint(server, "fanout", rate_limits={"run": RUN_LIMIT})
@@ -201,7 +167,7 @@ def fan_out_rp(server: Server, jobs: int) -> dict[str, Any]:
             "errors": len(errors), "requests_per_job": stats["total"] / jobs}
 
 
-def fan_out_sdk(server: Server, jobs: int, threads: int = 32) -> dict[str, Any]:
+def fan_out_sdk(server: ServedEndpoints, jobs: int, threads: int = 32) -> dict[str, Any]:
     ep = sdk_endpoint(server, "fanout")
     time.sleep(1.1)  # let the server's /run window empty after the previous client
     server.reset("fanout")
@@ -243,7 +209,7 @@ def main() -> None:
     stream_repeats = 3 if not args.quick else 1
     fan_jobs = 1000
 
-    server = Server()
+    server = ServedEndpoints(SPEC)
     try:
         results: dict[str, Any] = {"notice": {}, "stream": {}, "fan_out": {}}
         sleepy = {"rp_jupyter": (rp_endpoint(server, "sleepy"), rp_result),

@@ -45,6 +45,7 @@ from rp_jupyter.formats.reading import (
     output_preview,
     read,
     read_job,
+    stream_preview,
 )
 from rp_jupyter.formats.replies import Reply, ReplyStream, Usage, is_reply_object, read_reply
 from rp_jupyter.formats.sniff import looks_like_image
@@ -91,4 +92,5 @@ __all__ = [
     "register_resolver",
     "resolve",
     "starts_like_sse",
+    "stream_preview",
 ]

@@ -26,10 +26,12 @@ __all__ = [
     "output_preview",
     "read",
     "read_job",
+    "stream_preview",
 ]
 
 Reading = Reply | ImageSet | Transcript | Embeddings
 PREVIEW_CHARS = 240
+STREAM_PREVIEW_CHUNKS = 2_000  # a longer stream's preview says how many chunks it has
 _READERS = (read_reply, read_images, read_transcript, read_embeddings)
 
 
@@ -131,4 +133,16 @@ def output_preview(value: Any) -> str | None:
     else:
         text = found.summary()
     text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
+def stream_preview(chunks: list[Any]) -> str:
+    """A one-line preview of a job's stream, for lists of jobs: its recognised output or
+    its text, else how many chunks it has."""
+    if len(chunks) > STREAM_PREVIEW_CHUNKS:
+        return f"({len(chunks)} chunks)"
+    text = output_preview(chunks) or job_text(None, chunks)
+    if not text:
+        return f"({len(chunks)} chunks)"
+    text = text.replace("\n", " ")
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"

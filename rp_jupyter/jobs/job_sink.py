@@ -145,6 +145,10 @@ class JobSink:
                       "finished_at": time.time(), "started_at": started,
                       **cost.journal_fields()}
             preview = None if doc.output is MISSING else formats.output_preview(doc.output)
+            streamed = job.chunks if chunks is None else chunks
+            if preview is None and streamed and doc.output in (MISSING, None, []):
+                # a listing shows a stream's preview without reading its chunks back
+                preview = formats.mask_links_in(formats.stream_preview(streamed))
             if preview is None and output_json is not None and "://" in output_json[:20000]:
                 preview = formats.mask_links_in(output_json[:20000])  # no signed URL shown
             replaced = None if chunks is None else (job.attempt, chunks)

@@ -181,10 +181,14 @@ class JobJournal(JournalOwnership):
         status: str | Iterable[str] | None = None,
         since: float | None = None,
         until: float | None = None,
+        final: bool | None = None,
         limit: int | None = 100,
     ) -> list[JobRecord]:
-        """Journaled jobs, newest first, filtered by endpoint, status and creation time."""
+        """Journaled jobs, newest first, filtered by endpoint, status, creation time and
+        whether they are final (``final=False`` reads only the unfinished ones' index)."""
         clauses, params = [], []
+        if final is not None:
+            clauses.append("final = 1" if final else "final = 0")  # literal: the partial index
         if endpoint_id is not None:
             clauses.append("endpoint_id = ?")
             params.append(endpoint_id)
@@ -212,8 +216,9 @@ class JobJournal(JournalOwnership):
         endpoint's handler and code, also part of ``request_hash``); see :func:`reuse_scope`.
         """
         same_url, url = reuse_scope(base_url, scope)
-        rows = self._query(
-            f"SELECT * FROM jobs WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
+        rows = self._query(  # by the request's own index, not a walk of the endpoint's jobs
+            "SELECT * FROM jobs INDEXED BY jobs_for_reuse "
+            f"WHERE request_hash = ? AND endpoint_id = ? AND {same_url} "
             "AND status = 'COMPLETED' ORDER BY finished_at DESC LIMIT 1",
             (request_hash, endpoint_id, url),
         )

@@ -10,7 +10,7 @@ import sqlite3
 
 from rp_jupyter.env_names import HOME_ENV
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -109,6 +109,10 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (key, attempt, json_path)
     );
     CREATE INDEX output_files_by_url ON output_files(url_hash);
+    """,
+    5: """
+    -- %runpod jobs --endpoint ID: the newest rows of one endpoint, read in order
+    CREATE INDEX jobs_by_endpoint_created ON jobs(endpoint_id, created_at);
     """,
 }
 

@@ -61,7 +61,7 @@ async def has_stopped(base_url: str) -> bool:
 def settle_stopped_local_jobs(journal: JobJournal) -> int:
     """Mark LOST every unfinished journaled job of a local endpoint that has stopped (one
     probe per endpoint), so lists and tables never show it as running.  Returns how many."""
-    unfinished = journal.list(status=UNFINISHED_STATUSES, limit=None)
+    unfinished = journal.list(status=UNFINISHED_STATUSES, final=False, limit=None)
     gone: dict[str, bool] = {}
     marked = 0
     for record in unfinished:

@@ -133,9 +133,11 @@ class EndpointRuntime:
             else:  # on disk before the caller hears of it (or kept until the journal recovers)
                 await self.sink.backlog.write(key, failed, "submit failure")
             raise
-        await self.sink.backlog.write(
+        named = self.engine.spawn(self.sink.backlog.write(
             key, lambda: self.journal.record_submitted(key, doc.id, doc.status.value, sent_at),
-            "job id")
+            "job id"))
+        if not doc.status.is_final:
+            await named  # on disk before the caller hears of the job
         job = Job(self, job_id=doc.id, endpoint_id=self.endpoint_id, base_url=self.base_url,
                   mode=mode, input=request.redacted["input"], request=request, journal_key=key,
                   status=doc.status if not doc.status.is_final else JobStatus.IN_PROGRESS,
@@ -143,7 +145,10 @@ class EndpointRuntime:
         self._register(job)
         session.track(job)
         if doc.status.is_final:
+            # the id and the final document go to the journal together (the id's write
+            # names the final status too, so either may land first)
             await self.complete(job, doc)
+            await named
         else:
             job._apply_status(doc.status, doc)
             self.sink.progress(job, doc)

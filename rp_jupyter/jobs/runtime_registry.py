@@ -45,7 +45,7 @@ class RuntimeRegistry:
         self.engine = engine
         self.journal = journal
         session = session_of(engine)  # this process's ledger: it counts each job that ends
-        self.sink = JobSink(journal, engine.spawn, on_final=lambda job: session.settle())
+        self.sink = JobSink(journal, engine.spawn, on_final=session.ended)
         self.jobs: weakref.WeakValueDictionary[tuple[str, str, str], Job] = (
             weakref.WeakValueDictionary()
         )

@@ -118,15 +118,25 @@ class Session:
         with self._lock:
             self._settle()
 
+    def ended(self, job: Any) -> None:
+        """Add up ``job``, which has just ended, and let go of it (the others stay as they
+        are, so a thousand jobs ending one by one cost a thousand steps, not a million)."""
+        with self._lock:
+            if job.is_final and self._open.pop(id(job), None) is not None:
+                self._count(job)
+
     def _settle(self) -> None:
         for key, job in list(self._open.items()):
             if job.is_final:
                 del self._open[key]
-                cost = job_cost(job)
-                if cost.known:
-                    self._final += cost.dollars or 0.0
-                else:
-                    self._unknown += 1
+                self._count(job)
+
+    def _count(self, job: Any) -> None:
+        cost = job_cost(job)
+        if cost.known:
+            self._final += cost.dollars or 0.0
+        else:
+            self._unknown += 1
 
     def spending(self) -> Spending:
         """What the session's jobs cost so far (running ones: their time so far)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rp_jupyter import formats
+from rp_jupyter.formats.reading import STREAM_PREVIEW_CHUNKS
 from rp_jupyter.notebook.job_view import JobView
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
@@ -28,7 +29,6 @@ from rp_jupyter.wire_rules import RETRYABLE_STATUSES
 __all__ = ["JobsTable", "show_jobs_table", "static_jobs_bundle"]
 
 PREVIEW_CHARS = 80
-STREAM_PREVIEW_CHUNKS = 2_000  # above this, a row says how many chunks instead of reading them
 COLUMNS = (  # the last column takes whatever width is left
     ("job", "8em"),
     ("endpoint", "7em"),
@@ -106,11 +106,7 @@ def _streamed_preview(record: Any) -> str:
     """A streaming job's output is its chunks: a reply's or a text stream's text."""
     if record.chunk_count > STREAM_PREVIEW_CHUNKS:
         return f"({record.chunk_count} chunks)"
-    chunks = record.chunks()
-    text = formats.output_preview(chunks) or formats.job_text(None, chunks)
-    if text:
-        return text.replace("\n", " ")
-    return f"({record.chunk_count} chunks)"
+    return formats.stream_preview(record.chunks())
 
 
 def _job_preview(job: Any) -> str:

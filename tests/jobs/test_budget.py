@@ -3,6 +3,8 @@ are cancelled and say why, estimates come from the endpoint's history."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import rp_jupyter
@@ -130,3 +132,20 @@ def test_a_retried_job_counts_every_attempt_and_is_refused_past_the_budget(serve
         job.retry()
     assert server.request_count("retry") == retries  # nothing was sent
     assert job.attempt == 2 and job.status == "FAILED"
+
+
+def test_each_job_of_a_fan_out_is_counted_once_as_it_ends(server, paid):
+    session = session_of(paid.runtime.engine)
+    before = session.spending()
+
+    async def fan_out():
+        jobs = await asyncio.gather(*(paid.arun({"sleep": 0.05, "n": i}) for i in range(20)))
+        await asyncio.gather(*(job.aresult(timeout=30) for job in jobs))
+        return jobs
+
+    jobs = asyncio.run(fan_out())
+    assert session.unfinished() == []
+    after = session.spending()
+    assert after.jobs - before.jobs == 20 and after.running == 0
+    assert after.final - before.final == pytest.approx(sum(job.cost.dollars for job in jobs))
+    assert all(job.cost.dollars > 0 for job in jobs)

@@ -226,3 +226,13 @@ def test_limits_from_the_environment_prune_the_oldest_final_jobs_when_the_engine
         time.sleep(0.02)
     kept = {r.job_id for r in journal.list(limit=None)}
     assert kept == {"job-2", "job-3", "job-4"}  # the unfinished one is never pruned
+
+
+def test_run_sync_returns_once_the_job_id_and_final_document_are_on_disk(chaos):
+    ep = endpoint(chaos)
+    for i in range(20):
+        job = ep.run_sync({"n": i})
+        record = JobJournal.open().find(job.id)  # no flush: what is on disk already
+        assert record is not None and record.job_id == job.id
+        assert record.final and record.status == "COMPLETED" and record.submitted_at
+        assert record.output_bytes is not None and record.updated_at >= record.submitted_at

@@ -35,6 +35,8 @@ __all__ = [
 
 CELL_WIDGETS_MAX = 36  # above this, one compact grid instead of a widget per job
 COMPACT_EVERY = 0.25  # seconds between refreshes of the compact grid
+COMPACT_ROW = 50  # dots per line of the compact grid; a change resends only its line
+HEADER_EVERY = 1.0  # seconds between header refreshes while no card changes (its cost note)
 HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
@@ -135,9 +137,12 @@ class SweepGrid(LiveView):
         )
         self.cancel_button.on_click(lambda _button: self._cancel())
         self.card_buttons: list[Any] = []
+        self._header_at = 0.0
         if self._compact:
-            self.cells = [widgets.HTML()]
-            cards = self.cells
+            flat = widgets.Layout(margin="0", min_height="0")
+            self.cells = [widgets.HTML(compact_html(sweep, self.shown, start), layout=flat)
+                          for start in range(0, len(sweep.items), COMPACT_ROW)]
+            grid = widgets.VBox(self.cells, layout=widgets.Layout(margin="2px 0"))
         else:
             self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
             cards = []
@@ -149,9 +154,10 @@ class SweepGrid(LiveView):
                 self.card_buttons.append(button)
                 cards.append(widgets.VBox([cell, button],
                                           layout=widgets.Layout(align_items="flex-start")))
-        grid = widgets.Box(
-            cards, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
-        )
+            grid = widgets.Box(
+                cards, layout=widgets.Layout(display="flex", flex_flow="row wrap",
+                                             grid_gap="6px")
+            )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
     def show(self) -> None:  # type: ignore[override]
@@ -192,22 +198,39 @@ class SweepGrid(LiveView):
             if signature != self._signatures[index]:
                 self._signatures[index] = signature
                 self._dirty[index] = None
+        before = len(self._dirty)
         pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
-        # the header right after the cards, in the same tick (a token was kept for it)
-        self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+        # the header right after the cards, in the same tick (a token was kept for it);
+        # otherwise now and then, for what it says besides the counts (cost so far)
+        if len(self._dirty) < before or now - self._header_at >= HEADER_EVERY:
+            self._header_at = now
+            self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
         for index, button in enumerate(self.card_buttons):
             unsettled = not settled(self.shown[index])
             self.send(button, now, disabled=not unsettled or index in self.busy)
         return pending
 
+    def wake(self) -> None:
+        self._header_at = 0.0  # a click: the header says so at once
+        super().wake()
+
     def _refresh_compact(self, now: float) -> bool:
+        """Resend only the lines of dots holding a changed status."""
         if not self._dirty or now - self._compact_at < COMPACT_EVERY:
             return bool(self._dirty)
-        statuses = [item.status for item in self.sweep.items]
-        if not self.send(self.cells[0], now, value=compact_html(self.sweep, statuses)):
-            return True
-        self.shown = statuses
-        self._dirty.clear()
+        items = self.sweep.items
+        for line in sorted({index // COMPACT_ROW for index in self._dirty}):
+            if self.budget.available(now) < 2:  # room for the header too, in this tick
+                return True
+            start = line * COMPACT_ROW
+            end = min(len(items), start + COMPACT_ROW)
+            statuses = [item.status for item in items[start:end]]
+            shown = self.shown[:start] + statuses + self.shown[end:]
+            if not self.send(self.cells[line], now, value=compact_html(self.sweep, shown, start)):
+                return True
+            self.shown = shown
+            for index in range(start, end):
+                self._dirty.pop(index, None)
         self._compact_at = now
         return False
 
@@ -228,15 +251,22 @@ class SweepGrid(LiveView):
         return False
 
 
-def compact_html(sweep: Any, statuses: list[str] | None = None) -> str:
+DOTS = "rp-jupyter-dots"
+DOT_STYLE = (f"<style>.{DOTS}>i{{display:inline-block;width:12px;height:12px;margin:1px;"
+             "border-radius:2px}</style>")
+
+
+def compact_html(sweep: Any, statuses: list[str] | None = None, start: int = 0) -> str:
+    """One line of the compact grid: the dots of items ``start`` to ``start +
+    COMPACT_ROW`` (``statuses`` are every item's, as the grid shows them)."""
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
+    end = min(len(sweep.items), start + COMPACT_ROW)
     dots = "".join(
-        f'<span title="{esc(item.label)}: {esc(status)}" style="display:inline-block;'
-        f"width:12px;height:12px;margin:1px;border-radius:2px;"
-        f'background:{STATUS_COLOURS.get(status, "#d1d5db")}"></span>'
-        for item, status in zip(sweep.items, shown, strict=True)
+        f'<i title="{esc(sweep.items[index].label)}: {esc(shown[index])}" '
+        f'style="background:{STATUS_COLOURS.get(shown[index], "#d1d5db")}"></i>'
+        for index in range(start, end)
     )
-    return f'<div style="line-height:0">{dots}</div>'
+    return f'{DOT_STYLE}<div class="{DOTS}" style="line-height:0">{dots}</div>'
 
 
 # -- static and text renderings ---------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from rp_jupyter.formats.completions import assemble_completion
 from rp_jupyter.formats.embeddings import Embeddings, read_embeddings
-from rp_jupyter.formats.errors import error_message
+from rp_jupyter.formats.error_messages import error_message
 from rp_jupyter.formats.images import (
     ImageRef,
     ImageSet,

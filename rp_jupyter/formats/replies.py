@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rp_jupyter.formats.errors import error_message
+from rp_jupyter.formats.error_messages import error_message
 from rp_jupyter.formats.sniff import looks_like_image
 from rp_jupyter.formats.sse import DONE, SSEReader, starts_like_sse
 

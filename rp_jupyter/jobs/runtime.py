@@ -188,12 +188,10 @@ class EndpointRuntime:
         job = Job(self, job_id=job_id, endpoint_id=self.endpoint_id, base_url=self.base_url,
                   mode="run", input=None, journal_key=key, status=JobStatus.IN_QUEUE)
         self._register(job)
-        if doc.status.is_final:
-            await self.complete(job, doc)
-        else:
+        if not doc.status.is_final:
             job._apply_status(doc.status, doc)
             self.sink.progress(job, doc)
-            self.follow(job)
+        self.follow(job)  # even when final: /stream may still hold chunks nobody has read
         return job
 
     async def adopt_orphans(self) -> None:

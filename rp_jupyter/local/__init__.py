@@ -19,9 +19,9 @@ _EXPORTS = {
     "LocalEndpoint": "rp_jupyter.local.server",
     "LocalServer": "rp_jupyter.local.server",
     "EndpointHandle": "rp_jupyter.local.server",
-    "EndpointSettings": "rp_jupyter.local.settings",
-    "RateLimit": "rp_jupyter.local.settings",
-    "DOCUMENTED_RATE_LIMITS": "rp_jupyter.local.settings",
+    "EndpointSettings": "rp_jupyter.local.endpoint_settings",
+    "RateLimit": "rp_jupyter.local.endpoint_settings",
+    "DOCUMENTED_RATE_LIMITS": "rp_jupyter.local.endpoint_settings",
     "Faults": "rp_jupyter.local.faults",
     "HandlerSpec": "rp_jupyter.local.handler_spec",
     "HandlerLoadError": "rp_jupyter.local.scripts",
@@ -44,12 +44,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rp_jupyter.local.faults import Faults  # noqa: F401
-    from rp_jupyter.local.handler_spec import HandlerSpec  # noqa: F401
-    from rp_jupyter.local.scripts import HandlerLoadError  # noqa: F401
-    from rp_jupyter.local.server import EndpointHandle, LocalEndpoint, LocalServer  # noqa: F401
-    from rp_jupyter.local.settings import (  # noqa: F401
+    from rp_jupyter.local.endpoint_settings import (  # noqa: F401
         DOCUMENTED_RATE_LIMITS,
         EndpointSettings,
         RateLimit,
     )
+    from rp_jupyter.local.faults import Faults  # noqa: F401
+    from rp_jupyter.local.handler_spec import HandlerSpec  # noqa: F401
+    from rp_jupyter.local.scripts import HandlerLoadError  # noqa: F401
+    from rp_jupyter.local.server import EndpointHandle, LocalEndpoint, LocalServer  # noqa: F401

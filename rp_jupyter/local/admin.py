@@ -17,17 +17,17 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local.endpoint_settings import MAX_OTHER_BODY
 from rp_jupyter.local.httputil import answer, auth_problem, bad_request, error, read_body
 from rp_jupyter.local.request_limits import too_large, unknown_route
-from rp_jupyter.local.settings import MAX_OTHER_BODY
+from rp_jupyter.local.server_endpoint import ServerEndpoint
 
 
-def _keys(endpoints: list[EndpointRuntime]) -> list[str]:
+def _keys(endpoints: list[ServerEndpoint]) -> list[str]:
     return [ep.settings.api_key for ep in endpoints if ep.settings.api_key]
 
 
-async def dispatch(endpoints: dict[str, EndpointRuntime], parts: list[str], method: str,
+async def dispatch(endpoints: dict[str, ServerEndpoint], parts: list[str], method: str,
                    scope: dict[str, Any], query: dict[str, str], receive: Any) -> Response:
     """Answer one ``/_local/...`` request; ``parts`` are the path segments after it."""
     raw = await read_body(receive, MAX_OTHER_BODY)

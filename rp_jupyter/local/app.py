@@ -17,8 +17,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local import admin, openai_route, protocol, request_limits
-from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local import admin, protocol, request_limits
+from rp_jupyter.local import openai_server_route as openai_route
+from rp_jupyter.local.endpoint_settings import MAX_HEADERS, MAX_OTHER_BODY
 from rp_jupyter.local.httputil import (
     ClientGone,
     auth_problem,
@@ -30,7 +31,7 @@ from rp_jupyter.local.httputil import (
 )
 from rp_jupyter.local.ratelimit import Rejection
 from rp_jupyter.local.routes import CLIENT_ROUTES, Call, Route
-from rp_jupyter.local.settings import MAX_HEADERS, MAX_OTHER_BODY
+from rp_jupyter.local.server_endpoint import ServerEndpoint
 from rp_jupyter.local.validation import BadRequest, TooLarge
 from rp_jupyter.local.webhooks import WebhookSender
 
@@ -42,7 +43,7 @@ class LocalApp:
 
     def __init__(self, max_headers: int = MAX_HEADERS) -> None:
         self.max_headers = max_headers
-        self.endpoints: dict[str, EndpointRuntime] = {}
+        self.endpoints: dict[str, ServerEndpoint] = {}
         self.webhooks = WebhookSender()
         self.closing = asyncio.Event()
         self.address: tuple[str, int] | None = None
@@ -50,7 +51,7 @@ class LocalApp:
 
     # -- lifecycle (called on the server loop) ---------------------------------------
 
-    def attach(self, runtime: EndpointRuntime) -> None:
+    def attach(self, runtime: ServerEndpoint) -> None:
         """Add an endpoint; starts its workers when the server already runs."""
         self.endpoints[runtime.id] = runtime
         if self.loop is not None and self.address is not None:
@@ -162,7 +163,7 @@ class LocalApp:
                 response = bad_request(str(err))
         await response(scope, receive, send)
 
-    async def _client(self, runtime: EndpointRuntime, op: str, args: list[str], method: str,
+    async def _client(self, runtime: ServerEndpoint, op: str, args: list[str], method: str,
                       params: dict[str, str], scope: dict[str, Any], receive: Any,
                       send: Any) -> None:
         methods, nargs, route = CLIENT_ROUTES[op]
@@ -241,7 +242,7 @@ async def _refuse(call: Call, body_unread: bool, response: Response) -> Response
     return response
 
 
-def _keys(runtime: EndpointRuntime) -> list[str]:
+def _keys(runtime: ServerEndpoint) -> list[str]:
     return [runtime.settings.api_key] if runtime.settings.api_key else []
 
 

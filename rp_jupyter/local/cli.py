@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rp_jupyter.local.endpoint_settings import MAX_HEADER_BYTES, MAX_HEADERS
 from rp_jupyter.local.handler_spec import EXAMPLES
-from rp_jupyter.local.settings import MAX_HEADER_BYTES, MAX_HEADERS
 from rp_jupyter.wire_rules import MAX_JSON_DEPTH
 
 DESCRIPTION = """\

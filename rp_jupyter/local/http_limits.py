@@ -20,7 +20,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from rp_jupyter.local.settings import MAX_HEADER_BYTES
+from rp_jupyter.local.endpoint_settings import MAX_HEADER_BYTES
 
 LINGER_SECONDS = 2.0
 #: h11 keeps its own limit on what it buffers (set from the server's config); ours must

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from rp_jupyter.local.state import Job
+from rp_jupyter.local.server_job import ServerJob
 
 
 class DisconnectWatch:
@@ -43,7 +43,7 @@ async def wait_first(*events: asyncio.Event, timeout: float) -> None:
             waiter.cancel()
 
 
-async def wait_until(job: Job, ready: Callable[[], bool], timeout: float,
+async def wait_until(job: ServerJob, ready: Callable[[], bool], timeout: float,
                      *stop: asyncio.Event) -> bool:
     """Wait until ``ready()`` holds (re-checked on every change of ``job``), ``timeout``
     runs out or a ``stop`` event is set; returns ``ready()``."""

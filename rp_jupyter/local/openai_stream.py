@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.local.longpoll import wait_until
-from rp_jupyter.local.state import _MISSING, COMPLETED, Job
+from rp_jupyter.local.server_job import _MISSING, COMPLETED, ServerJob
 
 DONE_EVENT = "data: [DONE]\n\n"
 DONE_MARK = "data: [DONE]"
@@ -55,7 +55,7 @@ class SentText:
         return "\n" if self.tail.endswith("\n") else "\n\n"
 
 
-async def relay(runtime: Any, job: Job, send: Any, gone: asyncio.Event,
+async def relay(runtime: Any, job: ServerJob, send: Any, gone: asyncio.Event,
                 closing: asyncio.Event, error_event: Callable[[], dict[str, Any]]) -> None:
     """Send ``job``'s chunks as they arrive until it is final; a client that hangs up
     cancels the job."""

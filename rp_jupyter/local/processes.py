@@ -1,6 +1,6 @@
 """Starting and stopping worker processes (the operating-system side of supervision).
 
-A worker is either spawned (``python -m rp_jupyter.local.worker``, which loads its
+A worker is either spawned (``python -m rp_jupyter.local.worker_main``, which loads its
 handler by name) or forked from this process, so it inherits a handler that only
 exists here: one defined in ``__main__``, such as a notebook cell.
 
@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from rp_jupyter.local.worker import CONFIG_ENV, KEY_ENV
+from rp_jupyter.local.worker_main import CONFIG_ENV, KEY_ENV
 
 _SPAWN_LOCK = threading.Lock()
 #: keys of the client side (the hosted API's key, the local server's own setting), never
@@ -58,7 +58,7 @@ def _spawn(config: dict[str, Any], api_key: str | None) -> subprocess.Popen:
     env["PYTHONPATH"] = _python_path()
     if api_key:
         env[KEY_ENV] = api_key
-    return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker_main"], env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -182,7 +182,7 @@ def _forked_child(config: dict[str, Any], func: Callable[..., Any]) -> None:  # 
             if original is None:
                 original = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the child
             setattr(sys, name, original)
-        from rp_jupyter.local.worker import run_worker
+        from rp_jupyter.local.worker_main import run_worker
 
         code = run_worker(config, func)
     except BaseException:

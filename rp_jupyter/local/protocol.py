@@ -30,9 +30,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local.endpoint import EndpointRuntime
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_first
+from rp_jupyter.local.server_endpoint import ServerEndpoint
 from rp_jupyter.local.validation import BadRequest, wait_param
 
 MAX_WORKER_BODY = 256 * 1024 * 1024
@@ -112,7 +112,7 @@ async def _json_body(receive: Any) -> Any:
         raise BadRequest("bad request: body: JSON nested too deeply") from None
 
 
-async def job_take(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+async def job_take(runtime: ServerEndpoint, args: list[str], query: dict[str, str],
                    receive: Any, closing: Any, batch: bool = False) -> Response:
     worker_id = args[0]
     await read_body(receive, 0)
@@ -148,7 +148,7 @@ def _batch_size(raw: str | None) -> int:
                          ) from None
 
 
-async def job_stream(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+async def job_stream(runtime: ServerEndpoint, args: list[str], receive: Any) -> Response:
     body = await _json_body(receive)
     items = body if isinstance(body, list) else [body]
     outputs = [item.get("output") for item in items if isinstance(item, dict)]
@@ -156,7 +156,7 @@ async def job_stream(runtime: EndpointRuntime, args: list[str], receive: Any) ->
     return answer({"accepted": accepted})
 
 
-async def job_done(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+async def job_done(runtime: ServerEndpoint, args: list[str], query: dict[str, str],
                    receive: Any) -> Response:
     """A result; with ``?next=1`` (a local addition) the answer also carries the worker's
     next job when one is queued, saving the job-take round trip."""
@@ -176,7 +176,7 @@ async def job_done(runtime: EndpointRuntime, args: list[str], query: dict[str, s
     return answer({"accepted": accepted, "next": following})
 
 
-async def job_stop(runtime: EndpointRuntime, args: list[str], query: dict[str, str],
+async def job_stop(runtime: ServerEndpoint, args: list[str], query: dict[str, str],
                    receive: Any, closing: Any) -> Response:
     await read_body(receive, 0)
     stops = runtime.pool.seen(args[0]).stops
@@ -198,13 +198,13 @@ async def job_stop(runtime: EndpointRuntime, args: list[str], query: dict[str, s
     return answer({"jobsToStop": ids})
 
 
-async def ping(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+async def ping(runtime: ServerEndpoint, args: list[str], receive: Any) -> Response:
     await read_body(receive, 0)
     runtime.pool.seen(args[0])
     return answer({"status": "ok"})
 
 
-async def worker_failed(runtime: EndpointRuntime, args: list[str], receive: Any) -> Response:
+async def worker_failed(runtime: ServerEndpoint, args: list[str], receive: Any) -> Response:
     body = await _json_body(receive)
     message = body.get("error") if isinstance(body, dict) else None
     details = body.get("traceback") if isinstance(body, dict) else None
@@ -225,7 +225,7 @@ WORKER_ROUTES: dict[str, tuple[str, int]] = {
 }
 
 
-async def dispatch(runtime: EndpointRuntime, op: str, args: list[str], query: dict[str, str],
+async def dispatch(runtime: ServerEndpoint, op: str, args: list[str], query: dict[str, str],
                    receive: Any, closing: Any) -> Response:
     """Run one worker route (method and argument count already checked)."""
     if op in ("job-take", "job-take-batch"):

@@ -10,19 +10,19 @@ import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from rp_jupyter.local.state import Job
+from rp_jupyter.local.server_job import ServerJob
 
 
 class JobQueue:
     """Two FIFO lanes with O(1) removal, plus the workers waiting for a job."""
 
-    def __init__(self, on_take: Callable[[Job, str], None],
+    def __init__(self, on_take: Callable[[ServerJob, str], None],
                  can_take: Callable[[str], bool] | None = None) -> None:
         """``can_take(worker_id)`` is asked before a waiting worker gets a job: a worker
         being ended while its job-take waits (a concurrent one) must not get one."""
-        self._normal: OrderedDict[str, Job] = OrderedDict()
-        self._low: OrderedDict[str, Job] = OrderedDict()
-        self._takers: deque[tuple[str, asyncio.Future[Job]]] = deque()
+        self._normal: OrderedDict[str, ServerJob] = OrderedDict()
+        self._low: OrderedDict[str, ServerJob] = OrderedDict()
+        self._takers: deque[tuple[str, asyncio.Future[ServerJob]]] = deque()
         self._on_take = on_take
         self._can_take = can_take
 
@@ -32,42 +32,42 @@ class JobQueue:
     def __contains__(self, job_id: str) -> bool:
         return job_id in self._normal or job_id in self._low
 
-    def put(self, job: Job) -> None:
+    def put(self, job: ServerJob) -> None:
         (self._low if job.low_priority else self._normal)[job.id] = job
         self.dispatch()
 
-    def put_front(self, job: Job) -> None:
+    def put_front(self, job: ServerJob) -> None:
         """Queue a job ahead of the others of its lane (a hand-off that did not happen)."""
         lane = self._low if job.low_priority else self._normal
         lane[job.id] = job
         lane.move_to_end(job.id, last=False)
         self.dispatch()
 
-    def remove(self, job_id: str) -> Job | None:
+    def remove(self, job_id: str) -> ServerJob | None:
         """Take a queued job out (cancel, purge, TTL); ``None`` if it is not queued."""
         return self._normal.pop(job_id, None) or self._low.pop(job_id, None)
 
-    def clear(self) -> list[Job]:
+    def clear(self) -> list[ServerJob]:
         """Remove every queued job; running ones are not in the queue."""
         jobs = [*self._normal.values(), *self._low.values()]
         self._normal.clear()
         self._low.clear()
         return jobs
 
-    def _pop(self) -> Job | None:
+    def _pop(self) -> ServerJob | None:
         for lane in (self._normal, self._low):
             if lane:
                 return lane.popitem(last=False)[1]
         return None
 
-    def take_nowait(self, worker_id: str) -> Job | None:
+    def take_nowait(self, worker_id: str) -> ServerJob | None:
         job = self._pop()
         if job is not None:
             self._on_take(job, worker_id)
         return job
 
     async def take(self, worker_id: str, timeout: float,
-                   gone: asyncio.Event | None = None) -> Job | None:
+                   gone: asyncio.Event | None = None) -> ServerJob | None:
         """The next job for ``worker_id``, waiting up to ``timeout`` s (``None`` if none).
 
         ``gone`` is set when the worker's request was abandoned; it then stops waiting.
@@ -78,7 +78,7 @@ class JobQueue:
                 return job
         if timeout <= 0:
             return None
-        fut: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[ServerJob] = asyncio.get_running_loop().create_future()
         entry = (worker_id, fut)
         self._takers.append(entry)
         self.dispatch()

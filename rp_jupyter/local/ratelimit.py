@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from rp_jupyter.local.settings import RateLimit
+from rp_jupyter.local.endpoint_settings import RateLimit
 
 
 class Admission:

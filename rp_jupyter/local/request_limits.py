@@ -15,16 +15,16 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from rp_jupyter.local import protocol
-from rp_jupyter.local.endpoint import EndpointRuntime
+from rp_jupyter.local.endpoint_settings import MAX_OTHER_BODY, EndpointSettings
 from rp_jupyter.local.httputil import auth_problem, error, header, size_text
-from rp_jupyter.local.settings import MAX_OTHER_BODY, EndpointSettings
+from rp_jupyter.local.server_endpoint import ServerEndpoint
 
 __all__ = ["early_refusal", "keys_of", "too_large", "unknown_route"]
 
 _DEFAULTS = EndpointSettings()
 
 
-def early_refusal(scope: dict[str, Any], endpoints: dict[str, EndpointRuntime],
+def early_refusal(scope: dict[str, Any], endpoints: dict[str, ServerEndpoint],
                   parts: list[str], max_headers: int) -> Response | None:
     """The 431 or 413 answer for a request that is over a limit, else ``None``."""
     count = len(scope.get("headers", ()))
@@ -47,7 +47,7 @@ def declared_length(scope: dict[str, Any]) -> int | None:
         return None
 
 
-def body_limit(endpoints: dict[str, EndpointRuntime], parts: list[str]) -> int:
+def body_limit(endpoints: dict[str, ServerEndpoint], parts: list[str]) -> int:
     """The largest body the route of ``parts`` (the path's segments) accepts.
 
     An unknown endpoint gets the default limits, so the answer does not tell it apart.

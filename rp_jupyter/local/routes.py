@@ -13,10 +13,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from rp_jupyter.local.endpoint import EndpointRuntime
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
-from rp_jupyter.local.state import TERMINAL, Job
+from rp_jupyter.local.server_endpoint import ServerEndpoint
+from rp_jupyter.local.server_job import TERMINAL, ServerJob
 from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
 
 JOB_NOT_FOUND = "job not found"
@@ -26,7 +26,7 @@ JOB_NOT_FOUND = "job not found"
 class Call:
     """One request to an endpoint route."""
 
-    runtime: EndpointRuntime
+    runtime: ServerEndpoint
     scope: dict[str, Any]
     receive: Any
     args: list[str]
@@ -50,14 +50,14 @@ class Call:
         if self._watch is not None:
             self._watch.close()
 
-    def job(self) -> Job | None:
+    def job(self) -> ServerJob | None:
         return self.runtime.get(self.job_id)
 
 
 Route = Callable[[Call], Awaitable[Response]]
 
 
-async def _submit(call: Call, *, sync: bool) -> Job:
+async def _submit(call: Call, *, sync: bool) -> ServerJob:
     settings = call.runtime.settings
     limit = settings.max_runsync_body if sync else settings.max_run_body
     raw = await read_body(call.receive, limit)

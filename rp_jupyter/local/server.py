@@ -32,14 +32,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from rp_jupyter.local.faults import Faults
-from rp_jupyter.local.handler_spec import HandlerSpec
-from rp_jupyter.local.settings import (
+from rp_jupyter.local.endpoint_settings import (
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     EndpointSettings,
     split_settings,
 )
+from rp_jupyter.local.faults import Faults
+from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.wire_rules import id_problem, path_segment
 
 START_TIMEOUT = 30.0
@@ -273,9 +273,9 @@ class LocalServer:
             from rp_jupyter.local.scripts import check_runpod_worker
 
             check_runpod_worker(spec.target)
-        from rp_jupyter.local.endpoint import EndpointRuntime
+        from rp_jupyter.local.server_endpoint import ServerEndpoint
 
-        runtime = EndpointRuntime(endpoint_id, spec, settings, self._webhooks)
+        runtime = ServerEndpoint(endpoint_id, spec, settings, self._webhooks)
         handle = EndpointHandle(self, runtime)
         self._handles[endpoint_id] = handle
         if self._app is not None:

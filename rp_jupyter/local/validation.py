@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rp_jupyter.local.settings import EndpointSettings
+from rp_jupyter.local.endpoint_settings import EndpointSettings
 from rp_jupyter.wire_rules import MAX_JSON_DEPTH, json_too_deep
 
 
@@ -44,7 +44,7 @@ def load_json(raw: bytes) -> Any:
 
 
 @dataclass
-class JobRequest:
+class ServerJobRequest:
     """A validated job request; times in seconds."""
 
     body: dict[str, Any]
@@ -73,7 +73,7 @@ def _ms(policy: dict[str, Any], key: str, low: float, high: float) -> float | No
     return value / 1000.0
 
 
-def parse_job_request(raw: bytes, settings: EndpointSettings) -> JobRequest:
+def parse_job_request(raw: bytes, settings: EndpointSettings) -> ServerJobRequest:
     """Parse and validate a job request body; raises :class:`BadRequest`."""
     try:
         body = load_json(raw)
@@ -112,7 +112,7 @@ def parse_job_request(raw: bytes, settings: EndpointSettings) -> JobRequest:
     if not isinstance(low, bool):
         raise BadRequest(f"bad request: policy.lowPriority must be a boolean, got "
                          f"{_json_type(low)}")
-    return JobRequest(body=body,
+    return ServerJobRequest(body=body,
                       execution_timeout=timeout or settings.default_execution_timeout,
                       ttl=ttl, low_priority=low)
 

@@ -10,8 +10,8 @@ import asyncio
 import time
 from typing import Any
 
-from rp_jupyter.local.settings import EndpointSettings
-from rp_jupyter.local.state import Job
+from rp_jupyter.local.endpoint_settings import EndpointSettings
+from rp_jupyter.local.server_job import ServerJob
 
 
 class WebhookSender:
@@ -21,7 +21,7 @@ class WebhookSender:
         self._client: Any = None
         self._tasks: set[asyncio.Task] = set()
 
-    def send(self, job: Job, settings: EndpointSettings) -> None:
+    def send(self, job: ServerJob, settings: EndpointSettings) -> None:
         """Start delivering ``job``'s final document in the background."""
         if not job.webhook:
             return
@@ -30,7 +30,7 @@ class WebhookSender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, job: Job, url: str, document: dict[str, Any],
+    async def _deliver(self, job: ServerJob, url: str, document: dict[str, Any],
                        settings: EndpointSettings) -> None:
         if self._client is None:
             import httpx

@@ -28,8 +28,8 @@ from rp_jupyter.local.job_results import (
     finish_result,
     result_of_return,
 )
-from rp_jupyter.local.worker import SERVER_GONE_AFTER
 from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
+from rp_jupyter.local.worker_main import SERVER_GONE_AFTER
 
 MAX_CONCURRENCY = 1000
 STOPPED_ERROR = "job stopped by the server"

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from rp_jupyter.notebook.context import display_mode, should_block
-from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid
 from rp_jupyter.notebook.markup import MUTED, esc
 from rp_jupyter.notebook.playground import Playground, start_board
 from rp_jupyter.notebook.sweep import Sweep
+from rp_jupyter.notebook.sweep_inputs import as_endpoint, describe_params, parameter_grid
 
 __all__ = ["ChatPlayground", "ChatSweep", "chat_playground", "chat_sweep"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from rp_jupyter import formats
 from rp_jupyter.formats.transcripts import format_time
-from rp_jupyter.notebook import images
+from rp_jupyter.notebook import image_display as images
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, esc, folded, pre, tail_box
 from rp_jupyter.notebook.renderers import IMG_STYLE, Rendering
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.health_chart import health_chart_svg, health_table_html, health_text
-from rp_jupyter.notebook.inputs import as_endpoint
 from rp_jupyter.notebook.live_view import LiveView, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MUTED, esc
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
+from rp_jupyter.notebook.sweep_inputs import as_endpoint
 
 __all__ = ["HealthPanel", "health_panel", "show_health", "static_health_bundle"]
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalEndpoints", "endpoint_id_for"]
+__all__ = ["KernelEndpoints", "endpoint_id_for"]
 
 EXAMPLES = ("echo", "tokens", "images", "chaos", "llm", "imagegen", "transcribe", "embed")
 
@@ -31,7 +31,7 @@ def endpoint_id_for(handler: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "local"
 
 
-class LocalEndpoints:
+class KernelEndpoints:
     """The local endpoints this kernel has started.
 
     ``%runpod local NAME`` again reuses the running endpoint only when NAME's code is

@@ -25,7 +25,7 @@ from rp_jupyter.notebook import chat_cell, commands, cost_commands, run_cell
 from rp_jupyter.notebook.cell_input import FORMATS, CellInputError
 from rp_jupyter.notebook.chat_sessions import ChatSessions
 from rp_jupyter.notebook.flag_values import endpoint_id_flag, http_url_flag
-from rp_jupyter.notebook.local_control import LocalEndpoints
+from rp_jupyter.notebook.local_control import KernelEndpoints
 from rp_jupyter.notebook.magic_args import HELP, parse_line
 from rp_jupyter.notebook.missing_endpoint import no_route_error
 from rp_jupyter.notebook.settings import configured_base_url, effective_settings
@@ -105,7 +105,7 @@ class RunpodMagics(Magics):
         self.session_jobs: list[Any] = []
         self.job_names: dict[str, str] = {}  # job id -> the variable its cell bound (-o)
         self.session_sweeps: list[Any] = []
-        self.local = LocalEndpoints()
+        self.local = KernelEndpoints()
         self.chat_sessions = ChatSessions(shell)
         cost_commands.sync_settings(self)
 

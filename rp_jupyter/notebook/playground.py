@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
-from rp_jupyter.notebook.inputs import as_endpoint, with_params
 from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
 from rp_jupyter.notebook.markup import FONT, MUTED, esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
+from rp_jupyter.notebook.sweep_inputs import as_endpoint, with_params
 
 __all__ = ["Playground", "playground"]
 

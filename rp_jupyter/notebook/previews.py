@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rp_jupyter import formats
-from rp_jupyter.notebook import images
+from rp_jupyter.notebook import image_display as images
 from rp_jupyter.notebook.format_views import preview_text
 from rp_jupyter.notebook.markup import MONO, MUTED, esc
 from rp_jupyter.notebook.static import error_summary, final_value, output_reading

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rp_jupyter.notebook import images
+from rp_jupyter.notebook import image_display as images
 from rp_jupyter.notebook.markup import MONO, MUTED, esc, pre
 
 __all__ = ["Renderer", "Renderers", "Rendering", "json_tree", "renderers"]

@@ -18,7 +18,7 @@ from rp_jupyter.jobs.interrupts import SubmitInterrupted
 from rp_jupyter.notebook.cell_input import parse_cell
 from rp_jupyter.notebook.context import display_mode, should_block
 from rp_jupyter.notebook.flag_values import duration_flag, http_url_flag, variable_name_flag
-from rp_jupyter.notebook.inputs import with_params
+from rp_jupyter.notebook.sweep_inputs import with_params
 from rp_jupyter.notebook.usage import JobInterrupted, usage_error
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any
 
 from rp_jupyter.formats import Progress, ReplyStream, read_progress
-from rp_jupyter.notebook import images
+from rp_jupyter.notebook import image_display as images
 from rp_jupyter.notebook.markup import MUTED, esc, pre, progress_html, tail_box
 from rp_jupyter.notebook.renderers import IMG_STYLE, Renderers, renderers
 

@@ -18,9 +18,14 @@ from typing import Any
 
 from rp_jupyter import formats
 from rp_jupyter.notebook.context import display_mode, should_block
-from rp_jupyter.notebook.inputs import as_endpoint, describe_params, parameter_grid, with_params
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 from rp_jupyter.notebook.static import error_summary, final_value, output_reading
+from rp_jupyter.notebook.sweep_inputs import (
+    as_endpoint,
+    describe_params,
+    parameter_grid,
+    with_params,
+)
 
 __all__ = ["Sweep", "SweepItem", "sweep"]
 

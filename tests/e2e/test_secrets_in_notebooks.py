@@ -23,7 +23,7 @@ CELLS = [
     '%%runpod run echo --wait\n{"prompt": "hi", "token": {{ token }}}',
     '%%runpod run echo --dry-run\n{"prompt": "hi", "token": {{ token }}}',
     "%%runpod run chaos --wait\n{'fail': token}",
-    "from rp_jupyter.notebook.inputs import as_endpoint\n"
+    "from rp_jupyter.notebook.sweep_inputs import as_endpoint\n"
     "s3 = {'accessId': os.environ['E2E_S3_ID'], 'accessSecret': os.environ['E2E_S3_KEY'], "
     "'bucketName': 'b', 'endpointUrl': 'https://s3.example.com'}\n"
     "job = as_endpoint('echo').run({'token': token}, s3_config=s3)\n"

@@ -186,3 +186,26 @@ def test_ctrl_c_during_run_cancels_the_job_it_started(chaos):
     (record,) = rp_jupyter.jobs(chaos.endpoint_id)
     assert record.job_id is not None
     assert chaos.job_record(record.job_id)["status"] == "CANCELLED"
+
+
+def test_a_job_attached_after_it_finished_still_yields_its_unread_chunks(chaos):
+    response = httpx.post(f"{chaos.url}/run", json={"input": {"chunks": 2, "interval": 0}})
+    job_id = response.json()["id"]
+    wait_for(lambda: (chaos.job_record(job_id) or {}).get("status") == "COMPLETED")
+    job = endpoint(chaos).job(job_id)
+    assert list(job.stream(timeout=20)) == [{"chunk": 0}, {"chunk": 1},
+                                            {"done": True, "slept": 0.0, "chunks": 2,
+                                             "attempt": 1}]
+    assert job.status is JobStatus.COMPLETED and chaos.job_record(job_id) is not None
+
+
+def test_a_plain_job_attached_after_it_finished_gives_its_output():
+    server = start_local(CHAOS_PLAIN, workers=1)
+    try:
+        job_id = httpx.post(f"{server.url}/run", json={"input": {"sleep": 0}}).json()["id"]
+        wait_for(lambda: (server.job_record(job_id) or {}).get("status") == "COMPLETED")
+        job = endpoint(server).job(job_id)
+        assert job.result(timeout=20) == {"done": True, "slept": 0.0, "attempt": 1}
+        assert job.chunks == []
+    finally:
+        server.stop()

@@ -130,7 +130,7 @@ def test_stopping_the_cli_stops_its_workers():
         root = base.removesuffix("/v2")
         worker = client.get(f"{root}/_local/jobs/local/{job_id}").json()["worker_id"]
         assert worker
-    found = subprocess.run(["pgrep", "-f", "rp_jupyter.local.worker"], capture_output=True,
+    found = subprocess.run(["pgrep", "-f", "rp_jupyter.local.worker_main"], capture_output=True,
                            text=True).stdout.split()
     mine = [int(pid) for pid in found if _parent(int(pid)) == proc.pid]
     assert mine

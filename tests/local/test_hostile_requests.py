@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rp_jupyter.local import LocalEndpoint
-from rp_jupyter.local.settings import MAX_HEADER_BYTES
+from rp_jupyter.local.endpoint_settings import MAX_HEADER_BYTES
 
 KEY = "hostile-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

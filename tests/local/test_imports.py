@@ -28,7 +28,7 @@ def test_importing_the_package_and_its_settings_loads_no_web_framework():
 
 
 def test_the_worker_process_loads_no_web_framework():
-    loaded = _modules_after("import rp_jupyter.local.worker")
+    loaded = _modules_after("import rp_jupyter.local.worker_main")
     assert not {m for m in loaded if m.split(".")[0] in ("starlette", "uvicorn", "httpx")}
 
 

@@ -99,7 +99,7 @@ def test_official_shaped_whisper_runs_job_after_job_as_a_runpod_worker(start_end
 
 def test_a_cancel_reaches_a_runpod_worker_by_signal(start_endpoint, client, tmp_path,
                                                     monkeypatch):
-    monkeypatch.setattr("rp_jupyter.local.workers.STOP_GRACE", 0.1)  # it must not apply
+    monkeypatch.setattr("rp_jupyter.local.worker_pool.STOP_GRACE", 0.1)  # it must not apply
     script = tmp_path / "sleeper.py"
     script.write_text(textwrap.dedent("""
         import asyncio

@@ -146,7 +146,7 @@ def test_cancelling_one_concurrent_job_leaves_the_others_running(start_endpoint,
 
 def test_a_concurrent_job_that_ignores_its_stop_ends_its_worker(start_endpoint, client,
                                                                 tmp_path, monkeypatch):
-    monkeypatch.setattr("rp_jupyter.local.workers.STOP_GRACE", 0.3)
+    monkeypatch.setattr("rp_jupyter.local.worker_pool.STOP_GRACE", 0.3)
     path = _script(tmp_path, "stuck.py", """
         import os
         import runpod

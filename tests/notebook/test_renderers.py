@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from rp_jupyter.notebook import images
+from rp_jupyter.notebook import image_display as images
 from rp_jupyter.notebook.renderers import Renderers, Rendering, renderers
 
 

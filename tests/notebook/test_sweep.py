@@ -10,7 +10,7 @@ import pytest
 
 import rp_jupyter
 from rp_jupyter.local import RateLimit
-from rp_jupyter.notebook.inputs import parameter_grid, with_params
+from rp_jupyter.notebook.sweep_inputs import parameter_grid, with_params
 from tests.notebook.recording import WIDGET_VIEW, click, wait_until
 
 

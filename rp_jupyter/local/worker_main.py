@@ -6,7 +6,7 @@ to ``job-done``.  Results follow runpod-python's rules (``run_job`` / ``handle_j
 ``{"error": ...}`` fails a job and its other keys become ``output``; a raised exception
 becomes a JSON-encoded error; a generator's yields are streamed as ``{"output": x}``.
 
-Started as ``python -m rp_jupyter.local.worker`` with its settings in the environment
+Started as ``python -m rp_jupyter.local.worker_main`` with its settings in the environment
 variable ``RP_JUPYTER_LOCAL_WORKER`` (JSON), or forked with the handler in memory.
 """
 

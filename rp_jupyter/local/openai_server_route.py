@@ -29,7 +29,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from rp_jupyter.local.endpoint import EXECUTION_TIMEOUT_ERROR, EndpointRuntime
 from rp_jupyter.local.httputil import (
     ClientGone,
     auth_problem,
@@ -40,8 +39,9 @@ from rp_jupyter.local.httputil import (
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.openai_stream import relay
 from rp_jupyter.local.ratelimit import Rejection
-from rp_jupyter.local.state import _MISSING, CANCELLED, COMPLETED, FAILED, Job
-from rp_jupyter.local.validation import JobRequest
+from rp_jupyter.local.server_endpoint import EXECUTION_TIMEOUT_ERROR, ServerEndpoint
+from rp_jupyter.local.server_job import _MISSING, CANCELLED, COMPLETED, FAILED, ServerJob
+from rp_jupyter.local.validation import ServerJobRequest
 
 OP = "openai"
 #: path after /openai -> (method, the route the handler is given)
@@ -68,7 +68,7 @@ def openai_error(status: int, message: str, *, code: str | int | None = None,
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def serve(endpoints: dict[str, EndpointRuntime], endpoint_id: str, args: list[str],
+async def serve(endpoints: dict[str, ServerEndpoint], endpoint_id: str, args: list[str],
                 method: str, scope: dict[str, Any], receive: Any, send: Any,
                 closing: asyncio.Event) -> None:
     """Answer one request under ``/v2/{endpoint_id}/openai/``."""
@@ -91,7 +91,7 @@ async def serve(endpoints: dict[str, EndpointRuntime], endpoint_id: str, args: l
         return
 
 
-async def _with_faults(runtime: EndpointRuntime, entry: dict[str, Any], args: list[str],
+async def _with_faults(runtime: ServerEndpoint, entry: dict[str, Any], args: list[str],
                        method: str, scope: dict[str, Any], receive: Any, send: Any,
                        closing: asyncio.Event) -> None:
     faults = runtime.faults
@@ -108,7 +108,7 @@ async def _with_faults(runtime: EndpointRuntime, entry: dict[str, Any], args: li
         headers = {"Retry-After": f"{faults.retry_after:g}"} if status == 429 else None
         response = openai_error(status, f"injected fault ({status})", headers=headers)
     else:
-        request = OpenAIRequest(runtime, entry, scope, receive, send, closing)
+        request = ServerOpenAIRequest(runtime, entry, scope, receive, send, closing)
         response = await request.answer(args, method, drop_after=outcome == "drop_after")
         if response is None:  # streamed, dropped, or the client is gone
             return
@@ -116,10 +116,10 @@ async def _with_faults(runtime: EndpointRuntime, entry: dict[str, Any], args: li
     await response(scope, receive, send)
 
 
-class OpenAIRequest:
+class ServerOpenAIRequest:
     """One request to the OpenAI route, from checks to the job's answer."""
 
-    def __init__(self, runtime: EndpointRuntime, entry: dict[str, Any], scope: dict[str, Any],
+    def __init__(self, runtime: ServerEndpoint, entry: dict[str, Any], scope: dict[str, Any],
                  receive: Any, send: Any, closing: asyncio.Event) -> None:
         self.runtime, self.entry = runtime, entry
         self.scope, self.receive, self.send, self.closing = scope, receive, send, closing
@@ -184,7 +184,7 @@ class OpenAIRequest:
         if body is not None:
             job_input["openai_input"] = body
         settings = self.runtime.settings
-        job = self.runtime.submit(JobRequest(body={"input": job_input},
+        job = self.runtime.submit(ServerJobRequest(body={"input": job_input},
                                              execution_timeout=settings.default_execution_timeout,
                                              ttl=None, low_priority=False), sync=True)
         self.runtime.stats.attach_job(self.entry, job.id)
@@ -218,7 +218,7 @@ class OpenAIRequest:
             watch.close()
 
 
-def final_answer(job: Job) -> Response:
+def final_answer(job: ServerJob) -> Response:
     """The answer for a final job: its first output element, or its error."""
     headers = {"x-request-id": job.id}
     if job.status == COMPLETED:
@@ -235,7 +235,7 @@ def final_answer(job: Job) -> Response:
     return JSONResponse({"error": error}, status_code=status, headers={**headers, **NO_RETRY})
 
 
-def first_output(job: Job) -> Any:
+def first_output(job: ServerJob) -> Any:
     """``output[0]`` of a list, the output itself otherwise, else the first chunk."""
     output = job.output
     if isinstance(output, list):
@@ -297,7 +297,7 @@ def _decode(text: str) -> Any:
     return None
 
 
-def job_error(job: Job) -> tuple[int, dict[str, Any]]:
+def job_error(job: ServerJob) -> tuple[int, dict[str, Any]]:
     """The HTTP status and OpenAI error object for a job that did not complete."""
     if job.status == CANCELLED:
         return 500, _normalised({"message": "the job was cancelled", "code": "cancelled"}, 500)
@@ -322,6 +322,6 @@ def job_error(job: Job) -> tuple[int, dict[str, Any]]:
     return 500, _normalised({"message": message}, 500)
 
 
-def job_error_body(job: Job) -> dict[str, Any]:
+def job_error_body(job: ServerJob) -> dict[str, Any]:
     """The ``{"error": {...}}`` event sent when a streamed job fails."""
     return {"error": job_error(job)[1]}

@@ -21,7 +21,7 @@ TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
 _MISSING: Any = object()
 
 
-class Job:
+class ServerJob:
     """A job's server-side state; :meth:`document` is what ``/status`` answers."""
 
     def __init__(self, job_id: str, request: dict[str, Any], *, sync: bool,

@@ -11,12 +11,12 @@ import time
 import uuid
 from typing import Any
 
+from rp_jupyter.local.endpoint_settings import EndpointSettings
 from rp_jupyter.local.handler_code import code_digest
 from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.queue import JobQueue
 from rp_jupyter.local.ratelimit import RateLimiter
-from rp_jupyter.local.settings import EndpointSettings
-from rp_jupyter.local.state import (
+from rp_jupyter.local.server_job import (
     _MISSING,
     CANCELLED,
     COMPLETED,
@@ -24,18 +24,18 @@ from rp_jupyter.local.state import (
     IN_PROGRESS,
     IN_QUEUE,
     TIMED_OUT,
-    Job,
+    ServerJob,
 )
 from rp_jupyter.local.stats import RequestStats
-from rp_jupyter.local.validation import BadRequest, JobRequest
+from rp_jupyter.local.validation import BadRequest, ServerJobRequest
 from rp_jupyter.local.webhooks import WebhookSender
-from rp_jupyter.local.workers import WorkerPool
+from rp_jupyter.local.worker_pool import WorkerPool
 
 EXECUTION_TIMEOUT_ERROR = "executionTimeout exceeded"
 SWEEP_EVERY = 0.5
 
 
-class EndpointRuntime:
+class ServerEndpoint:
     """The state and rules of one endpoint id on a local server."""
 
     def __init__(self, endpoint_id: str, spec: HandlerSpec, settings: EndpointSettings,
@@ -44,7 +44,7 @@ class EndpointRuntime:
         self.spec = spec
         self.code_digest = code_digest(spec)  # the code its workers load, as started
         self.settings = settings
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, ServerJob] = {}
         self.running: set[str] = set()
         self.queue = JobQueue(on_take=self._on_take,
                               can_take=lambda worker_id: self.pool.may_take(worker_id))
@@ -81,14 +81,14 @@ class EndpointRuntime:
 
     # -- lookups ---------------------------------------------------------------------
 
-    def _expired(self, job: Job, now: float) -> bool:
+    def _expired(self, job: ServerJob, now: float) -> bool:
         expires = job.expires_at(self.settings.retention_for(job.sync))
         if expires is not None and now >= expires:
             self.jobs.pop(job.id, None)
             return True
         return False
 
-    def peek(self, job_id: str) -> Job | None:
+    def peek(self, job_id: str) -> ServerJob | None:
         """Like :meth:`get` but without removing an expired job (safe from other threads)."""
         job = self.jobs.get(job_id)
         if job is None:
@@ -96,7 +96,7 @@ class EndpointRuntime:
         expires = job.expires_at(self.settings.retention_for(job.sync))
         return None if expires is not None and time.monotonic() >= expires else job
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str) -> ServerJob | None:
         """The job, or ``None`` when it never existed or its result has expired."""
         job = self.jobs.get(job_id)
         if job is None or self._expired(job, time.monotonic()):
@@ -105,34 +105,35 @@ class EndpointRuntime:
 
     # -- client operations -----------------------------------------------------------
 
-    def submit(self, request: JobRequest, *, sync: bool) -> Job:
+    def submit(self, request: ServerJobRequest, *, sync: bool) -> ServerJob:
         """Queue a new job (``/run`` or ``/runsync``)."""
         job_id = f"{'sync-' if sync else ''}{uuid.uuid4()}-u1"
-        job = Job(job_id, request.body, sync=sync, execution_timeout=request.execution_timeout,
-                  ttl=request.ttl, low_priority=request.low_priority)
+        job = ServerJob(job_id, request.body, sync=sync,
+                        execution_timeout=request.execution_timeout,
+                        ttl=request.ttl, low_priority=request.low_priority)
         self.jobs[job_id] = job
         self._enqueue(job)
         return job
 
-    def _enqueue(self, job: Job) -> None:
+    def _enqueue(self, job: ServerJob) -> None:
         if job.ttl is not None:
             assert self._loop is not None
             job.timers.append(self._loop.call_later(job.ttl, self._ttl_ran_out, job,
                                                     job.attempts))
         self.queue.put(job)
 
-    def _ttl_ran_out(self, job: Job, attempt: int) -> None:
+    def _ttl_ran_out(self, job: ServerJob, attempt: int) -> None:
         if job.status == IN_QUEUE and job.attempts == attempt and self.queue.remove(job.id):
             self.finish(job, TIMED_OUT)
 
-    def set_retention(self, job: Job, seconds: float) -> None:
+    def set_retention(self, job: ServerJob, seconds: float) -> None:
         """``/status?ttl=``: keep the result at most ``seconds`` from now."""
         if job.finished_mono is None:
             job.retention_override = seconds
         else:
             job.retention_override = (time.monotonic() - job.finished_mono) + seconds
 
-    def cancel(self, job: Job) -> Job:
+    def cancel(self, job: ServerJob) -> ServerJob:
         """Remove a queued job or stop a running one; a final job is left as it is."""
         if job.status == IN_QUEUE:
             self.queue.remove(job.id)
@@ -144,7 +145,7 @@ class EndpointRuntime:
                 self.pool.stop_job(worker_id, job.id)
         return job
 
-    def retry(self, job: Job) -> Job:
+    def retry(self, job: ServerJob) -> ServerJob:
         """Requeue a FAILED or TIMED_OUT job under the same id, clearing its old results."""
         if job.status not in (FAILED, TIMED_OUT):
             raise BadRequest(f"bad request: job {job.id} is {job.status}; only FAILED or "
@@ -175,7 +176,7 @@ class EndpointRuntime:
 
     # -- transitions -----------------------------------------------------------------
 
-    def finish(self, job: Job, status: str, *, output: Any = _MISSING,
+    def finish(self, job: ServerJob, status: str, *, output: Any = _MISSING,
                error: str | None = None) -> None:
         """Put a job in a terminal state, count it and send its webhook."""
         job.finish(status, output=output, error=error)
@@ -186,7 +187,7 @@ class EndpointRuntime:
             self.counters["failed"] += 1
         self._webhooks.send(job, self.settings)
 
-    def _on_take(self, job: Job, worker_id: str) -> None:
+    def _on_take(self, job: ServerJob, worker_id: str) -> None:
         job.start(worker_id)
         self.running.add(job.id)
         self.pool.took(worker_id, job.id)
@@ -194,7 +195,7 @@ class EndpointRuntime:
         job.timers.append(self._loop.call_later(job.execution_timeout, self._timed_out, job,
                                                 job.attempts))
 
-    def give_back(self, job: Job) -> None:
+    def give_back(self, job: ServerJob) -> None:
         """A worker's job-take was abandoned after the job was handed to it: requeue it."""
         if job.status != IN_PROGRESS:
             return
@@ -214,7 +215,7 @@ class EndpointRuntime:
                 self._ttl_ran_out, job, job.attempts))
         self.queue.put_front(job)
 
-    def _timed_out(self, job: Job, attempt: int) -> None:
+    def _timed_out(self, job: ServerJob, attempt: int) -> None:
         if job.status == IN_PROGRESS and job.attempts == attempt:
             worker_id = job.worker_id
             self.finish(job, FAILED, error=EXECUTION_TIMEOUT_ERROR)
@@ -229,7 +230,7 @@ class EndpointRuntime:
 
     # -- worker protocol -------------------------------------------------------------
 
-    def _assigned(self, worker_id: str, job_id: str) -> Job | None:
+    def _assigned(self, worker_id: str, job_id: str) -> ServerJob | None:
         job = self.jobs.get(job_id)
         if job is None or job.status != IN_PROGRESS or job.worker_id != worker_id:
             return None

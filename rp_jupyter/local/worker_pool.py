@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rp_jupyter.local.endpoint_settings import EndpointSettings
 from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.processes import (
     describe_exit,
@@ -27,9 +28,8 @@ from rp_jupyter.local.processes import (
     start_worker_process,
     wait_process,
 )
-from rp_jupyter.local.settings import EndpointSettings
 from rp_jupyter.local.simulation import real_workers, simulated_counts
-from rp_jupyter.local.worker import EXIT_LOAD_FAILED
+from rp_jupyter.local.worker_main import EXIT_LOAD_FAILED
 
 INITIALIZING, IDLE, RUNNING, UNHEALTHY, STOPPING = (
     "initializing", "idle", "running", "unhealthy", "stopping")
@@ -85,7 +85,7 @@ class StopSignals:
         return ready, soonest
 
 
-class WorkerSlot:
+class WorkerProcess:
     """One worker as the supervisor sees it.
 
     ``jobs`` are the jobs it runs (several for a worker with ``concurrency_modifier``);
@@ -121,7 +121,7 @@ class WorkerPool:
         self.endpoint_id = endpoint_id
         self.spec = spec
         self.settings = settings
-        self.slots: dict[str, WorkerSlot] = {}
+        self.slots: dict[str, WorkerProcess] = {}
         self.last_error: str | None = None
         self.last_traceback: str | None = None
         self.ready_once = False
@@ -176,7 +176,7 @@ class WorkerPool:
             for slot in sorted(own, key=lambda s: order.get(s.state, 4))[: -missing]:
                 self.retire(slot)
 
-    def retire(self, slot: WorkerSlot) -> None:
+    def retire(self, slot: WorkerProcess) -> None:
         slot.retire = True
         if slot.state == UNHEALTHY:
             self.slots.pop(slot.id, None)
@@ -199,16 +199,16 @@ class WorkerPool:
             "parent_pid": os.getpid(),
         }
 
-    def spawn(self) -> WorkerSlot:
+    def spawn(self) -> WorkerProcess:
         """Start one worker process (in a thread, so the loop never waits on fork/exec)."""
-        slot = WorkerSlot(new_worker_id())
+        slot = WorkerProcess(new_worker_id())
         self.slots[slot.id] = slot
         config = self._config(slot.id)
         assert self._loop is not None
         self._loop.run_in_executor(None, self._start_process, slot, config)
         return slot
 
-    def _start_process(self, slot: WorkerSlot, config: dict[str, Any]) -> None:
+    def _start_process(self, slot: WorkerProcess, config: dict[str, Any]) -> None:
         try:
             if self.settings.runpod_worker:
                 proc = self._start_runpod_worker(slot)
@@ -223,7 +223,7 @@ class WorkerPool:
         threading.Thread(target=self._watch, args=(slot.id, proc), daemon=True,
                          name=f"rp-local-watch-{slot.id}").start()
 
-    def _start_runpod_worker(self, slot: WorkerSlot) -> Any:
+    def _start_runpod_worker(self, slot: WorkerProcess) -> Any:
         """``python worker.py`` as a runpod-python worker: it stops jobs by signal."""
         from rp_jupyter.local.protocol import runpod_worker_env
 
@@ -268,7 +268,7 @@ class WorkerPool:
             self._mark_unhealthy(slot, self._start_failure(slot, code))
         self.reconcile()
 
-    def _start_failure(self, slot: WorkerSlot, code: int | None) -> str:
+    def _start_failure(self, slot: WorkerProcess, code: int | None) -> str:
         tail = slot.process.tail() if hasattr(slot.process, "tail") else ""
         if not self.settings.runpod_worker:
             return f"worker exited while starting ({describe_exit(code)})"
@@ -276,7 +276,7 @@ class WorkerPool:
         return (f"{' '.join(slot.process.command[1:])} exited before it asked for a job "
                 f"({describe_exit(code)}){said}")
 
-    def _mark_unhealthy(self, slot: WorkerSlot, error: str | None) -> None:
+    def _mark_unhealthy(self, slot: WorkerProcess, error: str | None) -> None:
         self._failures += 1
         if error:
             self.last_error = error
@@ -296,16 +296,16 @@ class WorkerPool:
             return True
         return slot.state not in (STOPPING, UNHEALTHY) and not slot.retire
 
-    def seen(self, worker_id: str) -> WorkerSlot:
+    def seen(self, worker_id: str) -> WorkerProcess:
         """The slot of a worker that just made a request (registering external ones)."""
         slot = self.slots.get(worker_id)
         if slot is None:
-            slot = WorkerSlot(worker_id, external=True)
+            slot = WorkerProcess(worker_id, external=True)
             self.slots[worker_id] = slot
         slot.last_seen = time.monotonic()
         return slot
 
-    def waiting(self, worker_id: str, busy: bool = False) -> WorkerSlot:
+    def waiting(self, worker_id: str, busy: bool = False) -> WorkerProcess:
         """The worker asks for a job: it is ready (and idle unless it still runs one)."""
         slot = self.seen(worker_id)
         if not busy:

@@ -18,7 +18,7 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.health_chart import health_chart_svg, health_table_html, health_text
-from rp_jupyter.notebook.live_view import LiveView, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView
 from rp_jupyter.notebook.markup import FONT, MUTED, esc
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 from rp_jupyter.notebook.sweep_inputs import as_endpoint
@@ -216,13 +216,8 @@ class HealthPanel(LiveView):
             f"</b>: {esc(note + detail)}</div>",
         }
 
-    def widgets_to_close(self) -> list[Any]:
-        return [self.html, self.interval_box, self.stop_button, self.box]
-
-    def show(self) -> None:  # type: ignore[override]
-        mark_presented(self)
-        text = f"runpod health panel for {self.endpoint.endpoint_id} (live)"
-        super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return f"runpod health panel for {self.endpoint.endpoint_id} (live)"
 
     def _ipython_display_(self) -> None:
         if presented_in_this_cell(self):

@@ -16,11 +16,11 @@ from typing import Any
 
 from rp_jupyter import formats
 from rp_jupyter.notebook.job_view import JobView
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
 from rp_jupyter.notebook.panel_parts import parts
 from rp_jupyter.notebook.presentation import for_the_room, presenting
-from rp_jupyter.notebook.presented import mark_presented, on_next_cell
+from rp_jupyter.notebook.presented import on_next_cell
 from rp_jupyter.notebook.previews import output_line
 from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
 
@@ -286,11 +286,11 @@ class JobsTable(LiveView):
         actions.append("open")
         return actions
 
-    def show(self) -> None:  # type: ignore[override]
-        mark_presented(self)
-        text = static_jobs_bundle([row.record for row in self.rows],
+    def live_text(self) -> str:
+        return static_jobs_bundle([row.record for row in self.rows],
                                   fields=[row.fields() for row in self.rows])["text/plain"]
-        super().show(widget_bundle(self.box, text))
+
+    def on_show(self) -> None:
         on_next_cell(self.retire)
 
     def retire(self) -> None:
@@ -313,16 +313,8 @@ class JobsTable(LiveView):
             bundle["text/plain"] += "\n" + opened["text/plain"]
         return bundle
 
-    def widgets_to_close(self) -> list[Any]:
-        if self.view is not None:
-            self.view.unbind()
-        return close_widgets(self.box)
-
-    def _ipython_display_(self) -> None:
-        from rp_jupyter.notebook.presented import presented_in_this_cell
-
-        if not presented_in_this_cell(self):
-            self.show()
+    def embedded_views(self) -> list[Any]:
+        return [self.view] if self.view is not None else []
 
     # -- actions --------------------------------------------------------------------------
 
@@ -386,9 +378,6 @@ class JobsTable(LiveView):
                 self._cursor = (index + 1) % count
             else:
                 pending = True
-        if self.view is not None:
-            self.view.refresh(self.budget, now)
-            pending = pending or not self.view.settled
         return pending
 
     def _refresh_buttons(self, row: _Row, busy: bool, now: float) -> bool:
@@ -409,9 +398,7 @@ class JobsTable(LiveView):
     def close(self) -> None:
         """Close every widget of the table (and the open job's view)."""
         with self.lock:
-            if self.view is not None:
-                self.view.unbind()
-            for widget in close_widgets(self.box):
+            for widget in self.widgets_to_close():
                 widget.close()
 
 

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from rp_jupyter.api.models import JobStatus
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView, cancel_unless_final
 from rp_jupyter.notebook.markup import (
     FONT,
     MONO,
@@ -160,9 +160,8 @@ class SweepGrid(LiveView):
             )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
-    def show(self) -> None:  # type: ignore[override]
-        text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
-        super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
 
     def _cancel(self) -> None:
         self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
@@ -176,10 +175,7 @@ class SweepGrid(LiveView):
             if job is None:
                 item.skipped = True  # not submitted yet: it never will be
                 return None
-            if job.is_final:
-                return f"already {job.status}"
-            job.cancel()
-            return None
+            return cancel_unless_final(job)
 
         return self.act(index, "cancel", work, pending="cancelling…")
 
@@ -188,9 +184,6 @@ class SweepGrid(LiveView):
 
     def final_bundle(self) -> dict[str, Any]:
         return static_sweep_bundle(self.sweep)
-
-    def widgets_to_close(self) -> list[Any]:
-        return close_widgets(self.box)
 
     def refresh(self, now: float) -> bool:
         for index, item in enumerate(self.sweep.items):

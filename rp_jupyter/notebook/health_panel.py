@@ -77,10 +77,9 @@ class HealthPanel(LiveView):
         self.interval_box.observe(
             lambda change: setattr(self, "interval", change["new"]), names="value"
         )
-        self.stop_button = widgets.Button(
-            description="Stop", icon="stop", layout=widgets.Layout(width="auto")
+        self.stop_button = self.action_button(
+            "Stop", lambda: self.act(None, "stop", self.close, pending="stopping…"), icon="stop"
         )
-        self.stop_button.on_click(lambda _button: self.close())
         self.box = widgets.VBox([self.html, widgets.HBox([self.interval_box, self.stop_button])])
 
     def __repr__(self) -> str:
@@ -203,7 +202,7 @@ class HealthPanel(LiveView):
         if (self._dirty and self.html.comm is not None
                 and self.send(self.html, now, value=self._live_html())):
             self._dirty = False
-        return self._dirty
+        return not self.send_actions(now) or self._dirty
 
     def final_bundle(self) -> dict[str, Any]:
         note = f"stopped: {self.stopped_because}" if self.stopped_because else "stopped"

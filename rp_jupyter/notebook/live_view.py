@@ -257,8 +257,8 @@ class LiveView:
 
     def action_button(self, description: str, click: Callable[[], Any], *,
                       tooltip: str = "", icon: str = "") -> Any:
-        """A button calling ``click`` (which acts through :meth:`act`), disabled while an
-        action runs; :meth:`send_actions` keeps it so."""
+        """A button calling ``click`` (which acts through :meth:`act` in slot ``None``),
+        disabled while that action runs; :meth:`send_actions` keeps it so."""
         import ipywidgets as widgets
 
         button = widgets.Button(description=description, icon=icon, tooltip=tooltip,
@@ -279,7 +279,7 @@ class LiveView:
         all of it was sent."""
         sent = True
         for button in self._buttons.values():
-            sent = self.send(button, now, disabled=bool(self.busy)) and sent
+            sent = self.send(button, now, disabled=None in self.busy) and sent
         if self._note_html is not None:
             sent = self.send(self._note_html, now, value=note_html(self.note)) and sent
         return sent

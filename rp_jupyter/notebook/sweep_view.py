@@ -132,10 +132,7 @@ class SweepGrid(LiveView):
         self._compact_at = 0.0
         self.shown = [item.status for item in sweep.items]  # what the cards say now
         self.header = widgets.HTML(header_html(sweep, statuses=self.shown))
-        self.cancel_button = widgets.Button(
-            description="Cancel all", icon="stop", layout=widgets.Layout(width="auto")
-        )
-        self.cancel_button.on_click(lambda _button: self._cancel())
+        self.cancel_button = self.action_button("Cancel all", self._cancel, icon="stop")
         self.card_buttons: list[Any] = []
         self._header_at = 0.0
         if self._compact:
@@ -164,7 +161,7 @@ class SweepGrid(LiveView):
         return f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
 
     def _cancel(self) -> None:
-        self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
+        self.act(None, "cancel", self.sweep.cancel, pending="cancelling…")
 
     def cancel_one(self, index: int) -> bool:
         """Cancel one combination's job as it is now (False on a double click)."""
@@ -201,7 +198,7 @@ class SweepGrid(LiveView):
         for index, button in enumerate(self.card_buttons):
             unsettled = not settled(self.shown[index])
             self.send(button, now, disabled=not unsettled or index in self.busy)
-        return pending
+        return not self.send_actions(now) or pending
 
     def wake(self) -> None:
         self._header_at = 0.0  # a click: the header says so at once

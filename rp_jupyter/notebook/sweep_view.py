@@ -139,7 +139,10 @@ class SweepGrid(LiveView):
             flat = widgets.Layout(margin="0", min_height="0")
             self.cells = [widgets.HTML(compact_html(sweep, self.shown, start), layout=flat)
                           for start in range(0, len(sweep.items), COMPACT_ROW)]
-            grid = widgets.VBox(self.cells, layout=widgets.Layout(margin="2px 0"))
+            # the dots' style, once, in a widget never updated: a line's update restyles
+            # only that line, never the page
+            style = widgets.HTML(DOT_STYLE, layout=widgets.Layout(display="none"))
+            grid = widgets.VBox([style, *self.cells], layout=widgets.Layout(margin="2px 0"))
         else:
             self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
             cards = []
@@ -248,7 +251,8 @@ DOT_STYLE = (f"<style>.{DOTS}>i{{display:inline-block;width:12px;height:12px;mar
 
 def compact_html(sweep: Any, statuses: list[str] | None = None, start: int = 0) -> str:
     """One line of the compact grid: the dots of items ``start`` to ``start +
-    COMPACT_ROW`` (``statuses`` are every item's, as the grid shows them)."""
+    COMPACT_ROW`` (``statuses`` are every item's, as the grid shows them), styled by
+    :data:`DOT_STYLE`, shown once beside them."""
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
     end = min(len(sweep.items), start + COMPACT_ROW)
     dots = "".join(
@@ -256,7 +260,7 @@ def compact_html(sweep: Any, statuses: list[str] | None = None, start: int = 0) 
         f'style="background:{STATUS_COLOURS.get(shown[index], "#d1d5db")}"></i>'
         for index in range(start, end)
     )
-    return f'{DOT_STYLE}<div class="{DOTS}" style="line-height:0">{dots}</div>'
+    return f'<div class="{DOTS}" style="line-height:0">{dots}</div>'
 
 
 # -- static and text renderings ---------------------------------------------------------

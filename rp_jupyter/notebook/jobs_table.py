@@ -167,14 +167,13 @@ def _text_lines(names: list[str], rows: list[dict[str, str]]) -> list[str]:
     return lines
 
 
-def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
-                       width: int | None = None, note: str | None = None,
+def static_jobs_bundle(records: Sequence[Any], *, width: int | None = None,
+                       note: str | None = None,
                        fields: Sequence[dict[str, str]] | None = None) -> dict[str, Any]:
     """The table as text/plain and text/html (for terminals and saved notebooks).
 
-    ``jobs`` are the live jobs rows' actions attached (or ``None`` per row); ``width`` cuts
-    each text line to that many columns (a terminal's width); ``fields`` are the rows'
-    cells when the caller has them already (the live table keeps them).
+    ``width`` cuts each text line to that many columns (a terminal's width); ``fields`` are
+    the rows' cells as the live table shows them (from the jobs its actions attached).
     """
     if not records:
         return {
@@ -182,10 +181,7 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
     names = [name for name, _ in columns(records)]
-    if fields is None:
-        live = list(jobs) if jobs is not None else [None] * len(records)
-        fields = [_fields(r, j) for r, j in zip(records, live, strict=True)]
-    rows = list(fields)
+    rows = list(fields) if fields is not None else [_fields(record) for record in records]
     lines = _text_lines(names, rows)
     if width and "job" in names and max(map(len, lines)) > width:
         # a narrow terminal shows the ids' first 8 characters (%runpod result takes a prefix)

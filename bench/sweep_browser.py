@@ -9,6 +9,11 @@ the page records the time between animation frames (``requestAnimationFrame``), 
 kernel's resident memory (RSS) is sampled from outside.  The run ends when the grid has
 turned into its static table.
 
+Before that, in this process, the kernel's side alone: one grid over 1,000 jobs driven by
+the benchmark (no server, a recording frontend), each ``tick`` timed when nothing changed,
+when one job changed, when 100 changed, and when the header is due (its cost note once a
+second).
+
 Targets: the page stays responsive (frames near 16.7 ms, no long freezes); kernel RSS
 under 200 MB.
 
@@ -21,6 +26,7 @@ Run from the repository root (needs ``/usr/bin/chromium``)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import statistics
 import sys
@@ -98,6 +104,65 @@ class MemorySampler(threading.Thread):
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def kernel_ticks(jobs: int) -> list[dict]:
+    """Milliseconds per grid tick, in this process, with jobs the benchmark drives."""
+    import os
+
+    os.environ.setdefault("RP_JUPYTER_HOME", tempfile.mkdtemp(prefix="rp-bench-grid-"))
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    import rp_jupyter.notebook  # noqa: F401  (the cost parts, as in a kernel)
+    from rp_jupyter.api.models import JobStatus
+    from rp_jupyter.jobs.endpoint import Endpoint
+    from rp_jupyter.notebook.live_view import close_widgets
+    from rp_jupyter.notebook.sweep import Sweep
+    from rp_jupyter.notebook.sweep_inputs import parameter_grid
+    from rp_jupyter.notebook.sweep_view import COMPACT_EVERY, HEADER_EVERY, SweepGrid
+    from rp_jupyter.notebook.ticker import ticker
+    from tests.notebook.fake_jobs import driven_job
+    from tests.notebook.recording import install_display_recorder, recording_comms
+
+    config = Config()
+    config.HistoryAccessor.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    sweep = Sweep(Endpoint("bench", base_url="http://127.0.0.1:9/v2"), {"x": 1},
+                  parameter_grid({"i": range(jobs)}))
+    for item in sweep.items:
+        item.job = driven_job(f"bench-{item.index:04d}-aaaa-bbbb", "bench")
+    results = []
+    with recording_comms() as recorder:
+        install_display_recorder(shell, recorder)
+        grid = SweepGrid(sweep)
+        grid.show()
+        ticker().discard(grid)
+        clock = [time.monotonic() + 1.0]
+        grid.tick(clock[0])
+        moved = itertools.count()
+
+        def case(name: str, changes: int, step: float) -> None:
+            times, sent = [], len(recorder.updates())
+            for _ in range(40):
+                for _ in range(changes):
+                    sweep.items[next(moved) % jobs].job._apply_status(JobStatus.IN_PROGRESS)
+                clock[0] += step
+                started = time.perf_counter()
+                grid.tick(clock[0])
+                times.append((time.perf_counter() - started) * 1000)
+            results.append({"case": name, "jobs changed per tick": changes,
+                            "median ms": statistics.median(times),
+                            "max ms": max(times),
+                            "messages per tick": (len(recorder.updates()) - sent) / 40})
+
+        case("nothing changed", 0, 0.05)
+        case("one job changed", 1, COMPACT_EVERY)
+        case("100 jobs changed", 100, COMPACT_EVERY)
+        case("header due (cost note of 1,000 jobs)", 0, HEADER_EVERY)
+        for widget in close_widgets(grid.box):
+            widget.close()
+    return results
 
 
 def run(jobs: int) -> dict:
@@ -197,13 +262,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     args = parser.parse_args()
+    ticks = kernel_ticks(args.jobs)
+    columns = ["case", "jobs changed per tick", "median ms", "max ms", "messages per tick"]
+    print(format_table(columns, [[f"{r[c]:.2f}" if isinstance(r[c], float) else r[c]
+                                  for c in columns] for r in ticks]))
+    print()
     result = run(args.jobs)
     rows = [[name, f"{value:.1f}" if isinstance(value, float) else value]
             for name, value in result.items()]
     print(format_table(["measure", "value"], rows))
     verdict = "met" if result["kernel RSS peak MB"] < 200 else "NOT met"
     print(f"target: kernel RSS under 200 MB: {verdict}")
-    path = write_result("sweep_browser", result)
+    path = write_result("sweep_browser", {**result, "kernel ticks": ticks})
     print(f"written to {path.relative_to(ROOT)}")
 
 

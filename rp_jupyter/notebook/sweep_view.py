@@ -36,7 +36,7 @@ __all__ = [
 CELL_WIDGETS_MAX = 36  # above this, one compact grid instead of a widget per job
 COMPACT_EVERY = 0.25  # seconds between refreshes of the compact grid
 COMPACT_ROW = 50  # dots per line of the compact grid; a change resends only its line
-HEADER_EVERY = 1.0  # seconds between header refreshes while no card changes (its cost note)
+HEADER_EVERY = 1.0  # seconds between refreshes of the header's notes (what it costs so far)
 HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
@@ -86,10 +86,11 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
 
 
 def header_html(sweep: Any, note: str | None = None,
-                statuses: list[str] | None = None) -> str:
+                statuses: list[str] | None = None, notes: list[str] | None = None) -> str:
     """The sweep's title, counts per status and progress bar.  ``statuses`` are the ones
     the cards show (the grid passes them, so header and cards agree at every instant);
-    by default, each item's status now."""
+    by default, each item's status now.  ``notes`` are the features' notes (default: asked
+    now)."""
     total = len(sweep.items)
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
     done = sum(settled(status) for status in shown)
@@ -104,7 +105,7 @@ def header_html(sweep: Any, note: str | None = None,
         extra.append("cancelling…")
     if note:
         extra.append(note)
-    extra += parts.sweep_notes(sweep)
+    extra += parts.sweep_notes(sweep) if notes is None else notes
     extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
     return for_the_room(
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
@@ -135,6 +136,7 @@ class SweepGrid(LiveView):
         self.cancel_button = self.action_button("Cancel all", self._cancel, icon="stop")
         self.card_buttons: list[Any] = []
         self._header_at = 0.0
+        self._notes: list[str] = []  # the header's notes, asked at most every HEADER_EVERY
         if self._compact:
             flat = widgets.Layout(margin="0", min_height="0")
             self.cells = [widgets.HTML(compact_html(sweep, self.shown, start), layout=flat)
@@ -195,9 +197,13 @@ class SweepGrid(LiveView):
         pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
         # the header right after the cards, in the same tick (a token was kept for it);
         # otherwise now and then, for what it says besides the counts (cost so far)
-        if len(self._dirty) < before or now - self._header_at >= HEADER_EVERY:
+        notes_due = now - self._header_at >= HEADER_EVERY
+        if notes_due:  # a cost note over every job is the header's dear part
             self._header_at = now
-            self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+            self._notes = parts.sweep_notes(self.sweep)
+        if notes_due or len(self._dirty) < before:
+            self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown,
+                                                           notes=self._notes))
         for index, button in enumerate(self.card_buttons):
             unsettled = not settled(self.shown[index])
             self.send(button, now, disabled=not unsettled or index in self.busy)

@@ -28,8 +28,8 @@ from rp_jupyter.notebook.chat_markdown import (
     reply_bundle,
 )
 from rp_jupyter.notebook.context import DisplayMode, display_mode
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import MUTED, esc, failure_note
+from rp_jupyter.notebook.live_view import LiveView, cancel_unless_final
+from rp_jupyter.notebook.markup import esc, failure_note
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 from rp_jupyter.notebook.ticker import MessageBudget
 
@@ -85,11 +85,9 @@ class ChatPanel(LiveView):
         self.reply = reply
         self.text = StreamedText()
         self.reply_output = widgets.Output()
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop",
-                                            layout=widgets.Layout(width="auto"),
-                                            tooltip="Stop this reply")
-        self.cancel_button.on_click(lambda _button: self.cancel())
-        self.note_html = widgets.HTML()
+        self.cancel_button = self.action_button("Cancel", self.cancel, icon="stop",
+                                                tooltip="Stop this reply")
+        self.note_html = self.note_widget()
         self.box = widgets.VBox([self.reply_output,
                                  widgets.HBox([self.cancel_button, self.note_html])])
         self._unsubscribe: Callable[[], None] | None = None
@@ -97,31 +95,25 @@ class ChatPanel(LiveView):
     def __repr__(self) -> str:
         return f"<ChatPanel reply={self.reply.id} state={self.state}>"
 
-    @property
-    def note(self) -> str | None:
-        return self.notes.get(None)
-
-    def show(self) -> None:  # type: ignore[override]
-        """Display the reply (live while it streams) in the current cell."""
-        with self.lock:
-            if self.reply.is_final:
-                super().show(self.final_bundle())
-                self.state = "final"
-                return
-            self._unsubscribe = self.reply.subscribe(lambda _reply, _event: self.wake())
-            self.text.sync(self.reply)
-            self.reply_output.outputs = (_as_output(reply_bundle(self.reply, self.text.text)),)
-            super().show(widget_bundle(self.box, footer_text(self.reply) + " (live panel)"))
-
     # -- the LiveView parts --------------------------------------------------------------
+
+    def live_text(self) -> str:
+        return footer_text(self.reply) + " (live panel)"
+
+    def live_bundle(self) -> dict[str, Any]:
+        self.text.sync(self.reply)
+        self.reply_output.outputs = (_as_output(reply_bundle(self.reply, self.text.text)),)
+        return super().live_bundle()
+
+    def on_show(self) -> None:
+        if self.state == "live":  # the reply streams on: follow it
+            self._unsubscribe = self.reply.subscribe(lambda _reply, _event: self.wake())
 
     def refresh(self, now: float) -> bool:
         self.text.sync(self.reply)
         shown = (_as_output(reply_bundle(self.reply, self.text.text)),)
-        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
         sent = self.send(self.reply_output, now, outputs=shown)
-        sent = self.send(self.cancel_button, now, disabled=bool(self.busy)) and sent
-        return not (self.send(self.note_html, now, value=note) and sent)
+        return not (self.send_actions(now) and sent)
 
     def done(self) -> bool:
         return self.reply.is_final
@@ -137,20 +129,15 @@ class ChatPanel(LiveView):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        return close_widgets(self.box)
+        return super().widgets_to_close()
 
     # -- the button -----------------------------------------------------------------------
 
     def cancel(self) -> bool:
         """The Cancel button: stop the reply, off the kernel's thread (False on a double
         click)."""
-        return self.act(None, "cancel", self._cancel_now, pending="cancelling…")
-
-    def _cancel_now(self) -> str | None:
-        if self.reply.is_final:
-            return f"the reply was already {self.reply.status}: nothing to cancel"
-        self.reply.cancel()
-        return None
+        return self.act(None, "cancel", lambda: cancel_unless_final(self.reply, "reply"),
+                        pending="cancelling…")
 
 
 # -- presenting a reply in the running cell ------------------------------------------------

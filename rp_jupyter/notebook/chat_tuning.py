@@ -114,15 +114,8 @@ class ChatPlayground(Playground):
             widgets.VBox([label, view.box], layout=widgets.Layout(width=width))
             for _, label, view in self.views])]
 
-    def refresh(self, now: float) -> bool:
-        if self.closed:
-            return False
-        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-        pending = not self.send(self._note_html, now, value=note)
-        for _, _, view in self.views:
-            view.refresh(self.budget, now)
-            pending = pending or not view.settled
-        return pending
+    def embedded_views(self) -> list[Any]:
+        return [] if self.closed else [view for _, _, view in self.views]
 
     def final_bundle(self) -> dict[str, Any]:
         """The values the controls had, then the newest replies, each under its values."""

@@ -13,6 +13,7 @@ Installed once, when ``rp_jupyter.notebook`` is imported; imports nothing heavy.
 
 from __future__ import annotations
 
+import weakref
 from html import escape
 from typing import Any
 
@@ -87,10 +88,24 @@ def warning_cell(record: Any, job: Any) -> str:
     return warning.split(":")[0].replace("still ", "forgotten? ") if warning else ""
 
 
+_FINAL_COSTS: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def settled_cost(job: Any) -> Any:
+    """``job.cost``, worked out once per attempt after the job is final (a sweep's header
+    asks for the cost of every job, again and again)."""
+    if not job.is_final:
+        return job.cost
+    known = _FINAL_COSTS.get(job)
+    if known is None or known[0] != job.attempt:
+        known = _FINAL_COSTS[job] = (job.attempt, job.cost)
+    return known[1]
+
+
 def sweep_note(sweep: Any) -> str | None:
     """The estimate first; what the sweep has cost so far; its total once done."""
     estimate = getattr(sweep, "estimate", None)
-    costs = [job.cost for job in sweep.jobs if not getattr(job, "cached", False)]
+    costs = [settled_cost(job) for job in sweep.jobs if not getattr(job, "cached", False)]
     if (estimate is None or estimate.free) and all(c.source == "local" for c in costs):
         return None
     from rp_jupyter.jobs.cost import dollars

@@ -18,7 +18,7 @@ from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
 from rp_jupyter.notebook.health_chart import health_chart_svg, health_table_html, health_text
-from rp_jupyter.notebook.live_view import LiveView, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView
 from rp_jupyter.notebook.markup import FONT, MUTED, esc
 from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
 from rp_jupyter.notebook.sweep_inputs import as_endpoint
@@ -77,10 +77,9 @@ class HealthPanel(LiveView):
         self.interval_box.observe(
             lambda change: setattr(self, "interval", change["new"]), names="value"
         )
-        self.stop_button = widgets.Button(
-            description="Stop", icon="stop", layout=widgets.Layout(width="auto")
+        self.stop_button = self.action_button(
+            "Stop", lambda: self.act(None, "stop", self.close, pending="stopping…"), icon="stop"
         )
-        self.stop_button.on_click(lambda _button: self.close())
         self.box = widgets.VBox([self.html, widgets.HBox([self.interval_box, self.stop_button])])
 
     def __repr__(self) -> str:
@@ -203,7 +202,7 @@ class HealthPanel(LiveView):
         if (self._dirty and self.html.comm is not None
                 and self.send(self.html, now, value=self._live_html())):
             self._dirty = False
-        return self._dirty
+        return not self.send_actions(now) or self._dirty
 
     def final_bundle(self) -> dict[str, Any]:
         note = f"stopped: {self.stopped_because}" if self.stopped_because else "stopped"
@@ -216,13 +215,8 @@ class HealthPanel(LiveView):
             f"</b>: {esc(note + detail)}</div>",
         }
 
-    def widgets_to_close(self) -> list[Any]:
-        return [self.html, self.interval_box, self.stop_button, self.box]
-
-    def show(self) -> None:  # type: ignore[override]
-        mark_presented(self)
-        text = f"runpod health panel for {self.endpoint.endpoint_id} (live)"
-        super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return f"runpod health panel for {self.endpoint.endpoint_id} (live)"
 
     def _ipython_display_(self) -> None:
         if presented_in_this_cell(self):

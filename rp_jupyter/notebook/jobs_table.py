@@ -17,11 +17,11 @@ from typing import Any
 from rp_jupyter import formats
 from rp_jupyter.formats.reading import STREAM_PREVIEW_CHUNKS
 from rp_jupyter.notebook.job_view import JobView
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView
 from rp_jupyter.notebook.markup import FONT, MONO, MUTED, badge, esc, short_id
 from rp_jupyter.notebook.panel_parts import parts
 from rp_jupyter.notebook.presentation import for_the_room, presenting
-from rp_jupyter.notebook.presented import mark_presented, on_next_cell
+from rp_jupyter.notebook.presented import on_next_cell
 from rp_jupyter.notebook.previews import output_line
 from rp_jupyter.notebook.static import error_summary, error_text, static_bundle
 from rp_jupyter.wire_rules import RETRYABLE_STATUSES
@@ -163,12 +163,13 @@ def _text_lines(names: list[str], rows: list[dict[str, str]]) -> list[str]:
     return lines
 
 
-def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = None,
-                       width: int | None = None, note: str | None = None) -> dict[str, Any]:
+def static_jobs_bundle(records: Sequence[Any], *, width: int | None = None,
+                       note: str | None = None,
+                       fields: Sequence[dict[str, str]] | None = None) -> dict[str, Any]:
     """The table as text/plain and text/html (for terminals and saved notebooks).
 
-    ``jobs`` are the live jobs rows' actions attached (or ``None`` per row); ``width`` cuts
-    each text line to that many columns (a terminal's width).
+    ``width`` cuts each text line to that many columns (a terminal's width); ``fields`` are
+    the rows' cells as the live table shows them (from the jobs its actions attached).
     """
     if not records:
         return {
@@ -176,8 +177,7 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
             "text/html": f'<div style="{FONT};{MUTED}">no jobs in the journal</div>',
         }
     names = [name for name, _ in columns(records)]
-    live = list(jobs) if jobs is not None else [None] * len(records)
-    rows = [_fields(r, j) for r, j in zip(records, live, strict=True)]
+    rows = list(fields) if fields is not None else [_fields(record) for record in records]
     lines = _text_lines(names, rows)
     if width and "job" in names and max(map(len, lines)) > width:
         # a narrow terminal shows the ids' first 8 characters (%runpod result takes a prefix)
@@ -200,11 +200,35 @@ def static_jobs_bundle(records: Sequence[Any], *, jobs: Sequence[Any] | None = N
 
 
 class _Row:
+    """One row of the live table: its record (read once: a journal record never changes),
+    the job an action attached, and what its widgets were last rendered from, so a tick
+    rebuilds only the rows whose job, note or action changed."""
+
     def __init__(self, record: Any) -> None:
         self.record = record
         self.job: Any = None
         self.html: Any = None
         self.buttons: dict[str, Any] = {}
+        self.shown: tuple[Any, ...] | None = None  # the state the widgets show
+        self._record_fields: dict[str, str] | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The row's cells: the record's, worked out (and its chunks read) once; the
+        attached job's while it changes."""
+        if self.job is not None:
+            return _fields(self.record, self.job)
+        if self._record_fields is None:
+            self._record_fields = _fields(self.record)
+        return self._record_fields
+
+    def state(self, note: str | None, busy: bool) -> tuple[Any, ...]:
+        """What the row shows depends on, cheap to read: equal states render equally."""
+        job = self.job
+        if job is None:
+            return (note, busy)
+        moving = () if job.is_final else (int(time.time()),)  # its cost so far, its age
+        return (note, busy, id(job), str(job.status), job.attempt, job.delay_ms,
+                job.execution_ms, *moving)
 
 
 class JobsTable(LiveView):
@@ -225,7 +249,7 @@ class JobsTable(LiveView):
         lines = [widgets.HBox([widgets.HTML(f'<div style="{FONT};{ROW_STYLE}">{header}</div>',
                                             layout=grow)])]
         for index, row in enumerate(self.rows):
-            row.html = widgets.HTML(_row_html(_fields(row.record), self.columns),
+            row.html = widgets.HTML(_row_html(row.fields(), self.columns),
                                     layout=widgets.Layout(flex="1 1 auto", min_width="0",
                                                           overflow="hidden"))
             for action in self._actions_for(row.record):
@@ -237,6 +261,9 @@ class JobsTable(LiveView):
                 button.on_click(lambda _b, i=index, a=action: self.act_on_row(i, a))
                 row.buttons[action] = button
             lines.append(widgets.HBox([row.html, *row.buttons.values()]))
+        for row in self.rows:
+            row.shown = row.state(None, False)
+        self._cursor = 0  # the row a tick looks at first
         self.detail = widgets.VBox([])
         self.box = widgets.VBox([*lines, self.detail])
         self.retired = False  # the next cell ran: static once nothing here still runs
@@ -251,10 +278,11 @@ class JobsTable(LiveView):
         actions.append("open")
         return actions
 
-    def show(self) -> None:  # type: ignore[override]
-        mark_presented(self)
-        text = static_jobs_bundle([row.record for row in self.rows])["text/plain"]
-        super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return static_jobs_bundle([row.record for row in self.rows],
+                                  fields=[row.fields() for row in self.rows])["text/plain"]
+
+    def on_show(self) -> None:
         on_next_cell(self.retire)
 
     def retire(self) -> None:
@@ -269,7 +297,7 @@ class JobsTable(LiveView):
 
     def final_bundle(self) -> dict[str, Any]:
         bundle = static_jobs_bundle([row.record for row in self.rows],
-                                    jobs=[row.job for row in self.rows],
+                                    fields=[row.fields() for row in self.rows],
                                     note="run %runpod jobs again for a live table")
         if self.view is not None:
             opened = static_bundle(self.view.job)
@@ -277,16 +305,8 @@ class JobsTable(LiveView):
             bundle["text/plain"] += "\n" + opened["text/plain"]
         return bundle
 
-    def widgets_to_close(self) -> list[Any]:
-        if self.view is not None:
-            self.view.unbind()
-        return close_widgets(self.box)
-
-    def _ipython_display_(self) -> None:
-        from rp_jupyter.notebook.presented import presented_in_this_cell
-
-        if not presented_in_this_cell(self):
-            self.show()
+    def embedded_views(self) -> list[Any]:
+        return [self.view] if self.view is not None else []
 
     # -- actions --------------------------------------------------------------------------
 
@@ -327,21 +347,32 @@ class JobsTable(LiveView):
         return False
 
     def refresh(self, now: float) -> bool:
+        """Rebuild the rows whose state changed since they were last sent (a few a tick,
+        as the budget allows, starting after the last row sent so none waits for ever)."""
         pending = False
-        for index, row in enumerate(self.rows):
+        count = len(self.rows)
+        for step in range(count):
+            index = (self._cursor + step) % count
+            row = self.rows[index]
             busy = index in self.busy
-            html = _row_html(_fields(row.record, row.job), self.columns, self.notes.get(index))
-            if not self.send(row.html, now, value=html):
+            note = self.notes.get(index)
+            state = row.state(note, busy)
+            live = busy or (row.job is not None and not row.job.is_final)
+            pending = pending or live
+            if state == row.shown:
+                continue
+            if self.budget.available(now) < 1:
                 pending = True
                 continue
-            pending = pending or busy or (row.job is not None and not row.job.is_final)
-            self._refresh_buttons(row, busy, now)
-        if self.view is not None:
-            self.view.refresh(self.budget, now)
-            pending = pending or not self.view.settled
+            html = _row_html(row.fields(), self.columns, note)
+            if self.send(row.html, now, value=html) and self._refresh_buttons(row, busy, now):
+                row.shown = state
+                self._cursor = (index + 1) % count
+            else:
+                pending = True
         return pending
 
-    def _refresh_buttons(self, row: _Row, busy: bool, now: float) -> None:
+    def _refresh_buttons(self, row: _Row, busy: bool, now: float) -> bool:
         job = row.job
         status = str(job.status) if job is not None else row.record.status
         final = job.is_final if job is not None else row.record.final
@@ -351,15 +382,15 @@ class JobsTable(LiveView):
             "retry": status not in RETRYABLE_STATUSES or busy or unsent,
             "open": busy or unsent,
         }
+        sent = True
         for action, button in row.buttons.items():
-            self.send(button, now, disabled=wanted[action])
+            sent = self.send(button, now, disabled=wanted[action]) and sent
+        return sent
 
     def close(self) -> None:
         """Close every widget of the table (and the open job's view)."""
         with self.lock:
-            if self.view is not None:
-                self.view.unbind()
-            for widget in close_widgets(self.box):
+            for widget in self.widgets_to_close():
                 widget.close()
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.notebook.job_view import JobView
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import MUTED, esc, header_text
+from rp_jupyter.notebook.live_view import LiveView, cancel_unless_final
+from rp_jupyter.notebook.markup import header_text
 from rp_jupyter.notebook.static import static_bundle
 from rp_jupyter.wire_rules import RETRYABLE_STATUSES
 
@@ -49,7 +49,6 @@ class JobPanel(LiveView):
         self.read_as = read_as
         self.name = name
         self.view: JobView | None = None
-        self.box: Any = None
         self.cancel_button: Any = None
         self.note_html: Any = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -58,44 +57,31 @@ class JobPanel(LiveView):
     def __repr__(self) -> str:
         return f"<JobPanel job={self.job.id} state={self.state}>"
 
-    @property
-    def note(self) -> str | None:
-        return self.notes.get(None)
-
     # -- showing --------------------------------------------------------------------------
 
-    def show(self) -> None:  # type: ignore[override]
-        """Display the panel in the current cell (call on the cell's thread); it follows
-        its job from then on."""
-        with self.lock:
-            bundle, live = self._bundle()
-            super().show(bundle)
-            self.state = "live" if live else "final"
-            self._unsubscribe = self.job.subscribe(self._on_change)
+    def on_show(self) -> None:
+        """On screen: it follows its job from then on."""
+        self._attempt = self.job.attempt
+        self._unsubscribe = self.job.subscribe(self._on_change)
 
     def _on_change(self, job: Any, event: str) -> None:
         """Engine thread: a retry makes a final panel live again."""
         if event == "retry" and self.state == "final":
             self.wake()
 
-    def _bundle(self) -> tuple[dict[str, Any], bool]:
-        self._attempt = self.job.attempt
-        if self.job.is_final:
-            return self.final_bundle(), False
-        self._build_live()
-        return widget_bundle(self.box, header_text(self.job) + " (live panel)"), True
+    def live_text(self) -> str:
+        return header_text(self.job) + " (live panel)"
 
-    def _build_live(self) -> None:
+    def live_bundle(self) -> dict[str, Any]:
         import ipywidgets as widgets
 
         self.view = JobView(self.job, read_as=self.read_as)
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop",
-                                            layout=widgets.Layout(width="auto"),
-                                            tooltip="Cancel this job")
-        self.cancel_button.on_click(lambda _button: self.cancel())
-        self.note_html = widgets.HTML()
-        actions = widgets.HBox([self.cancel_button, self.note_html])
-        self.box = widgets.VBox([self.view.box, actions])
+        self.cancel_button = self.action_button("Cancel", self.cancel, icon="stop",
+                                                tooltip="Cancel this job")
+        self.note_html = self.note_widget()
+        self.box = widgets.VBox([self.view.box,
+                                 widgets.HBox([self.cancel_button, self.note_html])])
+        return super().live_bundle()
 
     def done(self) -> bool:
         return self.job.is_final
@@ -105,29 +91,27 @@ class JobPanel(LiveView):
         return static_bundle(self.job, read_as=self.read_as, footnote=" · ".join(lines))
 
     def widgets_to_close(self) -> list[Any]:
-        view, box = self.view, self.box
+        closing = super().widgets_to_close()
         self.view = self.box = None
-        if view is not None:
-            view.unbind()
-        return close_widgets(box) if box is not None else []
+        return closing
+
+    def embedded_views(self) -> list[Any]:
+        return [self.view] if self.view is not None else []
 
     # -- the ticker -----------------------------------------------------------------------
 
     def refresh(self, now: float) -> bool:
-        if self.view is None:
-            return False
-        self.view.note = self.note
-        self.view.refresh(self.budget, now)
-        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-        sent = self.send(self.cancel_button, now, disabled=bool(self.busy))
-        return not (self.send(self.note_html, now, value=note) and sent)
+        if self.view is not None:
+            self.view.note = self.note
+        return not self.send_actions(now)
 
     def refresh_final(self, now: float) -> bool:
         if self.job.attempt == self._attempt:
             return False
-        bundle, live = self._bundle()  # retried: live again, for the new attempt
+        self._attempt = self.job.attempt  # retried: live again, for the new attempt
+        live = not self.job.is_final
         self.notes.pop(None, None)
-        self.replace(bundle)
+        self.replace(self.live_bundle() if live else self.final_bundle())
         self.state = "live" if live else "final"
         return True
 
@@ -135,11 +119,5 @@ class JobPanel(LiveView):
 
     def cancel(self) -> bool:
         """Cancel the job as it is now, off the kernel's thread (False on a double click)."""
-        return self.act(None, "cancel", self._cancel_now, pending="cancelling…")
-
-    def _cancel_now(self) -> str | None:
-        job = self.job
-        if job.is_final:
-            return f"the job was already {job.status}: nothing to cancel"
-        job.cancel()
-        return None
+        return self.act(None, "cancel", lambda: cancel_unless_final(self.job),
+                        pending="cancelling…")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rp_jupyter.notebook.context import display_mode
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
-from rp_jupyter.notebook.markup import FONT, MUTED, esc, failure_note
-from rp_jupyter.notebook.presented import mark_presented, presented_in_this_cell
+from rp_jupyter.notebook.live_view import LiveView
+from rp_jupyter.notebook.markup import FONT, esc, failure_note
+from rp_jupyter.notebook.presented import mark_presented
 from rp_jupyter.notebook.sweep_inputs import as_endpoint, with_params
 
 __all__ = ["Playground", "playground"]
@@ -77,10 +77,9 @@ class Playground(LiveView):
         self.view: Any = None
         self._changes = threading.Condition()
         self._changed_at: float | None = None
-        self._note_html = widgets.HTML()
         self._slot = widgets.VBox([])
         self.box = widgets.VBox(
-            [widgets.VBox(list(self.controls.values())), self._note_html, self._slot]
+            [widgets.VBox(list(self.controls.values())), self.note_widget(), self._slot]
         )
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
@@ -176,10 +175,6 @@ class Playground(LiveView):
         elif self.view.job is not self.job:
             self.view.bind(self.job)
 
-    @property
-    def note(self) -> str | None:
-        return self.notes.get(None)
-
     def _set_note(self, note: str | None) -> None:
         with self.lock:
             self.notes[None] = note
@@ -189,14 +184,10 @@ class Playground(LiveView):
         return False
 
     def refresh(self, now: float) -> bool:
-        if self.closed:
-            return False
-        note = f'<span style="{MUTED}">{esc(self.note)}</span>' if self.note else ""
-        pending = not self.send(self._note_html, now, value=note)
-        if self.view is not None:
-            self.view.refresh(self.budget, now)
-            pending = pending or not self.view.settled
-        return pending
+        return not self.closed and not self.send_actions(now)
+
+    def embedded_views(self) -> list[Any]:
+        return [] if self.closed or self.view is None else [self.view]
 
     def done(self) -> bool:
         return self.closed and (self.job is None or self.job.is_final)
@@ -215,9 +206,6 @@ class Playground(LiveView):
             bundle["text/html"] += shown["text/html"]
         return bundle
 
-    def widgets_to_close(self) -> list[Any]:
-        return close_widgets(self.box)
-
     def close(self) -> None:
         """Stop following the controls; the cell then keeps the values and the last result
         as static text and HTML (a saved notebook holds no widget)."""
@@ -231,18 +219,13 @@ class Playground(LiveView):
 
     # -- showing -----------------------------------------------------------------------
 
-    def show(self) -> None:  # type: ignore[override]
-        mark_presented(self)
-        with self.lock:
-            self._shown = True
-            self._attach_view()
-            text = f"runpod playground on {self.endpoint.endpoint_id} (live controls)"
-            super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return f"runpod playground on {self.endpoint.endpoint_id} (live controls)"
 
-    def _ipython_display_(self) -> None:
-        if presented_in_this_cell(self):
-            return
-        self.show()
+    def live_bundle(self) -> dict[str, Any]:
+        self._shown = True
+        self._attach_view()
+        return super().live_bundle()
 
 
 def playground(

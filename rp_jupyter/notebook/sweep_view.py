@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from rp_jupyter.api.models import JobStatus
-from rp_jupyter.notebook.live_view import LiveView, close_widgets, widget_bundle
+from rp_jupyter.notebook.live_view import LiveView, cancel_unless_final
 from rp_jupyter.notebook.markup import (
     FONT,
     MONO,
@@ -35,6 +35,8 @@ __all__ = [
 
 CELL_WIDGETS_MAX = 36  # above this, one compact grid instead of a widget per job
 COMPACT_EVERY = 0.25  # seconds between refreshes of the compact grid
+COMPACT_ROW = 50  # dots per line of the compact grid; a change resends only its line
+HEADER_EVERY = 1.0  # seconds between refreshes of the header's notes (what it costs so far)
 HEADLESS_UPDATE_SECONDS = 1.0
 CANCEL_GRACE_SECONDS = 5.0
 CELL = (
@@ -84,10 +86,11 @@ def cell_html(item: Any, stream: StreamState | None, thumbs: dict[int, tuple[Any
 
 
 def header_html(sweep: Any, note: str | None = None,
-                statuses: list[str] | None = None) -> str:
+                statuses: list[str] | None = None, notes: list[str] | None = None) -> str:
     """The sweep's title, counts per status and progress bar.  ``statuses`` are the ones
     the cards show (the grid passes them, so header and cards agree at every instant);
-    by default, each item's status now."""
+    by default, each item's status now.  ``notes`` are the features' notes (default: asked
+    now)."""
     total = len(sweep.items)
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
     done = sum(settled(status) for status in shown)
@@ -102,7 +105,7 @@ def header_html(sweep: Any, note: str | None = None,
         extra.append("cancelling…")
     if note:
         extra.append(note)
-    extra += parts.sweep_notes(sweep)
+    extra += parts.sweep_notes(sweep) if notes is None else notes
     extras = "".join(f' · <span style="{MUTED}">{esc(e)}</span>' for e in extra)
     return for_the_room(
         f'<div style="{FONT}"><b>Sweep</b> · {total} jobs on '
@@ -130,14 +133,18 @@ class SweepGrid(LiveView):
         self._compact_at = 0.0
         self.shown = [item.status for item in sweep.items]  # what the cards say now
         self.header = widgets.HTML(header_html(sweep, statuses=self.shown))
-        self.cancel_button = widgets.Button(
-            description="Cancel all", icon="stop", layout=widgets.Layout(width="auto")
-        )
-        self.cancel_button.on_click(lambda _button: self._cancel())
+        self.cancel_button = self.action_button("Cancel all", self._cancel, icon="stop")
         self.card_buttons: list[Any] = []
+        self._header_at = 0.0
+        self._notes: list[str] = []  # the header's notes, asked at most every HEADER_EVERY
         if self._compact:
-            self.cells = [widgets.HTML()]
-            cards = self.cells
+            flat = widgets.Layout(margin="0", min_height="0")
+            self.cells = [widgets.HTML(compact_html(sweep, self.shown, start), layout=flat)
+                          for start in range(0, len(sweep.items), COMPACT_ROW)]
+            # the dots' style, once, in a widget never updated: a line's update restyles
+            # only that line, never the page
+            style = widgets.HTML(DOT_STYLE, layout=widgets.Layout(display="none"))
+            grid = widgets.VBox([style, *self.cells], layout=widgets.Layout(margin="2px 0"))
         else:
             self.cells = [widgets.HTML(cell_html(item, None, self._thumbs)) for item in sweep.items]
             cards = []
@@ -149,17 +156,17 @@ class SweepGrid(LiveView):
                 self.card_buttons.append(button)
                 cards.append(widgets.VBox([cell, button],
                                           layout=widgets.Layout(align_items="flex-start")))
-        grid = widgets.Box(
-            cards, layout=widgets.Layout(display="flex", flex_flow="row wrap", grid_gap="6px")
-        )
+            grid = widgets.Box(
+                cards, layout=widgets.Layout(display="flex", flex_flow="row wrap",
+                                             grid_gap="6px")
+            )
         self.box = widgets.VBox([widgets.HBox([self.header, self.cancel_button]), grid])
 
-    def show(self) -> None:  # type: ignore[override]
-        text = f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
-        super().show(widget_bundle(self.box, text))
+    def live_text(self) -> str:
+        return f"runpod sweep: {len(self.sweep.items)} jobs (live grid)"
 
     def _cancel(self) -> None:
-        self.act("all", "cancel", self.sweep.cancel, pending="cancelling…")
+        self.act(None, "cancel", self.sweep.cancel, pending="cancelling…")
 
     def cancel_one(self, index: int) -> bool:
         """Cancel one combination's job as it is now (False on a double click)."""
@@ -170,10 +177,7 @@ class SweepGrid(LiveView):
             if job is None:
                 item.skipped = True  # not submitted yet: it never will be
                 return None
-            if job.is_final:
-                return f"already {job.status}"
-            job.cancel()
-            return None
+            return cancel_unless_final(job)
 
         return self.act(index, "cancel", work, pending="cancelling…")
 
@@ -183,31 +187,49 @@ class SweepGrid(LiveView):
     def final_bundle(self) -> dict[str, Any]:
         return static_sweep_bundle(self.sweep)
 
-    def widgets_to_close(self) -> list[Any]:
-        return close_widgets(self.box)
-
     def refresh(self, now: float) -> bool:
         for index, item in enumerate(self.sweep.items):
             signature = _signature(item)
             if signature != self._signatures[index]:
                 self._signatures[index] = signature
                 self._dirty[index] = None
+        before = len(self._dirty)
         pending = self._refresh_compact(now) if self._compact else self._refresh_cards(now)
-        # the header right after the cards, in the same tick (a token was kept for it)
-        self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown))
+        # the header right after the cards, in the same tick (a token was kept for it);
+        # otherwise now and then, for what it says besides the counts (cost so far)
+        notes_due = now - self._header_at >= HEADER_EVERY
+        if notes_due:  # a cost note over every job is the header's dear part
+            self._header_at = now
+            self._notes = parts.sweep_notes(self.sweep)
+        if notes_due or len(self._dirty) < before:
+            self.send(self.header, now, value=header_html(self.sweep, statuses=self.shown,
+                                                           notes=self._notes))
         for index, button in enumerate(self.card_buttons):
             unsettled = not settled(self.shown[index])
             self.send(button, now, disabled=not unsettled or index in self.busy)
-        return pending
+        return not self.send_actions(now) or pending
+
+    def wake(self) -> None:
+        self._header_at = 0.0  # a click: the header says so at once
+        super().wake()
 
     def _refresh_compact(self, now: float) -> bool:
+        """Resend only the lines of dots holding a changed status."""
         if not self._dirty or now - self._compact_at < COMPACT_EVERY:
             return bool(self._dirty)
-        statuses = [item.status for item in self.sweep.items]
-        if not self.send(self.cells[0], now, value=compact_html(self.sweep, statuses)):
-            return True
-        self.shown = statuses
-        self._dirty.clear()
+        items = self.sweep.items
+        for line in sorted({index // COMPACT_ROW for index in self._dirty}):
+            if self.budget.available(now) < 2:  # room for the header too, in this tick
+                return True
+            start = line * COMPACT_ROW
+            end = min(len(items), start + COMPACT_ROW)
+            statuses = [item.status for item in items[start:end]]
+            shown = self.shown[:start] + statuses + self.shown[end:]
+            if not self.send(self.cells[line], now, value=compact_html(self.sweep, shown, start)):
+                return True
+            self.shown = shown
+            for index in range(start, end):
+                self._dirty.pop(index, None)
         self._compact_at = now
         return False
 
@@ -228,15 +250,23 @@ class SweepGrid(LiveView):
         return False
 
 
-def compact_html(sweep: Any, statuses: list[str] | None = None) -> str:
+DOTS = "rp-jupyter-dots"
+DOT_STYLE = (f"<style>.{DOTS}>i{{display:inline-block;width:12px;height:12px;margin:1px;"
+             "border-radius:2px}</style>")
+
+
+def compact_html(sweep: Any, statuses: list[str] | None = None, start: int = 0) -> str:
+    """One line of the compact grid: the dots of items ``start`` to ``start +
+    COMPACT_ROW`` (``statuses`` are every item's, as the grid shows them), styled by
+    :data:`DOT_STYLE`, shown once beside them."""
     shown = statuses if statuses is not None else [item.status for item in sweep.items]
+    end = min(len(sweep.items), start + COMPACT_ROW)
     dots = "".join(
-        f'<span title="{esc(item.label)}: {esc(status)}" style="display:inline-block;'
-        f"width:12px;height:12px;margin:1px;border-radius:2px;"
-        f'background:{STATUS_COLOURS.get(status, "#d1d5db")}"></span>'
-        for item, status in zip(sweep.items, shown, strict=True)
+        f'<i title="{esc(sweep.items[index].label)}: {esc(shown[index])}" '
+        f'style="background:{STATUS_COLOURS.get(shown[index], "#d1d5db")}"></i>'
+        for index in range(start, end)
     )
-    return f'<div style="line-height:0">{dots}</div>'
+    return f'<div class="{DOTS}" style="line-height:0">{dots}</div>'
 
 
 # -- static and text renderings ---------------------------------------------------------

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import time
+
 from rp_jupyter.api.models import JobStatus
 from rp_jupyter.jobs.endpoint import Endpoint
 from rp_jupyter.jobs.journal import JobJournal
+from rp_jupyter.notebook import jobs_table
 from rp_jupyter.notebook.jobs_table import JobsTable, show_jobs_table
+from rp_jupyter.notebook.ticker import ticker
 from tests.notebook.recording import WIDGET_VIEW, press, wait_until
 
 
@@ -133,3 +137,50 @@ def test_the_live_table_leaves_its_static_view_once_the_next_cell_runs(frontend,
     assert done.id in final["data"]["text/plain"] and "<table" in final["data"]["text/html"]
     wait_until(lambda: all(b.comm is None for r in table.rows for b in r.buttons.values()),
                5, "the buttons to be closed")
+
+
+def test_a_tick_rebuilds_only_the_rows_that_changed(frontend, endpoint, local_server,
+                                                    monkeypatch):
+    from rp_jupyter.jobs.journal_records import JobRecord
+
+    streamed = [endpoint("ui-tokens").run({"prompt": f"row {n} words", "rate": 0})
+                for n in range(3)]
+    failed = endpoint("ui-chaos").run({"fail_first": True})
+    for job in streamed:
+        job.result(20)
+    assert failed.wait(20) and failed.status == JobStatus.FAILED
+    reads: list[int] = []
+    read_chunks = JobRecord.chunks
+    monkeypatch.setattr(JobRecord, "chunks",
+                        lambda record: reads.append(record.key) or read_chunks(record))
+    table = show_jobs_table(records(), mode="live", endpoint_for=endpoint_for)
+    assert sorted(reads) == sorted(r.record.key for r in table.rows
+                                   if r.record.job_id != failed.id)  # each read once
+    (retried,) = [r for r in table.rows if r.record.job_id == failed.id]
+    others = {r.html.comm.comm_id for r in table.rows if r is not retried}
+    others |= {b.comm.comm_id for r in table.rows if r is not retried
+               for b in r.buttons.values()}
+    before = len(frontend.recorder.updates())
+    press(retried.buttons["retry"])
+    wait_until(lambda: "COMPLETED" in retried.html.value, 20, "the retried row to complete")
+    for _ in range(5):  # ticks with nothing new: nothing is rebuilt or sent
+        assert table.tick(time.monotonic()) in (True, False)
+    sent = frontend.recorder.updates()[before:]
+    assert {m["comm_id"] for m in sent} & {retried.html.comm.comm_id}
+    assert not [m for m in sent if m["comm_id"] in others]
+    assert len(reads) == 3  # no tick read a record's chunks again
+
+
+def test_a_tick_with_nothing_changed_sends_nothing(frontend, endpoint, monkeypatch):
+    for n in range(4):
+        endpoint("ui-tokens").run({"prompt": f"quiet {n}", "rate": 0}).result(20)
+    table = show_jobs_table(records(), mode="live", endpoint_for=endpoint_for)
+    wait_until(lambda: table not in ticker(), 5, "the table to leave the ticker")
+    before = len(frontend.recorder.snapshot())
+    built: list[int] = []
+    original = jobs_table._row_html
+    monkeypatch.setattr(jobs_table, "_row_html",
+                        lambda *a, **k: built.append(1) or original(*a, **k))
+    for _ in range(10):
+        table.tick(time.monotonic())
+    assert built == [] and len(frontend.recorder.snapshot()) == before

@@ -138,3 +138,40 @@ def test_a_note_part_shows_beside_the_live_header(frontend, endpoint, cost_parts
                    panel.view.html.value, 10, "the note part in the live header")
     finally:
         job.cancel()
+
+
+class Stopper(LiveView):
+    """A panel with the core's own button and note: Stop runs until released."""
+
+    def __init__(self) -> None:
+        import ipywidgets as widgets
+
+        super().__init__()
+        self.release = threading.Event()
+        self.button = self.action_button("Stop", self.stop, icon="stop")
+        self.box = widgets.VBox([self.button, self.note_widget()])
+
+    def stop(self) -> bool:
+        return self.act(None, "stop", lambda: "stopped" if self.release.wait(5) else None,
+                        pending="stopping…")
+
+    def refresh(self, now: float) -> bool:
+        return not self.send_actions(now)
+
+    def live_text(self) -> str:
+        return "a stopper"
+
+
+def test_the_cores_button_is_disabled_and_noted_while_its_action_runs(frontend):
+    from tests.notebook.recording import press
+
+    view = Stopper()
+    view.show()
+    (shown,) = frontend.recorder.of_kind("display")
+    assert shown["data"]["text/plain"] == "a stopper" and WIDGET_VIEW in shown["data"]
+    press(view.button)
+    wait_until(lambda: view.button.disabled and "stopping…" in view._note_html.value, 5,
+               "the button disabled and the pending note")
+    view.release.set()
+    wait_until(lambda: not view.button.disabled and "stopped" in view._note_html.value, 5,
+               "the outcome as the note, the button usable again")

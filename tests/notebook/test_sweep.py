@@ -273,3 +273,75 @@ def test_a_sweep_cell_sends_a_prompt_that_holds_commas(ip, local):
     assert list(rows.prompt) == ["red, green", "blue"]
     assert [job.input for job in run.value.jobs] == [{"prompt": "red, green"},
                                                     {"prompt": "blue"}]
+
+
+@pytest.fixture
+def driven_grid(frontend):
+    """``driven_grid(count)``: a sweep grid over ``count`` jobs driven by the test, out of
+    the ticker (each ``tick`` is the test's); its widgets are closed afterwards."""
+    from rp_jupyter.jobs.endpoint import Endpoint
+    from rp_jupyter.notebook.live_view import close_widgets
+    from rp_jupyter.notebook.sweep import Sweep
+    from rp_jupyter.notebook.sweep_view import SweepGrid
+    from rp_jupyter.notebook.ticker import ticker
+    from tests.notebook.fake_jobs import driven_job
+
+    grids = []
+
+    def make(count: int):
+        sweep = Sweep(Endpoint("driven", base_url="http://127.0.0.1:9/v2"), {"x": 1},
+                      parameter_grid({"i": range(count)}))
+        for item in sweep.items:
+            item.job = driven_job(f"driven-{item.index:04d}-aaaa-bbbb")
+        grid = SweepGrid(sweep)
+        grids.append(grid)
+        grid.show()
+        ticker().discard(grid)
+        clock = [time.monotonic()]
+
+        def tick(seconds: float = 0.3) -> None:
+            clock[0] += seconds
+            grid.tick(clock[0])
+
+        tick()
+        return sweep, grid, tick
+
+    yield make
+    for grid in grids:
+        for widget in close_widgets(grid.box):
+            widget.close()
+
+
+def test_a_big_sweep_resends_only_the_line_of_dots_holding_a_change(frontend, driven_grid):
+    from rp_jupyter.api.models import JobStatus
+
+    sweep, grid, tick = driven_grid(1000)
+    assert len(grid.cells) == 20  # lines of 50 dots, not one grid of 1,000
+    before = len(frontend.recorder.updates())
+    sweep.items[737].job._apply_status(JobStatus.IN_PROGRESS)
+    tick()
+    sent = frontend.recorder.updates()[before:]
+    lines = {cell.model_id: n for n, cell in enumerate(grid.cells)}
+    changed = [lines[m["comm_id"]] for m in sent if m["comm_id"] in lines]
+    assert changed == [737 // 50]
+    (message,) = [m for m in sent if m["comm_id"] == grid.cells[14].model_id]
+    assert message["data"]["state"]["value"].count("<i ") == 50
+    assert "i=737: IN_PROGRESS" in message["data"]["state"]["value"]
+    header = [m for m in sent if m["comm_id"] == grid.header.model_id]
+    assert header and "IN_PROGRESS" in header[-1]["data"]["state"]["value"]
+    before = len(frontend.recorder.updates())
+    tick()
+    tick()
+    assert not [m for m in frontend.recorder.updates()[before:] if m["comm_id"] in lines]
+
+
+def test_a_small_sweep_resends_only_the_card_that_changed(frontend, driven_grid):
+    from rp_jupyter.api.models import JobStatus
+
+    sweep, grid, tick = driven_grid(12)
+    before = len(frontend.recorder.updates())
+    sweep.items[5].job._apply_status(JobStatus.IN_PROGRESS)
+    tick()
+    sent = frontend.recorder.updates()[before:]
+    cards = {cell.model_id: n for n, cell in enumerate(grid.cells)}
+    assert [cards[m["comm_id"]] for m in sent if m["comm_id"] in cards] == [5]

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from rp_jupyter.local import admin, protocol, request_limits
 from rp_jupyter.local import openai_server_route as openai_route
 from rp_jupyter.local.endpoint_settings import MAX_HEADERS, MAX_OTHER_BODY
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.httputil import (
     ClientGone,
     auth_problem,
@@ -45,7 +46,7 @@ class LocalApp:
         self.max_headers = max_headers
         self.endpoints: dict[str, ServerEndpoint] = {}
         self.webhooks = WebhookSender()
-        self.closing = asyncio.Event()
+        self.closing = Flag()
         self.address: tuple[str, int] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 

@@ -11,11 +11,11 @@ Example: ``frame({"x": 1}) == 'data: {"x":1}\\n\\n'``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.longpoll import wait_until
 from rp_jupyter.local.server_job import _MISSING, COMPLETED, ServerJob
 
@@ -55,8 +55,8 @@ class SentText:
         return "\n" if self.tail.endswith("\n") else "\n\n"
 
 
-async def relay(runtime: Any, job: ServerJob, send: Any, gone: asyncio.Event,
-                closing: asyncio.Event, error_event: Callable[[], dict[str, Any]]) -> None:
+async def relay(runtime: Any, job: ServerJob, send: Any, gone: Flag,
+                closing: Flag, error_event: Callable[[], dict[str, Any]]) -> None:
     """Send ``job``'s chunks as they arrive until it is final; a client that hangs up
     cancels the job."""
     await send({"type": "http.response.start", "status": 200,

@@ -13,10 +13,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.server_endpoint import ServerEndpoint
-from rp_jupyter.local.server_job import TERMINAL, ServerJob
+from rp_jupyter.local.server_job import IN_PROGRESS, TERMINAL, ServerJob
 from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
 
 JOB_NOT_FOUND = "job not found"
@@ -31,7 +32,7 @@ class Call:
     receive: Any
     args: list[str]
     query: dict[str, str]
-    closing: asyncio.Event
+    closing: Flag
     entry: dict[str, Any] | None = None
     body: bytes = b""
     _watch: DisconnectWatch | None = field(default=None, repr=False)
@@ -40,7 +41,7 @@ class Call:
     def job_id(self) -> str:
         return self.args[0]
 
-    def gone(self) -> asyncio.Event:
+    def gone(self) -> Flag:
         """Set when the client hangs up (the body must have been read already)."""
         if self._watch is None:
             self._watch = DisconnectWatch(self.receive)
@@ -93,8 +94,15 @@ async def runsync(call: Call) -> Response:
 
 
 async def status(call: Call) -> Response:
-    """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention."""
+    """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention.
+
+    For a running job the loop first takes in what has already arrived (a result its
+    worker sent while this request was on its way), so the answer is as fresh as it can be.
+    """
     job = call.job()
+    if job is not None and job.status == IN_PROGRESS:
+        await asyncio.sleep(0)
+        job = call.job()
     if job is None:
         return error(404, JOB_NOT_FOUND)
     if call.query.get("ttl"):

@@ -319,6 +319,7 @@ class LocalServer:
                 app, loop=self.loop_kind, lifespan="on", log_config=None,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=1,
                 timeout_keep_alive=75,
+                proxy_headers=False,  # nothing here reads the client's address
                 http=limited_protocol(self.http_kind, self.max_header_bytes),
                 h11_max_incomplete_event_size=self.max_header_bytes + H11_BUFFER_MARGIN)
             self._uvicorn = uvicorn.Server(config)

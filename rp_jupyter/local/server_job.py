@@ -10,6 +10,8 @@ import asyncio
 import time
 from typing import Any
 
+from rp_jupyter.local.flags import Flag
+
 IN_QUEUE = "IN_QUEUE"
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
@@ -54,14 +56,14 @@ class ServerJob:
         self.attempts = 1
         self.retention_override: float | None = None
         self.webhook_log: list[dict[str, Any]] = []
-        self.changed = asyncio.Event()
+        self.changed = Flag()
         self.timers: list[asyncio.TimerHandle] = []
 
     # -- change notification -------------------------------------------------------
 
     def notify(self) -> None:
         """Wake every long-poll waiting on this job."""
-        event, self.changed = self.changed, asyncio.Event()
+        event, self.changed = self.changed, Flag()
         event.set()
 
     def cancel_timers(self) -> None:

@@ -144,9 +144,21 @@ async def per_request(app: Any, requests: int, requests_made: list[tuple[str, st
     """Microseconds per request, ``requests`` requests cycling through ``requests_made``."""
     scopes = [scope_of(m, p) for m, p in requests_made]
     statuses: list[int] = []
+    never = asyncio.Event()
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+    def receiver() -> Callable[[], Any]:
+        """As a server's ``receive``: the (empty) body once, then nothing until the client
+        leaves, which it does not."""
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await never.wait()
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        return receive
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -154,7 +166,7 @@ async def per_request(app: Any, requests: int, requests_made: list[tuple[str, st
 
     started = time.perf_counter()
     for i in range(requests):
-        await app(dict(scopes[i % len(scopes)]), receive, send)
+        await app(dict(scopes[i % len(scopes)]), receiver(), send)
     elapsed = time.perf_counter() - started
     assert len(statuses) == requests, (len(statuses), requests)
     return elapsed / requests * 1e6

@@ -9,6 +9,7 @@ Stdlib only: the worker side imports it before the handler.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 
@@ -23,9 +24,7 @@ def frame(payload: bytes) -> bytes:
 
 def result_frame(job_id: str, encoded_result: bytes) -> bytes:
     """The frame reporting a job's result (already encoded as JSON)."""
-    from json import dumps
-
-    return frame(b'{"id":' + dumps(job_id).encode() + b',"result":' + encoded_result + b"}")
+    return frame(b'{"id":' + json.dumps(job_id).encode() + b',"result":' + encoded_result + b"}")
 
 
 def split_frames(buffer: bytearray) -> list[bytes]:

@@ -307,6 +307,7 @@ class LocalServer:
 
             from rp_jupyter.local.app import LocalApp
             from rp_jupyter.local.http_limits import H11_BUFFER_MARGIN, limited_protocol
+            from rp_jupyter.local.http_writes import with_joined_writes
 
             app = LocalApp(max_headers=self.max_headers)
             app.webhooks = self._webhooks
@@ -320,7 +321,8 @@ class LocalServer:
                 log_level="warning", access_log=False, timeout_graceful_shutdown=1,
                 timeout_keep_alive=75,
                 proxy_headers=False,  # nothing here reads the client's address
-                http=limited_protocol(self.http_kind, self.max_header_bytes),
+                http=with_joined_writes(limited_protocol(self.http_kind,
+                                                         self.max_header_bytes)),
                 h11_max_incomplete_event_size=self.max_header_bytes + H11_BUFFER_MARGIN)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run,

@@ -23,6 +23,7 @@ from typing import Any
 from rp_jupyter.local.channel_frames import READY, frame, split_frames
 
 UNREADABLE_RESULT = "the worker sent a result that is not valid JSON"
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 LOADING, IDLE, BUSY, OVER_HTTP, CLOSED = "loading", "idle", "busy", "over http", "closed"
 
 
@@ -76,8 +77,7 @@ class WorkerChannel(asyncio.Protocol):
         self.state = BUSY
         self.job_id = job.id
         assert self._transport is not None
-        self._transport.write(frame(json.dumps(job.payload(), ensure_ascii=False,
-                                               separators=(",", ":")).encode()))
+        self._transport.write(frame(_PAYLOAD.encode(job.payload()).encode()))
 
     # -- the worker's side ------------------------------------------------------------
 

@@ -6,7 +6,6 @@ response.  Rate limits, faults, auth and stats are applied before a route runs.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +16,12 @@ from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.server_endpoint import ServerEndpoint
-from rp_jupyter.local.server_job import IN_PROGRESS, TERMINAL, ServerJob
+from rp_jupyter.local.server_job import TERMINAL, ServerJob
 from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
 
 JOB_NOT_FOUND = "job not found"
+#: how long ``/status`` waits for a running job to finish before answering (seconds)
+STATUS_HOLD = 0.005
 
 
 @dataclass
@@ -96,12 +97,13 @@ async def runsync(call: Call) -> Response:
 async def status(call: Call) -> Response:
     """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention.
 
-    For a running job the loop first takes in what has already arrived (a result its
-    worker sent while this request was on its way), so the answer is as fresh as it can be.
+    A job not yet final gets up to :data:`STATUS_HOLD` to finish before the answer: a short
+    job polled right after ``/run`` answers with its result in one request instead of a poll
+    interval later, and a poll of a long job takes that much longer to answer.
     """
     job = call.job()
-    if job is not None and job.status == IN_PROGRESS:
-        await asyncio.sleep(0)
+    if job is not None and not job.final:
+        await wait_until(job, lambda: job.final, STATUS_HOLD, call.closing)
         job = call.job()
     if job is None:
         return error(404, JOB_NOT_FOUND)

@@ -77,7 +77,9 @@ async def read_body(receive: Any, limit: int | None) -> bytes | None:
 
 def query(scope: dict[str, Any]) -> dict[str, str]:
     """The query string as a dict (the last value wins)."""
-    raw = scope.get("query_string", b"").decode("latin-1")
+    if not scope.get("query_string"):
+        return {}
+    raw = scope["query_string"].decode("latin-1")
     return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 

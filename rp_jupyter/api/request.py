@@ -89,6 +89,7 @@ def build_request(
     """
     input_value = _check_input(input)
     secrets = check_json(input_value, "input")
+    input_value = _s3_keys_kept_secret(input_value, secrets)
     body: dict[str, Any] = {"input": input_value}
     if webhook is not None:
         body["webhook"] = _check_webhook(webhook)
@@ -194,6 +195,29 @@ def _check_webhook(url: Any) -> str:
             hint="e.g. webhook='https://example.com/runpod-hook'",
         )
     return url
+
+
+def _s3_keys_kept_secret(value: Any, secrets: list[Secret]) -> Any:
+    """``value`` with the keys of every ``s3Config`` inside it (workers such as SDXL read
+    one from their input) as :class:`Secret`; appends the new secrets.  Called on a value
+    :func:`check_json` has accepted, so it is finite and acyclic."""
+    if isinstance(value, Mapping):
+        copied = {}
+        for key, item in value.items():
+            if key == "s3Config" and isinstance(item, Mapping):
+                item = {k: _kept_secret(k, v, secrets) for k, v in item.items()}
+            copied[key] = _s3_keys_kept_secret(item, secrets)
+        return copied
+    if isinstance(value, (list, tuple)):
+        return [_s3_keys_kept_secret(item, secrets) for item in value]
+    return value
+
+
+def _kept_secret(key: str, value: Any, secrets: list[Secret]) -> Any:
+    if key not in S3_SECRET_KEYS or not isinstance(value, str):
+        return value
+    secrets.append(Secret(value))
+    return secrets[-1]
 
 
 def _check_s3(config: Any) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def save(notebook: LabNotebook, lab: Lab, path: str) -> nbformat.NotebookNode:
 
 
 def shut_down_kernels(lab: Lab) -> None:
-    for kernel in json.loads(_get(f"{lab.url}/api/kernels")):
+    for kernel in running_kernels(lab):
         request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}",
                                          method="DELETE")
         try:
@@ -119,8 +119,20 @@ def shut_down_kernels(lab: Lab) -> None:
         except urllib.error.HTTPError as exc:  # already on its way out (its page was closed)
             if exc.code not in (404, 500):
                 raise
-    wait_for(lambda: json.loads(_get(f"{lab.url}/api/kernels")) == [], 30,
-             what="every kernel to stop")
+    wait_for(lambda: running_kernels(lab) == [], 30, what="every kernel to stop")
+
+
+def running_kernels(lab: Lab) -> list:
+    """The running kernels (the server answers 500 while it removes one: asked again)."""
+    def listing() -> tuple[list] | None:
+        try:
+            return (json.loads(_get(f"{lab.url}/api/kernels")),)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 500:
+                raise
+            return None
+
+    return wait_for(listing, 30, what="the kernel list")[0]
 
 
 WIDGETS_SETTLED = """() => !Array.from(document.querySelectorAll('.jp-OutputArea-output'))

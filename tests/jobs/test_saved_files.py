@@ -116,6 +116,17 @@ def test_the_signature_is_masked_in_reprs_and_journal_rows(workers, s3):
     assert s3.access_key not in json.dumps([tuple(row) for row in rows])
 
 
+def test_s3_credentials_in_a_workers_input_reach_the_worker_but_never_the_journal(workers, s3):
+    job = sdxl(workers, s3, width=24, height=16)  # the worker uploaded with them
+    assert job.images[0].size == (24, 16)
+    journal = JobJournal.open()
+    assert journal.find(job.id).request["input"]["s3Config"]["accessSecret"] == "********"
+    journal.flush()
+    stored = b"".join(p.read_bytes() for p in journal.path.parent.glob("journal.sqlite3*"))
+    assert s3.secret_key.encode() not in stored
+    assert s3.secret_key not in repr(job) and s3.secret_key not in repr(job.input)
+
+
 def test_a_file_over_the_size_cap_is_not_saved_and_says_why(workers, s3):
     rp_jupyter.configure_downloads(max_file_mb=0.5)
     job = sdxl(workers, s3, size=700_000)

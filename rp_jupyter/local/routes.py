@@ -20,6 +20,8 @@ from rp_jupyter.local.server_job import TERMINAL, ServerJob
 from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request, wait_param
 
 JOB_NOT_FOUND = "job not found"
+#: how long ``/runsync`` waits before it also watches for the client hanging up (seconds)
+RUNSYNC_UNWATCHED = 0.05
 #: how long ``/status`` waits for a running job to finish before answering (seconds)
 STATUS_HOLD = 0.005
 
@@ -90,7 +92,10 @@ async def runsync(call: Call) -> Response:
         await read_body(call.receive, 0)
         raise
     job = await _submit(call, sync=True)
-    await wait_until(job, lambda: job.final, wait, call.gone(), call.closing)
+    # most jobs end within moments: only a longer wait watches for the client hanging up
+    if not await wait_until(job, lambda: job.final, RUNSYNC_UNWATCHED, call.closing):
+        await wait_until(job, lambda: job.final, wait - RUNSYNC_UNWATCHED, call.gone(),
+                         call.closing)
     return answer(job.document())
 
 

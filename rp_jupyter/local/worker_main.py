@@ -45,9 +45,6 @@ from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path
 CONFIG_ENV = "RP_JUPYTER_LOCAL_WORKER"
 KEY_ENV = "RUNPOD_AI_API_KEY"
 EXIT_LOAD_FAILED = 3
-#: give up when the server has been unreachable this long (it was stopped or killed)
-SERVER_GONE_AFTER = 10.0
-MAX_BATCH = 512
 PARENT_CHECK_EVERY = 0.5
 
 

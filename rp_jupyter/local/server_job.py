@@ -7,6 +7,7 @@ All mutation happens on the server's event loop; other threads only read snapsho
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -92,7 +93,9 @@ class ServerJob:
         self.finished_at = time.time()
         self.finished_mono = time.monotonic()
         if self.started_mono is not None:
-            self.exec_ms = round((self.finished_mono - self.started_mono) * 1000)
+            # rounded up: a job a worker ran took some time (and is priced by it), even
+            # when its worker returned it within the millisecond
+            self.exec_ms = math.ceil((self.finished_mono - self.started_mono) * 1000)
         if output is not _MISSING:
             self.output = output
         if error is not None:

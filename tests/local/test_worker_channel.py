@@ -108,3 +108,11 @@ def test_a_result_the_server_cannot_read_fails_the_job_and_the_worker_goes_on():
     assert statuses == ["FAILED", "COMPLETED"]
     assert first["error"] == UNREADABLE_RESULT
     assert second["output"] == {"ok": True}
+
+
+def test_a_job_its_worker_returns_within_the_millisecond_still_reports_its_time(
+        start_endpoint, client):
+    ep = start_endpoint("echo", workers=1, rate_limits="off")
+    docs = [client.post(f"{ep.url}/runsync", json={"input": {"i": i}}).json()
+            for i in range(20)]
+    assert all(d["status"] == "COMPLETED" and d["executionTime"] >= 1 for d in docs)

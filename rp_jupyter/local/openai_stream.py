@@ -58,7 +58,8 @@ class SentText:
 async def relay(runtime: Any, job: ServerJob, send: Any, gone: Flag,
                 closing: Flag, error_event: Callable[[], dict[str, Any]]) -> None:
     """Send ``job``'s chunks as they arrive until it is final; a client that hangs up
-    cancels the job."""
+    before it has had ``[DONE]`` cancels the job (one that leaves after it has the whole
+    reply, while the job's result is still on its way, does not)."""
     await send({"type": "http.response.start", "status": 200,
                 "headers": [*HEADERS, (b"x-request-id", job.id.encode())]})
     sent_chunks = 0
@@ -76,7 +77,8 @@ async def relay(runtime: Any, job: ServerJob, send: Any, gone: Flag,
         await wait_until(job, lambda seen=sent_chunks: len(job.chunks) > seen or job.final,
                          job.execution_timeout + 60.0, gone, closing)
         if gone.is_set():
-            runtime.cancel(job)
+            if not text.done:
+                runtime.cancel(job)
             return
         if closing.is_set():
             break

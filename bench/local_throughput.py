@@ -6,10 +6,16 @@ A trivial handler (it returns ``{"ok": true}``) is served two ways:
 - runpod-python's ``--rp_serve_api`` server, the reference: no ``/v2`` prefix, POST only,
   and a ``/run`` job only executes inside the first ``POST /status`` (reference 6.5).
 
-For each, jobs per second through ``/runsync`` and through ``/run`` + ``/status`` polling,
-from 1 and from 8 concurrent client threads (each with its own keep-alive connection).
+A third server shows the client's ceiling: uvicorn with an app that does no work, answering
+every request at once with a finished job.  No server can be measured faster than that
+with this client on this machine.
 
-Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 3]``.  Prints a table and
+For each, jobs per second through ``/runsync`` and through ``/run`` + ``/status`` polling,
+from 1 and from 8 concurrent client threads (each with its own keep-alive connection).  All
+servers run at once and their measurements take turns, so a load change on a shared machine
+hits them alike; each cell is the median of the repeats.
+
+Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 5]``.  Prints a table and
 writes ``bench/results/local_throughput.json``.
 """
 
@@ -43,8 +49,31 @@ HANDLER = textwrap.dedent("""
 
         runpod.serverless.start({"handler": handler})
 """)
+#: the client's ceiling: an app answering every request with a finished job, doing nothing
+CEILING_APP = textwrap.dedent("""
+    import sys
+
+    import uvicorn
+
+    BODY = b'{"id":"job-1","status":"COMPLETED","output":{"ok":true}}'
+    HEAD = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": HEAD})
+        await send({"type": "http.response.body", "body": BODY})
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                access_log=False)
+""")
 POLL_PAUSE = 0.002
 CLIENTS = (1, 8)
+REFERENCE = "runpod --rp_serve_api, 1 process"
+CEILING = "ceiling: a server doing no work"
+CELLS = [(key, clients) for clients in CLIENTS for key in ("runsync", "run_status")]
 
 
 class Target:
@@ -130,16 +159,27 @@ def start_reference(handler: Path) -> tuple[subprocess.Popen, str]:
         [sys.executable, str(handler), "--rp_serve_api", "--rp_api_host", "127.0.0.1",
          "--rp_api_port", str(port)], env=env, cwd=handler.parent,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    return proc, answering(proc, f"http://127.0.0.1:{port}")
+
+
+def start_ceiling(app: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(app), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, answering(proc, f"http://127.0.0.1:{port}")
+
+
+def answering(proc: subprocess.Popen, base: str) -> str:
+    """``base`` once the server there answers a ``/runsync``."""
     deadline = time.monotonic() + 60
     while True:
         try:
             if httpx.post(f"{base}/runsync", json={"input": {}}).status_code == 200:
-                return proc, base
+                return base
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("runpod test server did not start")
+            raise RuntimeError(f"the server for {base} did not start")
         time.sleep(0.1)
 
 
@@ -153,59 +193,80 @@ def reference_refuses_two_workers(handler: Path) -> str:
     return f"exit {done.returncode}: {lines[-1] if lines else ''}"
 
 
-def bench_target(target: Target, jobs: int, repeats: int) -> dict[str, Any]:
-    """Every cell measured ``repeats`` times; the run with the median rate is kept."""
+def bench_targets(targets: dict[str, Target], jobs: int, repeats: int) -> dict[str, Any]:
+    """Every cell measured ``repeats`` times per server, the servers taking turns; the run
+    with the median rate is kept."""
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {f"{key}_{c}": [] for key, c in CELLS} for name in targets}
+    for _ in range(repeats):
+        for key, clients in CELLS:
+            for name, target in targets.items():
+                job = target.runsync if key == "runsync" else target.run_status
+                runs[name][f"{key}_{clients}"].append(measure(job, jobs, clients))
     result: dict[str, Any] = {}
-    for clients in CLIENTS:
-        for key, job in (("runsync", target.runsync), ("run_status", target.run_status)):
-            runs = sorted((measure(job, jobs, clients) for _ in range(repeats)),
-                          key=lambda r: r["jobs_per_s"])
-            result[f"{key}_{clients}"] = {**runs[len(runs) // 2],
-                                          "all_jobs_per_s": [r["jobs_per_s"] for r in runs]}
+    for name, cells in runs.items():
+        result[name] = {}
+        for cell, measured in cells.items():
+            ordered = sorted(measured, key=lambda r: r["jobs_per_s"])
+            result[name][cell] = {**ordered[len(ordered) // 2],
+                                  "all_jobs_per_s": [r["jobs_per_s"] for r in measured]}
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300, help="jobs per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="measurements per cell")
+    parser.add_argument("--repeats", type=int, default=5, help="measurements per cell")
     args = parser.parse_args()
-    results: dict[str, Any] = {}
+    procs: list[subprocess.Popen] = []
+    targets: dict[str, Target] = {}
     with tempfile.TemporaryDirectory() as tmp:
         handler = Path(tmp) / "main.py"
         handler.write_text(HANDLER)
-        for workers in (1, 2):
-            proc, base = start_local(handler, workers)
-            try:
-                results[f"local, {workers} worker{'s' if workers > 1 else ''}"] = bench_target(
-                    Target("local", base, "GET"), args.jobs, args.repeats)
-            finally:
-                proc.terminate()
-                proc.wait(30)
-        proc, base = start_reference(handler)
+        ceiling = Path(tmp) / "ceiling.py"
+        ceiling.write_text(CEILING_APP)
         try:
-            results["runpod --rp_serve_api, 1 process"] = bench_target(
-                Target("runpod", base, "POST"), args.jobs, args.repeats)
+            for workers in (1, 2):
+                proc, base = start_local(handler, workers)
+                procs.append(proc)
+                targets[f"local, {workers} worker{'s' if workers > 1 else ''}"] = Target(
+                    "local", base, "GET")
+            proc, base = start_reference(handler)
+            procs.append(proc)
+            targets[REFERENCE] = Target("runpod", base, "POST")
+            proc, base = start_ceiling(ceiling)
+            procs.append(proc)
+            targets[CEILING] = Target("ceiling", base, "GET")
+            results = bench_targets(targets, args.jobs, args.repeats)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
         refused = reference_refuses_two_workers(handler)
-    columns = ["server", *[f"{kind} x{c}" for c in CLIENTS for kind in
-                           ("runsync", "run+status")], "req/job (run+status x8)"]
+    columns = ["server", *[f"{'runsync' if key == 'runsync' else 'run+status'} x{c}"
+                           for key, c in CELLS], "req/job (run+status x8)"]
     rows = []
     for name, data in results.items():
-        rows.append([name, *[data[f"{key}_{c}"]["jobs_per_s"] for c in CLIENTS
-                             for key in ("runsync", "run_status")],
+        rows.append([name, *[data[f"{key}_{c}"]["jobs_per_s"] for key, c in CELLS],
                      data[f"run_status_{CLIENTS[-1]}"]["requests_per_job"]])
     rows.append(["runpod --rp_serve_api, 2 processes", "n/a", "n/a", "n/a", "n/a", ""])
+    ratios = {cell: max(results[name][cell]["jobs_per_s"] for name in results
+                        if name.startswith("local"))
+              / results[REFERENCE][cell]["jobs_per_s"]
+              for cell in (f"{key}_{c}" for key, c in CELLS)}
+    rows.append(["best local / runpod", *[f"{ratios[f'{key}_{c}']:.2f}x" for key, c in CELLS],
+                 ""])
     print(f"Jobs per second, trivial handler: median of {args.repeats} runs of {args.jobs} "
-          f"jobs (xN = N concurrent clients)")
+          f"jobs (xN = N concurrent clients); {os.cpu_count()} CPUs, load average at the end "
+          f"{os.getloadavg()[0]:.1f}")
     print(format_table(columns, rows))
     print(f"runpod with --rp_api_concurrency 2: {refused}")
     path = write_result("local_throughput", {
         "jobs_per_measurement": args.jobs, "repeats": args.repeats, "clients": list(CLIENTS),
-        "status_poll_pause_s": POLL_PAUSE, "results": results,
-        "runpod_two_workers": refused, "cpus": os.cpu_count()})
+        "status_poll_pause_s": POLL_PAUSE, "results": results, "local_over_runpod": ratios,
+        "runpod_two_workers": refused, "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()})
     print(f"wrote {path}")
 
 

@@ -6,13 +6,17 @@ Answers are Starlette responses; this module is only imported once a server star
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from rp_jupyter.wire_rules import MiB
+
+#: what Starlette's JSONResponse writes, with one encoder made once
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class ClientGone(Exception):
@@ -33,18 +37,18 @@ logging.getLogger("uvicorn.error").addFilter(_DroppedFilter())
 
 
 def answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(data, status_code=status, headers=headers)
+    return Response(_JSON.encode(data).encode(), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """The body of non-400 errors: ``{"error": "..."}``."""
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return answer({"error": message}, status, headers)
 
 
 def bad_request(detail: str) -> Response:
     """The hosted API's 400 body (RFC 7807-like)."""
-    return JSONResponse({"status": 400, "title": "Bad Request", "detail": detail},
-                        status_code=400)
+    return answer({"status": 400, "title": "Bad Request", "detail": detail}, 400)
 
 
 def size_text(limit: int) -> str:
@@ -74,7 +78,9 @@ async def read_body(receive: Any, limit: int | None) -> bytes | None:
 
 def query(scope: dict[str, Any]) -> dict[str, str]:
     """The query string as a dict (the last value wins)."""
-    raw = scope.get("query_string", b"").decode("latin-1")
+    if not scope.get("query_string"):
+        return {}
+    raw = scope["query_string"].decode("latin-1")
     return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 

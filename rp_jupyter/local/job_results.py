@@ -14,10 +14,12 @@ from typing import Any
 
 from rp_jupyter.env_names import POD_HOSTNAME_ENV
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
 
 def encode(value: Any) -> str:
-    """Compact JSON, as the worker posts it (NaN refused)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    """JSON, as the worker posts it (NaN refused)."""
+    return _ENCODER.encode(value)
 
 
 def exception_error(err: BaseException, worker_id: str) -> str:

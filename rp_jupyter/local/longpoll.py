@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.server_job import ServerJob
 
 
@@ -17,7 +18,7 @@ class DisconnectWatch:
     """Sets :attr:`gone` when the client hangs up.  Start it only after the body is read."""
 
     def __init__(self, receive: Callable[[], Any]) -> None:
-        self.gone = asyncio.Event()
+        self.gone = Flag()
         self._task = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Callable[[], Any]) -> None:
@@ -31,20 +32,30 @@ class DisconnectWatch:
         self._task.cancel()
 
 
-async def wait_first(*events: asyncio.Event, timeout: float) -> None:
-    """Return when any event is set or ``timeout`` seconds have passed."""
-    if timeout <= 0 or any(e.is_set() for e in events):
+async def wait_first(*flags: Flag, timeout: float) -> None:
+    """Return when any flag is set or ``timeout`` seconds have passed."""
+    if timeout <= 0 or any(f.is_set() for f in flags):
         return
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+    timer = loop.call_later(timeout, _wake, woken)
+    for flag in flags:
+        flag.join(woken)
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await woken
     finally:
-        for waiter in waiters:
-            waiter.cancel()
+        timer.cancel()
+        for flag in flags:
+            flag.leave(woken)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def wait_until(job: ServerJob, ready: Callable[[], bool], timeout: float,
-                     *stop: asyncio.Event) -> bool:
+                     *stop: Flag) -> bool:
     """Wait until ``ready()`` holds (re-checked on every change of ``job``), ``timeout``
     runs out or a ``stop`` event is set; returns ``ready()``."""
     loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.httputil import (
     ClientGone,
     auth_problem,
@@ -71,7 +72,7 @@ def openai_error(status: int, message: str, *, code: str | int | None = None,
 
 async def serve(endpoints: dict[str, ServerEndpoint], endpoint_id: str, args: list[str],
                 method: str, scope: dict[str, Any], receive: Any, send: Any,
-                closing: asyncio.Event) -> None:
+                closing: Flag) -> None:
     """Answer one request under ``/v2/{endpoint_id}/openai/``."""
     runtime = endpoints.get(endpoint_id)
     try:
@@ -94,7 +95,7 @@ async def serve(endpoints: dict[str, ServerEndpoint], endpoint_id: str, args: li
 
 async def _with_faults(runtime: ServerEndpoint, entry: dict[str, Any], args: list[str],
                        method: str, scope: dict[str, Any], receive: Any, send: Any,
-                       closing: asyncio.Event) -> None:
+                       closing: Flag) -> None:
     faults = runtime.faults
     outcome = faults.decide(OP)
     if outcome == "drop":
@@ -121,7 +122,7 @@ class ServerOpenAIRequest:
     """One request to the OpenAI route, from checks to the job's answer."""
 
     def __init__(self, runtime: ServerEndpoint, entry: dict[str, Any], scope: dict[str, Any],
-                 receive: Any, send: Any, closing: asyncio.Event) -> None:
+                 receive: Any, send: Any, closing: Flag) -> None:
         self.runtime, self.entry = runtime, entry
         self.scope, self.receive, self.send, self.closing = scope, receive, send, closing
 

@@ -11,11 +11,11 @@ Example: ``frame({"x": 1}) == 'data: {"x":1}\\n\\n'``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.longpoll import wait_until
 from rp_jupyter.local.server_job import _MISSING, ServerJob
 from rp_jupyter.wire_rules import COMPLETED
@@ -56,10 +56,11 @@ class SentText:
         return "\n" if self.tail.endswith("\n") else "\n\n"
 
 
-async def relay(runtime: Any, job: ServerJob, send: Any, gone: asyncio.Event,
-                closing: asyncio.Event, error_event: Callable[[], dict[str, Any]]) -> None:
+async def relay(runtime: Any, job: ServerJob, send: Any, gone: Flag,
+                closing: Flag, error_event: Callable[[], dict[str, Any]]) -> None:
     """Send ``job``'s chunks as they arrive until it is final; a client that hangs up
-    cancels the job."""
+    before it has had ``[DONE]`` cancels the job (one that leaves after it has the whole
+    reply, while the job's result is still on its way, does not)."""
     await send({"type": "http.response.start", "status": 200,
                 "headers": [*HEADERS, (b"x-request-id", job.id.encode())]})
     sent_chunks = 0
@@ -77,7 +78,8 @@ async def relay(runtime: Any, job: ServerJob, send: Any, gone: asyncio.Event,
         await wait_until(job, lambda seen=sent_chunks: len(job.chunks) > seen or job.final,
                          job.execution_timeout + 60.0, gone, closing)
         if gone.is_set():
-            runtime.cancel(job)
+            if not text.done:
+                runtime.cancel(job)
             return
         if closing.is_set():
             break

@@ -63,8 +63,10 @@ def _spawn(config: dict[str, Any], api_key: str | None) -> subprocess.Popen:
     env[PYTHONPATH_ENV] = _python_path()
     if api_key:
         env[WORKER_API_KEY_ENV] = api_key
+    channel = config.get("channel_fd")
     return subprocess.Popen([sys.executable, "-m", "rp_jupyter.local.worker_main"], env=env,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            pass_fds=() if channel is None else (channel,))
 
 
 def _python_path() -> str:
@@ -177,7 +179,7 @@ def _forked_child(config: dict[str, Any], func: Callable[..., Any]) -> None:  # 
         os.setsid()
         for name in CLIENT_KEY_ENVS:  # the fork inherits this process's environment
             os.environ.pop(name, None)
-        _close_inherited_fds()
+        _close_inherited_fds(keep=config.get("channel_fd"))
         try:  # the fork may have happened in a thread that runs an event loop
             asyncio.events._set_running_loop(None)
         except Exception:
@@ -200,16 +202,17 @@ def _forked_child(config: dict[str, Any], func: Callable[..., Any]) -> None:  # 
             os._exit(code)
 
 
-def _close_inherited_fds() -> None:
-    """Close every socket and pipe the child inherited: the server's listener and
-    connections must close when the server closes them, and a pipe end held here could
-    keep another thread's subprocess start waiting for EOF."""
+def _close_inherited_fds(keep: int | None = None) -> None:
+    """Close every socket and pipe the child inherited but ``keep`` (its end of the
+    channel to the server): the server's listener and connections must close when the
+    server closes them, and a pipe end held here could keep another thread's subprocess
+    start waiting for EOF."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
         fds = list(range(3, 1024))
     for fd in fds:
-        if fd < 3:
+        if fd < 3 or fd == keep:
             continue
         try:
             mode = os.fstat(fd).st_mode

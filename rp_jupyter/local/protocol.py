@@ -8,10 +8,8 @@ against the local endpoint given :meth:`worker_env`'s variables:
   ``job-take-batch/{worker}?batch_size=N`` answers a list of up to N jobs
   (``&concurrent=1``, a local addition: stop this worker's jobs by signal).
 - ``POST job-stream/{worker}/{job}``: one chunk ``{"output": x}``, or a list of them.
-- ``POST job-done/{worker}/{job}?isStream=…[&next=1]``: the result ``{"output"?,
-  "error"?, "stopPod"?}``; with ``"status": "IN_PROGRESS"`` a progress update.  With
-  ``next=1`` (local addition) the answer ``{"accepted", "next"}`` carries the next queued
-  job, if any, for this worker.
+- ``POST job-done/{worker}/{job}?isStream=…``: the result ``{"output"?, "error"?,
+  "stopPod"?}``; with ``"status": "IN_PROGRESS"`` a progress update.
 - ``GET job-stop/{worker}[?wait=ms]``: ``{"jobsToStop": [ids]}`` or 204 (long-poll).
 - ``GET ping/{worker}``: heartbeat.
 - ``POST worker-failed/{worker}``: ``{"error": message, "traceback": text}`` when a
@@ -157,24 +155,16 @@ async def job_stream(runtime: ServerEndpoint, args: list[str], receive: Any) -> 
     return answer({"accepted": accepted})
 
 
-async def job_done(runtime: ServerEndpoint, args: list[str], query: dict[str, str],
-                   receive: Any) -> Response:
-    """A result; with ``?next=1`` (a local addition) the answer also carries the worker's
-    next job when one is queued, saving the job-take round trip."""
+async def job_done(runtime: ServerEndpoint, args: list[str], receive: Any) -> Response:
+    """A result, or (``"status": "IN_PROGRESS"``) a progress update."""
     body = await _json_body(receive)
     if not isinstance(body, dict):
         body = {"output": body}
     worker_id = args[0]
     accepted = runtime.job_done(worker_id, args[1], body)
-    if body.get("status") == "IN_PROGRESS":
-        return answer({"accepted": accepted})
-    runtime.pool.seen(worker_id).stops.forget({args[1]})
-    following = None
-    if query.get("next") == "1" and runtime.pool.may_take(worker_id):
-        runtime.pool.waiting(worker_id)
-        job = runtime.queue.take_nowait(worker_id)
-        following = job.payload() if job is not None else None
-    return answer({"accepted": accepted, "next": following})
+    if body.get("status") != "IN_PROGRESS":
+        runtime.pool.seen(worker_id).stops.forget({args[1]})
+    return answer({"accepted": accepted})
 
 
 async def job_stop(runtime: ServerEndpoint, args: list[str], query: dict[str, str],
@@ -234,7 +224,7 @@ async def dispatch(runtime: ServerEndpoint, op: str, args: list[str], query: dic
     if op == "job-stream":
         return await job_stream(runtime, args, receive)
     if op == "job-done":
-        return await job_done(runtime, args, query, receive)
+        return await job_done(runtime, args, receive)
     if op == "job-stop":
         return await job_stop(runtime, args, query, receive, closing)
     if op == "ping":

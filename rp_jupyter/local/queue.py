@@ -1,7 +1,8 @@
 """The endpoint's FIFO queue: normal-priority jobs first, then ``lowPriority`` ones.
 
-Workers wait in :meth:`JobQueue.take` (the job-take long-poll); a job put on the queue
-goes straight to the longest-waiting worker, so pickup costs no polling delay.
+Workers wait in :meth:`JobQueue.take` (the job-take long-poll) or, for the server's own
+workers, through :meth:`JobQueue.wait_with` (their channel); a job put on the queue goes
+straight to the longest-waiting worker, so pickup costs no polling delay.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Any
 
 from rp_jupyter.local.server_job import ServerJob
 
@@ -22,7 +24,7 @@ class JobQueue:
         being ended while its job-take waits (a concurrent one) must not get one."""
         self._normal: OrderedDict[str, ServerJob] = OrderedDict()
         self._low: OrderedDict[str, ServerJob] = OrderedDict()
-        self._takers: deque[tuple[str, asyncio.Future[ServerJob]]] = deque()
+        self._takers: deque[tuple[str, Any]] = deque()  # (worker id, future or channel)
         self._on_take = on_take
         self._can_take = can_take
 
@@ -98,6 +100,13 @@ class JobQueue:
                 except ValueError:
                     pass
         return fut.result() if not fut.cancelled() else None
+
+    def wait_with(self, worker_id: str, taker: Any) -> None:
+        """Add a waiting taker that is not a request: anything with a future's ``done``,
+        ``cancel`` and ``set_result`` (a worker's channel, which sends the job on inside
+        ``set_result``).  It gets a job at once if one is queued."""
+        self._takers.append((worker_id, taker))
+        self.dispatch()
 
     def dispatch(self) -> None:
         """Hand queued jobs to waiting workers, oldest first."""

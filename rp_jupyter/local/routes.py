@@ -6,13 +6,13 @@ response.  Rate limits, faults, auth and stats are applied before a route runs.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import Response
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.httputil import answer, error, read_body
 from rp_jupyter.local.longpoll import DisconnectWatch, wait_until
 from rp_jupyter.local.server_endpoint import ServerEndpoint
@@ -21,6 +21,10 @@ from rp_jupyter.local.validation import BadRequest, TooLarge, parse_job_request,
 from rp_jupyter.wire_rules import FINAL_STATUSES, IN_QUEUE, TTL_MAX_MS, WAIT_MAX_MS, WAIT_MIN_MS
 
 JOB_NOT_FOUND = "job not found"
+#: how long ``/runsync`` waits before it also watches for the client hanging up (seconds)
+RUNSYNC_UNWATCHED = 0.05
+#: how long ``/status`` waits for a running job to finish before answering (seconds)
+STATUS_HOLD = 0.005
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Call:
     receive: Any
     args: list[str]
     query: dict[str, str]
-    closing: asyncio.Event
+    closing: Flag
     entry: dict[str, Any] | None = None
     body: bytes = b""
     _watch: DisconnectWatch | None = field(default=None, repr=False)
@@ -41,7 +45,7 @@ class Call:
     def job_id(self) -> str:
         return self.args[0]
 
-    def gone(self) -> asyncio.Event:
+    def gone(self) -> Flag:
         """Set when the client hangs up (the body must have been read already)."""
         if self._watch is None:
             self._watch = DisconnectWatch(self.receive)
@@ -89,13 +93,24 @@ async def runsync(call: Call) -> Response:
         await read_body(call.receive, 0)
         raise
     job = await _submit(call, sync=True)
-    await wait_until(job, lambda: job.final, wait, call.gone(), call.closing)
+    # most jobs end within moments: only a longer wait watches for the client hanging up
+    if not await wait_until(job, lambda: job.final, RUNSYNC_UNWATCHED, call.closing):
+        await wait_until(job, lambda: job.final, wait - RUNSYNC_UNWATCHED, call.gone(),
+                         call.closing)
     return answer(job.document())
 
 
 async def status(call: Call) -> Response:
-    """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention."""
+    """GET|POST /status/{id}[?ttl=ms]: the status document; ``ttl`` shortens retention.
+
+    A job not yet final gets up to :data:`STATUS_HOLD` to finish before the answer: a short
+    job polled right after ``/run`` answers with its result in one request instead of a poll
+    interval later, and a poll of a long job takes that much longer to answer.
+    """
     job = call.job()
+    if job is not None and not job.final:
+        await wait_until(job, lambda: job.final, STATUS_HOLD, call.closing)
+        job = call.job()
     if job is None:
         return error(404, JOB_NOT_FOUND)
     if call.query.get("ttl"):

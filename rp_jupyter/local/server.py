@@ -307,6 +307,7 @@ class LocalServer:
 
             from rp_jupyter.local.app import LocalApp
             from rp_jupyter.local.http_limits import H11_BUFFER_MARGIN, limited_protocol
+            from rp_jupyter.local.http_writes import with_joined_writes
 
             app = LocalApp(max_headers=self.max_headers)
             app.webhooks = self._webhooks
@@ -319,7 +320,9 @@ class LocalServer:
                 app, loop=self.loop_kind, lifespan="on", log_config=None,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=1,
                 timeout_keep_alive=75,
-                http=limited_protocol(self.http_kind, self.max_header_bytes),
+                proxy_headers=False,  # nothing here reads the client's address
+                http=with_joined_writes(limited_protocol(self.http_kind,
+                                                         self.max_header_bytes)),
                 h11_max_incomplete_event_size=self.max_header_bytes + H11_BUFFER_MARGIN)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run,

@@ -7,6 +7,7 @@ routes call these methods; they never touch the queue or the workers directly.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 import uuid
 from typing import Any
@@ -20,6 +21,7 @@ from rp_jupyter.local.server_job import _MISSING, ServerJob
 from rp_jupyter.local.stats import RequestStats
 from rp_jupyter.local.validation import BadRequest, ServerJobRequest
 from rp_jupyter.local.webhooks import WebhookSender
+from rp_jupyter.local.worker_channel import WorkerChannel
 from rp_jupyter.local.worker_pool import WorkerPool
 from rp_jupyter.wire_rules import (
     CANCELLED,
@@ -48,10 +50,14 @@ class ServerEndpoint:
         self.running: set[str] = set()
         self.queue = JobQueue(on_take=self._on_take,
                               can_take=lambda worker_id: self.pool.may_take(worker_id))
-        self.pool = WorkerPool(endpoint_id, spec, settings, self._worker_lost)
+        self.pool = WorkerPool(endpoint_id, spec, settings, self._worker_lost,
+                               lambda worker_id, sock: WorkerChannel(self, worker_id, sock))
         self.limiter = RateLimiter(lambda: self.settings.effective_rate_limits())
         self.stats = RequestStats()
         self.counters = {"completed": 0, "failed": 0, "retried": 0}
+        #: (expiry, job id, when the job finished): finished jobs, soonest expiry first
+        self._expiries: list[tuple[float, str, float]] = []
+        self._windows = self._retention_windows()
         self._webhooks = webhooks
         self._sweeper: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -75,9 +81,31 @@ class ServerEndpoint:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY)
-            now = time.monotonic()
-            for job in [j for j in self.jobs.values() if j.finished_mono is not None]:
-                self._expired(job, now)
+            self.forget_expired(time.monotonic())
+
+    def forget_expired(self, now: float) -> None:
+        """Forget the results whose retention has run out, soonest first: a sweep costs
+        what expires, not what is kept (unless the retention settings changed)."""
+        if self._windows != self._retention_windows():
+            self._windows = self._retention_windows()
+            self._expiries = []
+            for job in list(self.jobs.values()):
+                self._keep_until_expiry(job)
+        while self._expiries and self._expiries[0][0] <= now:
+            _, job_id, finished = heapq.heappop(self._expiries)
+            job = self.jobs.get(job_id)
+            if job is not None and job.finished_mono == finished \
+                    and not self._expired(job, now):
+                self._keep_until_expiry(job)  # its window grew since
+
+    def _retention_windows(self) -> tuple[float, float]:
+        return self.settings.retention_for(False), self.settings.retention_for(True)
+
+    def _keep_until_expiry(self, job: ServerJob) -> None:
+        expires = job.expires_at(self.settings.retention_for(job.sync))
+        if expires is not None:
+            assert job.finished_mono is not None
+            heapq.heappush(self._expiries, (expires, job.id, job.finished_mono))
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -132,6 +160,7 @@ class ServerEndpoint:
             job.retention_override = seconds
         else:
             job.retention_override = (time.monotonic() - job.finished_mono) + seconds
+            self._keep_until_expiry(job)
 
     def cancel(self, job: ServerJob) -> ServerJob:
         """Remove a queued job or stop a running one; a final job is left as it is."""
@@ -180,6 +209,7 @@ class ServerEndpoint:
                error: str | None = None) -> None:
         """Put a job in a terminal state, count it and send its webhook."""
         job.finish(status, output=output, error=error)
+        self._keep_until_expiry(job)
         self.running.discard(job.id)
         if status == COMPLETED:
             self.counters["completed"] += 1

@@ -8,9 +8,11 @@ wake up.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.wire_rules import FINAL_STATUSES, IN_PROGRESS, IN_QUEUE
 
 _MISSING: Any = object()
@@ -49,14 +51,14 @@ class ServerJob:
         self.attempts = 1
         self.retention_override: float | None = None
         self.webhook_log: list[dict[str, Any]] = []
-        self.changed = asyncio.Event()
+        self.changed = Flag()
         self.timers: list[asyncio.TimerHandle] = []
 
     # -- change notification -------------------------------------------------------
 
     def notify(self) -> None:
         """Wake every long-poll waiting on this job."""
-        event, self.changed = self.changed, asyncio.Event()
+        event, self.changed = self.changed, Flag()
         event.set()
 
     def cancel_timers(self) -> None:
@@ -85,7 +87,9 @@ class ServerJob:
         self.finished_at = time.time()
         self.finished_mono = time.monotonic()
         if self.started_mono is not None:
-            self.exec_ms = round((self.finished_mono - self.started_mono) * 1000)
+            # rounded up: a job a worker ran took some time (and is priced by it), even
+            # when its worker returned it within the millisecond
+            self.exec_ms = math.ceil((self.finished_mono - self.started_mono) * 1000)
         if output is not _MISSING:
             self.output = output
         if error is not None:

@@ -29,9 +29,10 @@ from rp_jupyter.local.job_results import (
     result_of_return,
 )
 from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
-from rp_jupyter.local.worker_main import SERVER_GONE_AFTER
 
 MAX_CONCURRENCY = 1000
+#: give up when the server has been unreachable this long (it was stopped or killed)
+SERVER_GONE_AFTER = 10.0
 STOPPED_ERROR = "job stopped by the server"
 
 

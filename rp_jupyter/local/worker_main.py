@@ -1,8 +1,9 @@
 """The worker process: load a handler, pull jobs from the local server, report back.
 
-It speaks the platform side of Runpod's worker protocol over plain HTTP (stdlib only, so
-it starts fast): long-poll ``job-take``, post chunks to ``job-stream``, post the result
-to ``job-done``.  Results follow runpod-python's rules (``run_job`` / ``handle_job``):
+It takes each job from the socket pair its server gave it and reports the result there
+(:mod:`.channel_frames`); chunks go to the HTTP ``job-stream`` route of Runpod's worker
+protocol, as a handler's progress updates go to ``job-done`` (stdlib only, so it starts
+fast).  Results follow runpod-python's rules (``run_job`` / ``handle_job``):
 ``{"error": ...}`` fails a job and its other keys become ``output``; a raised exception
 becomes a JSON-encoded error; a generator's yields are streamed as ``{"output": x}``.
 
@@ -16,6 +17,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -31,6 +33,13 @@ from rp_jupyter.env_names import (
     WEBHOOK_POST_STREAM_ENV,
     WORKER_API_KEY_ENV,
 )
+from rp_jupyter.local.channel_frames import (
+    OVER_HTTP,
+    READY,
+    frame,
+    receive_frame,
+    result_frame,
+)
 from rp_jupyter.local.handler_spec import handler_kind
 from rp_jupyter.local.job_results import (
     StreamCollector,
@@ -40,12 +49,9 @@ from rp_jupyter.local.job_results import (
     result_of_return,
 )
 from rp_jupyter.local.scripts import LoadFailure, serve_target
-from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path, take_path
+from rp_jupyter.local.worker_link import ChunkSender, ServerLink, stream_path
 
 EXIT_LOAD_FAILED = 3
-#: give up when the server has been unreachable this long (it was stopped or killed)
-SERVER_GONE_AFTER = 10.0
-MAX_BATCH = 512
 PARENT_CHECK_EVERY = 0.5
 
 
@@ -53,11 +59,10 @@ class JobRunner:
     """Runs one job at a time with the handler, in this process's main thread."""
 
     def __init__(self, handler: Callable[..., Any], config: dict[str, Any],
-                 link: ServerLink, options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None) -> None:
         self.handler = handler
         self.kind = handler_kind(handler)
         self.config = config
-        self.link = link
         self.worker_id: str = config["worker_id"]
         options = options or {}
         self.aggregate = bool(config.get("aggregate") or options.get("return_aggregate_stream"))
@@ -71,26 +76,17 @@ class JobRunner:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)
 
-    def run(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        """Run one job and report it; returns the next job if the server handed one back."""
+    def run(self, job: dict[str, Any]) -> bytes:
+        """Run one job; its result, encoded as JSON."""
         if self.kind in ("generator", "async_generator"):
-            result, is_stream = self._run_generator(job), True
+            result = self._run_generator(job)
         else:
-            result, is_stream = self._run_plain(job), False
+            result = self._run_plain(job)
         finish_result(result, self.refresh)
         try:
-            body = encode(result).encode()
+            return encode(result).encode()
         except (TypeError, ValueError) as err:
-            body = encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
-        path = (f"/job-done/{self.worker_id}/{job['id']}?isStream={str(is_stream).lower()}"
-                "&next=1")
-        try:
-            status, answer = self.link.request("POST", path, body)
-            if status == 200:
-                return json.loads(answer).get("next")
-        except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass
-        return None
+            return encode({"error": f"handler output is not JSON serializable: {err}"}).encode()
 
     def _run_plain(self, job: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -180,9 +176,7 @@ def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -
     if config.get("parent_pid"):
         threading.Thread(target=_exit_with_parent, args=(int(config["parent_pid"]),),
                          name="rp-local-parent-watch", daemon=True).start()
-    wait = float(config.get("poll_wait", 30.0))
-    link = ServerLink(config, timeout=wait + 30.0)
-    worker_id = config["worker_id"]
+    channel = socket.socket(fileno=config["channel_fd"])
     _point_runpod_helpers_here(config)
 
     def serve(handler: Callable[..., Any], options: dict[str, Any]) -> int:
@@ -191,41 +185,30 @@ def run_worker(config: dict[str, Any], func: Callable[..., Any] | None = None) -
         if options.get("concurrency_modifier"):
             from rp_jupyter.local.worker_async import ConcurrentWorker
 
+            channel.sendall(frame(OVER_HTTP))
             return ConcurrentWorker(handler, config, options).run()
-        return _serve_one_at_a_time(JobRunner(handler, config, link, options), link, wait)
+        return _serve_one_at_a_time(JobRunner(handler, config, options), channel)
 
     if func is not None:
         return serve(func, {})
     try:
         return serve_target(config["target"], serve)
     except LoadFailure as failure:
-        _report_load_failure(link, worker_id, failure)
+        _report_load_failure(ServerLink(config, timeout=30.0), config["worker_id"], failure)
         return EXIT_LOAD_FAILED
 
 
-def _serve_one_at_a_time(runner: JobRunner, link: ServerLink, wait: float) -> int:
-    """Take and run jobs one by one until the server goes away or retires this worker."""
-    take = take_path(runner.worker_id, wait)
-    unreachable_since: float | None = None
-    while True:
-        try:
-            status, body = link.request("GET", take)
-        except (OSError, http.client.HTTPException):
-            now = time.monotonic()
-            unreachable_since = unreachable_since or now
-            if now - unreachable_since > SERVER_GONE_AFTER:
-                return 0
-            time.sleep(0.2)
-            continue
-        unreachable_since = None
-        if status == 200:
-            job = json.loads(body)
-            while job:
-                job = runner.run(job)
-        elif status == 410:  # the supervisor retired this worker
-            return 0
-        elif status != 204:
-            time.sleep(0.5)
+def _serve_one_at_a_time(runner: JobRunner, channel: socket.socket) -> int:
+    """Take jobs from the server's end of the channel and report each result there, until
+    the server closes it (it retired this worker, or it stops)."""
+    try:
+        channel.sendall(frame(READY))
+        while (raw := receive_frame(channel)) is not None:
+            job = json.loads(raw)
+            channel.sendall(result_frame(job["id"], runner.run(job)))
+    except OSError:
+        pass
+    return 0
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Supervision of an endpoint's worker processes: spawn, count, kill, replace.
 
-Runs on the server's event loop.  Each worker is a separate process that pulls jobs over
-HTTP; a watcher thread reports its exit back to the loop.  A worker that dies holding a
-job fails that job and is replaced; one that cannot load its handler is marked
-unhealthy and retried with backoff.  Workers that were not started here (a real
-runpod-python worker pointed at the endpoint) are tracked from their requests.
+Runs on the server's event loop.  Each worker is a separate process; one started here
+takes its jobs through a socket pair (:mod:`.worker_channel`), any other pulls them over
+HTTP (:mod:`.protocol`).  A watcher thread reports a worker's exit back to the loop.  A
+worker that dies holding a job fails that job and is replaced; one that cannot load its
+handler is marked unhealthy and retried with backoff.  Workers that were not started here
+(a real runpod-python worker pointed at the endpoint) are tracked from their requests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 import string
 import sys
 import threading
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rp_jupyter.local.endpoint_settings import EndpointSettings
+from rp_jupyter.local.flags import Flag
 from rp_jupyter.local.handler_spec import HandlerSpec
 from rp_jupyter.local.processes import (
     describe_exit,
@@ -55,7 +58,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.pending: dict[str, list[float]] = {}  # job id -> [last sent (monotonic), sends]
-        self.event = asyncio.Event()
+        self.event = Flag()
 
     def add(self, job_id: str) -> None:
         self.pending[job_id] = [0.0, 0]
@@ -106,6 +109,7 @@ class WorkerProcess:
         self.retire = False
         self.respawn_at: float | None = None
         self.stops = StopSignals()
+        self.channel: Any = None
 
     @property
     def job_id(self) -> str | None:
@@ -117,7 +121,10 @@ class WorkerPool:
     """The worker processes of one endpoint, kept at ``settings.workers``."""
 
     def __init__(self, endpoint_id: str, spec: HandlerSpec, settings: EndpointSettings,
-                 on_worker_lost: Callable[[str, str, str], None]) -> None:
+                 on_worker_lost: Callable[[str, str, str], None],
+                 open_channel: Callable[[str, socket.socket], Any]) -> None:
+        """``open_channel(worker_id, sock)`` gives the server's end of the socket pair to a
+        worker it starts (a :class:`~rp_jupyter.local.worker_channel.WorkerChannel`)."""
         self.endpoint_id = endpoint_id
         self.spec = spec
         self.settings = settings
@@ -127,6 +134,7 @@ class WorkerPool:
         self.ready_once = False
         self.departed: set[str] = set()
         self._on_worker_lost = on_worker_lost
+        self._open_channel = open_channel
         self._address: tuple[str, int] | None = None
         self._closing = False
         self._failures = 0
@@ -148,6 +156,9 @@ class WorkerPool:
         if self._ticker is not None:
             self._ticker.cancel()
         procs = [s.process for s in self.slots.values() if s.process is not None]
+        for slot in self.slots.values():
+            if slot.channel is not None:
+                slot.channel.close()
         for proc in procs:
             kill_process(proc)
         loop = asyncio.get_running_loop()
@@ -200,15 +211,24 @@ class WorkerPool:
         }
 
     def spawn(self) -> WorkerProcess:
-        """Start one worker process (in a thread, so the loop never waits on fork/exec)."""
+        """Start one worker process (in a thread, so the loop never waits on fork/exec).
+
+        A worker of our own gets one end of a socket pair to take its jobs through."""
         slot = WorkerProcess(new_worker_id())
         self.slots[slot.id] = slot
         config = self._config(slot.id)
+        worker_end = None
+        if not self.settings.runpod_worker:
+            server_end, worker_end = socket.socketpair()
+            config["channel_fd"] = worker_end.fileno()
+            slot.channel = self._open_channel(slot.id, server_end)
+            slot.channel.start()
         assert self._loop is not None
-        self._loop.run_in_executor(None, self._start_process, slot, config)
+        self._loop.run_in_executor(None, self._start_process, slot, config, worker_end)
         return slot
 
-    def _start_process(self, slot: WorkerProcess, config: dict[str, Any]) -> None:
+    def _start_process(self, slot: WorkerProcess, config: dict[str, Any],
+                       worker_end: socket.socket | None) -> None:
         try:
             if self.settings.runpod_worker:
                 proc = self._start_runpod_worker(slot)
@@ -217,6 +237,9 @@ class WorkerPool:
         except Exception as err:
             self._call(self._on_exit, slot.id, None, f"could not start worker: {err!r}")
             return
+        finally:
+            if worker_end is not None:  # the worker holds it now
+                worker_end.close()
         slot.process = proc
         if self._closing or slot.state == STOPPING:
             kill_process(proc)
@@ -256,6 +279,8 @@ class WorkerPool:
     def _on_exit(self, worker_id: str, code: int | None, error: str | None) -> None:
         self.departed.add(worker_id)
         slot = self.slots.pop(worker_id, None)
+        if slot is not None and slot.channel is not None:
+            slot.channel.close()
         if slot is None or self._closing:
             return
         for job_id in sorted(slot.jobs):

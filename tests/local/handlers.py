@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from typing import Any
 
 
@@ -87,6 +88,12 @@ def _event(text: str) -> str:
 def sse_without_done(job: dict[str, Any]) -> Any:
     """Raw SSE text without the closing ``[DONE]``."""
     yield _event("one ") + _event("two")
+
+
+def done_then_lingers(job: dict[str, Any]) -> Any:
+    """The whole reply and ``[DONE]``, then a moment of work before the job ends."""
+    yield _event("all of it") + "data: [DONE]\n\n"
+    time.sleep(1.0)
 
 
 def chunk_objects(job: dict[str, Any]) -> Any:

@@ -137,7 +137,8 @@ def test_retry_requeues_a_failed_job_under_the_same_id(one, client):
 
 
 def test_retry_clears_the_old_output_and_chunks(one, client):
-    job_id = submit(client, one, {"chunks": 2, "fail": "boom"})
+    # it runs long enough that the status right after the retry sees it unfinished
+    job_id = submit(client, one, {"chunks": 2, "fail": "boom", "sleep": 0.5})
     failed = wait_status(client, one, job_id, "FAILED")
     assert failed["error"].startswith("handler: boom")
     client.post(f"{one.url}/retry/{job_id}")

@@ -185,3 +185,14 @@ def test_a_thousand_queued_jobs_and_hundreds_of_held_long_polls(start_endpoint, 
     assert all(a["status"] == "COMPLETED" and a["stream"] == [] for a in answers)
     wait_for(lambda: ep.health()["jobs"]["completed"] == 1000, timeout=60,
              what="all 1000 jobs to complete")
+
+
+def test_a_runsync_whose_client_hangs_up_stops_waiting(single, client):
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(f"{single.url}/runsync", json={"input": {"sleep": 30}}, timeout=0.3)
+    wait_for(lambda: single.in_flight("runsync") == 0, 10.0,
+             what="the abandoned /runsync to stop waiting")
+    [record] = [w for w in single.workers() if w["job_id"]]  # the job itself goes on
+    job_id = record["job_id"]
+    assert status_of(client, single, job_id)["status"] == "IN_PROGRESS"
+    client.post(f"{single.url}/cancel/{job_id}")

@@ -25,7 +25,7 @@ def server() -> Iterator[LocalServer]:
     with LocalServer() as srv:
         srv.add_endpoint("llm", "llm", workers=1, api_key=KEY)
         for name in ("sse_without_done", "chunk_objects", "fails_mid_stream",
-                     "returns_openai_list", "raises_plain"):
+                     "returns_openai_list", "raises_plain", "done_then_lingers"):
             srv.add_endpoint(name, f"{H}:{name}", api_key=KEY,
                              return_aggregate_stream=True)
         for handle in srv.endpoints.values():
@@ -203,6 +203,23 @@ def test_a_client_that_hangs_up_mid_stream_cancels_the_job(server):
                       and r, timeout=10, what="the job to end after the hang-up")
     assert record["status"] == "CANCELLED"
     assert record["chunks"] < 30
+
+
+def test_a_client_that_leaves_once_it_has_done_does_not_cancel_the_job(server):
+    handle = server.endpoint("done_then_lingers")
+    with httpx.Client(timeout=20, headers=AUTH) as client, client.stream(
+            "POST", f"{handle.openai_base_url}/chat/completions",
+            json={**HI, "stream": True}) as response:
+        job_id = response.headers["x-request-id"]
+        received = ""
+        for text in response.iter_text():
+            received += text
+            if "data: [DONE]" in received:
+                break  # leaves with the reply whole, while the job still runs
+    assert handle.job_record(job_id)["status"] == "IN_PROGRESS"
+    record = wait_for(lambda: (r := handle.job_record(job_id)) and r["status"] != "IN_PROGRESS"
+                      and r, timeout=10, what="the job to end")
+    assert record["status"] == "COMPLETED"
 
 
 def test_a_job_that_outlives_its_execution_timeout_is_a_504(start_endpoint, client):

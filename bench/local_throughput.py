@@ -15,13 +15,21 @@ from 1 and from 8 concurrent client threads (each with its own keep-alive connec
 servers run at once and their measurements take turns, so a load change on a shared machine
 hits them alike; each cell is the median of the repeats.
 
-Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 5]``.  Prints a table and
-writes ``bench/results/local_throughput.json``.
+Two clients drive them.  ``httpx`` is what a Python user's loop costs: about half a
+millisecond of CPU per job, on the same 2 CPUs as the servers, so it caps every server near
+the ceiling row.  ``raw`` writes each HTTP/1.1 request on a kept-alive socket and reads the
+answer by its ``Content-Length``: tens of microseconds per request, so what it measures is
+the servers' own cost per job.
+
+Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 5]
+[--client raw|httpx|both]``.  Prints a table per client and writes
+``bench/results/local_throughput.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -34,6 +42,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -76,6 +85,70 @@ CEILING = "ceiling: a server doing no work"
 CELLS = [(key, clients) for clients in CLIENTS for key in ("runsync", "run_status")]
 
 
+class HttpxConnection:
+    """One keep-alive httpx client: what a user's Python loop pays per request."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.client = httpx.Client(timeout=60)
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        headers = {"content-type": "application/json"} if body is not None else None
+        response = self.client.request(method, self.base + path, content=body,
+                                       headers=headers)
+        response.raise_for_status()
+        return response.json()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RawConnection:
+    """HTTP/1.1 on one kept-alive socket and nothing else, so the server's cost is what
+    shows: the request is written whole, the answer read by its ``Content-Length``."""
+
+    def __init__(self, base: str) -> None:
+        parts = urlsplit(base)
+        self.prefix = parts.path
+        self.host = f"{parts.hostname}:{parts.port}"
+        self.sock = socket.create_connection((parts.hostname, parts.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pending = b""
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        body = body or b""
+        kind = "Content-Type: application/json\r\n" if body else ""
+        self.sock.sendall(f"{method} {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                          f"{kind}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = self.pending
+        while b"\r\n\r\n" not in data:
+            data += self._read()
+        head, _, data = data.partition(b"\r\n\r\n")
+        found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        if found is None:
+            raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+        length = int(found.group(1))
+        while len(data) < length:
+            data += self._read()
+        self.pending = data[length:]
+        if head[9:12] != b"200":
+            raise RuntimeError(f"{method} {path}: {head[:12]!r} {data[:length][:200]!r}")
+        return json.loads(data[:length])
+
+    def _read(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+CONNECTIONS = {"raw": RawConnection, "httpx": HttpxConnection}
+EMPTY_INPUT = b'{"input":{}}'
+
+
 class Target:
     """How to submit one job to a server and wait for its result."""
 
@@ -84,16 +157,16 @@ class Target:
         self.base = base
         self.status_method = status_method
 
-    def runsync(self, client: httpx.Client) -> int:
-        doc = client.post(f"{self.base}/runsync", json={"input": {}}).json()
+    def runsync(self, conn: RawConnection | HttpxConnection) -> int:
+        doc = conn.call("POST", "/runsync", EMPTY_INPUT)
         assert doc["status"] == "COMPLETED", doc
         return 1
 
-    def run_status(self, client: httpx.Client) -> int:
-        job_id = client.post(f"{self.base}/run", json={"input": {}}).json()["id"]
+    def run_status(self, conn: RawConnection | HttpxConnection) -> int:
+        job_id = conn.call("POST", "/run", EMPTY_INPUT)["id"]
         requests = 1
         while True:
-            doc = client.request(self.status_method, f"{self.base}/status/{job_id}").json()
+            doc = conn.call(self.status_method, f"/status/{job_id}")
             requests += 1
             if doc["status"] == "COMPLETED":
                 return requests
@@ -101,28 +174,36 @@ class Target:
             time.sleep(POLL_PAUSE)
 
 
-def measure(job: Callable[[httpx.Client], int], jobs: int, clients: int) -> dict[str, float]:
+def measure(target: Target, key: str, jobs: int, clients: int,
+            connect: Callable[[str], RawConnection | HttpxConnection]) -> dict[str, float]:
     """Run ``jobs`` jobs from ``clients`` threads; jobs/s and HTTP requests per job."""
+    job = target.runsync if key == "runsync" else target.run_status
     per_thread = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
     counts = [0] * clients
     errors: list[BaseException] = []
 
-    def work(index: int) -> None:
-        with httpx.Client(timeout=60) as client:
-            job(client)  # warm the connection
-            try:
-                for _ in range(per_thread[index]):
-                    counts[index] += job(client)
-            except BaseException as err:  # reported below
-                errors.append(err)
+    def work(index: int, conn: RawConnection | HttpxConnection) -> None:
+        try:
+            for _ in range(per_thread[index]):
+                counts[index] += job(conn)
+        except BaseException as err:  # reported below
+            errors.append(err)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    conns = [connect(target.base) for _ in range(clients)]
+    try:
+        for conn in conns:
+            job(conn)  # warm the connection
+        threads = [threading.Thread(target=work, args=(i, conn))
+                   for i, conn in enumerate(conns)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        for conn in conns:
+            conn.close()
     if errors:
         raise errors[0]
     return {"jobs_per_s": jobs / elapsed, "requests_per_job": sum(counts) / jobs,
@@ -193,7 +274,8 @@ def reference_refuses_two_workers(handler: Path) -> str:
     return f"exit {done.returncode}: {lines[-1] if lines else ''}"
 
 
-def bench_targets(targets: dict[str, Target], jobs: int, repeats: int) -> dict[str, Any]:
+def bench_targets(targets: dict[str, Target], jobs: int, repeats: int,
+                  connect: Callable[[str], RawConnection | HttpxConnection]) -> dict[str, Any]:
     """Every cell measured ``repeats`` times per server, the servers taking turns; the run
     with the median rate is kept."""
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
@@ -201,8 +283,8 @@ def bench_targets(targets: dict[str, Target], jobs: int, repeats: int) -> dict[s
     for _ in range(repeats):
         for key, clients in CELLS:
             for name, target in targets.items():
-                job = target.runsync if key == "runsync" else target.run_status
-                runs[name][f"{key}_{clients}"].append(measure(job, jobs, clients))
+                runs[name][f"{key}_{clients}"].append(
+                    measure(target, key, jobs, clients, connect))
     result: dict[str, Any] = {}
     for name, cells in runs.items():
         result[name] = {}
@@ -213,13 +295,38 @@ def bench_targets(targets: dict[str, Target], jobs: int, repeats: int) -> dict[s
     return result
 
 
+def report(client: str, results: dict[str, Any], jobs: int, repeats: int) -> dict[str, float]:
+    """Print one client's table; the best local server over runpod's, per cell."""
+    columns = ["server", *[f"{'runsync' if key == 'runsync' else 'run+status'} x{c}"
+                           for key, c in CELLS], "req/job (run+status x8)"]
+    rows = []
+    for name, data in results.items():
+        rows.append([name, *[data[f"{key}_{c}"]["jobs_per_s"] for key, c in CELLS],
+                     data[f"run_status_{CLIENTS[-1]}"]["requests_per_job"]])
+    rows.append(["runpod --rp_serve_api, 2 processes", "n/a", "n/a", "n/a", "n/a", ""])
+    ratios = {cell: max(results[name][cell]["jobs_per_s"] for name in results
+                        if name.startswith("local"))
+              / results[REFERENCE][cell]["jobs_per_s"]
+              for cell in (f"{key}_{c}" for key, c in CELLS)}
+    rows.append(["best local / runpod", *[f"{ratios[f'{key}_{c}']:.2f}x" for key, c in CELLS],
+                 ""])
+    print(f"\nClient {client}: jobs per second, trivial handler, median of {repeats} runs of "
+          f"{jobs} jobs (xN = N concurrent clients); {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print(format_table(columns, rows))
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300, help="jobs per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per cell")
+    parser.add_argument("--client", choices=["raw", "httpx", "both"], default="both")
     args = parser.parse_args()
+    clients = list(CONNECTIONS) if args.client == "both" else [args.client]
     procs: list[subprocess.Popen] = []
     targets: dict[str, Target] = {}
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         handler = Path(tmp) / "main.py"
         handler.write_text(HANDLER)
@@ -237,30 +344,17 @@ def main() -> None:
             proc, base = start_ceiling(ceiling)
             procs.append(proc)
             targets[CEILING] = Target("ceiling", base, "GET")
-            results = bench_targets(targets, args.jobs, args.repeats)
+            for client in clients:
+                results[client] = bench_targets(targets, args.jobs, args.repeats,
+                                                CONNECTIONS[client])
         finally:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
                 proc.wait(30)
         refused = reference_refuses_two_workers(handler)
-    columns = ["server", *[f"{'runsync' if key == 'runsync' else 'run+status'} x{c}"
-                           for key, c in CELLS], "req/job (run+status x8)"]
-    rows = []
-    for name, data in results.items():
-        rows.append([name, *[data[f"{key}_{c}"]["jobs_per_s"] for key, c in CELLS],
-                     data[f"run_status_{CLIENTS[-1]}"]["requests_per_job"]])
-    rows.append(["runpod --rp_serve_api, 2 processes", "n/a", "n/a", "n/a", "n/a", ""])
-    ratios = {cell: max(results[name][cell]["jobs_per_s"] for name in results
-                        if name.startswith("local"))
-              / results[REFERENCE][cell]["jobs_per_s"]
-              for cell in (f"{key}_{c}" for key, c in CELLS)}
-    rows.append(["best local / runpod", *[f"{ratios[f'{key}_{c}']:.2f}x" for key, c in CELLS],
-                 ""])
-    print(f"Jobs per second, trivial handler: median of {args.repeats} runs of {args.jobs} "
-          f"jobs (xN = N concurrent clients); {os.cpu_count()} CPUs, load average at the end "
-          f"{os.getloadavg()[0]:.1f}")
-    print(format_table(columns, rows))
+    ratios = {client: report(client, results[client], args.jobs, args.repeats)
+              for client in clients}
     print(f"runpod with --rp_api_concurrency 2: {refused}")
     path = write_result("local_throughput", {
         "jobs_per_measurement": args.jobs, "repeats": args.repeats, "clients": list(CLIENTS),

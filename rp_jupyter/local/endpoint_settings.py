@@ -28,6 +28,7 @@ from rp_jupyter.wire_rules import (
     RUNSYNC_DEFAULT_WAIT_MS,
     RUNSYNC_MAX_BYTES,
     RUNSYNC_RETENTION,
+    STREAM_DEFAULT_HOLD_MS,
     TTL_MAX_MS,
     TTL_MIN_MS,
     WEBHOOK_RETRIES,
@@ -94,6 +95,7 @@ class EndpointSettings:
     default_execution_timeout: float = EXECUTION_TIMEOUT_DEFAULT_MS / 1000
     runsync_default_wait: float = RUNSYNC_DEFAULT_WAIT_MS / 1000
     long_poll_max: float = LONG_POLL_MAX_MS / 1000
+    stream_hold: float = STREAM_DEFAULT_HOLD_MS / 1000
     webhook_retries: int = WEBHOOK_RETRIES
     webhook_retry_delay: float = WEBHOOK_RETRY_DELAY
     webhook_timeout: float = 10.0

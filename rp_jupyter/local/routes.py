@@ -118,8 +118,8 @@ async def status(call: Call) -> Response:
     return answer(job.document())
 
 
-def _long_poll_wait(call: Call) -> float:
-    return wait_param(call.query.get("wait"), 0.0, 0.0, call.runtime.settings.long_poll_max)
+def _long_poll_wait(call: Call, default: float = 0.0) -> float:
+    return wait_param(call.query.get("wait"), default, 0.0, call.runtime.settings.long_poll_max)
 
 
 async def status_sync(call: Call) -> Response:
@@ -140,13 +140,14 @@ async def status_sync(call: Call) -> Response:
 async def stream(call: Call) -> Response:
     """GET|POST /stream/{id}?wait=ms: every chunk not delivered yet, each exactly once.
 
-    Waits (up to ``wait``) until a chunk arrives or the job is final; a mere
-    IN_QUEUE -> IN_PROGRESS change does not end the wait.
+    Waits (up to ``wait``; without one, ``stream_hold``: 10 s like the hosted API) until a
+    chunk arrives or the job is final; a mere IN_QUEUE -> IN_PROGRESS change does not end
+    the wait.
     """
     job = call.job()
     if job is None:
         return error(404, JOB_NOT_FOUND)
-    wait = _long_poll_wait(call)
+    wait = _long_poll_wait(call, call.runtime.settings.stream_hold)
     gone = call.gone()
     await wait_until(job, lambda: job.delivered < len(job.chunks) or job.final, wait,
                      gone, call.closing)

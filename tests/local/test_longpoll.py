@@ -56,13 +56,21 @@ def test_a_finished_generator_job_without_aggregation_has_empty_output(tokens, c
     assert doc.json()["output"] == []
 
 
-def test_stream_without_wait_answers_at_once(single, client):
-    job_id = submit(client, single, {"sleep": 3})
+def test_stream_without_wait_holds_like_the_hosted_api(start_endpoint, client):
+    ep = start_endpoint("chaos", stream_hold=0.3)
+    job_id = submit(client, ep, {"sleep": 5})
     started = time.monotonic()
-    body = client.get(f"{single.url}/stream/{job_id}").json()
-    assert time.monotonic() - started < 1.0
+    body = client.get(f"{ep.url}/stream/{job_id}").json()
+    assert time.monotonic() - started >= 0.29  # held, not answered at once
     assert body["stream"] == [] and body["status"] in ("IN_QUEUE", "IN_PROGRESS")
-    client.post(f"{single.url}/cancel/{job_id}")
+    client.post(f"{ep.url}/cancel/{job_id}")
+
+
+def test_stream_without_wait_holds_ten_seconds_by_default_and_answers_a_chunk(single, client):
+    assert single.settings.stream_hold == 10.0
+    job_id = submit(client, single, {"sleep": 0.3, "chunks": 1})
+    body = client.get(f"{single.url}/stream/{job_id}").json()  # one call: the chunk
+    assert body["stream"][0] == {"output": {"chunk": 0}}
 
 
 def test_stream_wait_ends_when_a_chunk_arrives(single, client):

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import format_table, write_result
@@ -152,10 +153,23 @@ EMPTY_INPUT = b'{"input":{}}'
 class Target:
     """How to submit one job to a server and wait for its result."""
 
-    def __init__(self, name: str, base: str, status_method: str) -> None:
+    def __init__(self, name: str, base: str, status_method: str,
+                 proc: subprocess.Popen) -> None:
         self.name = name
         self.base = base
         self.status_method = status_method
+        self.process = psutil.Process(proc.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and every process it started (its workers)."""
+        total = 0.0
+        for process in (self.process, *self.process.children(recursive=True)):
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # ended between the listing and the reading
+            total += times.user + times.system
+        return total
 
     def runsync(self, conn: RawConnection | HttpxConnection) -> int:
         doc = conn.call("POST", "/runsync", EMPTY_INPUT)
@@ -195,19 +209,23 @@ def measure(target: Target, key: str, jobs: int, clients: int,
             job(conn)  # warm the connection
         threads = [threading.Thread(target=work, args=(i, conn))
                    for i, conn in enumerate(conns)]
+        server_cpu, client_cpu = target.cpu_seconds(), time.process_time()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        server_cpu = target.cpu_seconds() - server_cpu
+        client_cpu = time.process_time() - client_cpu
     finally:
         for conn in conns:
             conn.close()
     if errors:
         raise errors[0]
     return {"jobs_per_s": jobs / elapsed, "requests_per_job": sum(counts) / jobs,
-            "seconds": elapsed}
+            "seconds": elapsed, "server_cpu_us_per_job": server_cpu / jobs * 1e6,
+            "client_cpu_us_per_job": client_cpu / jobs * 1e6}
 
 
 def free_port() -> int:
@@ -314,6 +332,15 @@ def report(client: str, results: dict[str, Any], jobs: int, repeats: int) -> dic
           f"{jobs} jobs (xN = N concurrent clients); {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}")
     print(format_table(columns, rows))
+    cpu_columns = ["CPU us per job", *[f"{'runsync' if key == 'runsync' else 'run+status'} x{c}"
+                                       for key, c in CELLS]]
+    cpu_rows = [[f"{name}: server{' + workers' if name.startswith('local') else ''}",
+                 *[data[f"{key}_{c}"]["server_cpu_us_per_job"] for key, c in CELLS]]
+                for name, data in results.items()]
+    cpu_rows.append([f"this {client} client, against runpod",
+                     *[results[REFERENCE][f"{key}_{c}"]["client_cpu_us_per_job"]
+                       for key, c in CELLS]])
+    print(format_table(cpu_columns, cpu_rows))
     return ratios
 
 
@@ -337,13 +364,13 @@ def main() -> None:
                 proc, base = start_local(handler, workers)
                 procs.append(proc)
                 targets[f"local, {workers} worker{'s' if workers > 1 else ''}"] = Target(
-                    "local", base, "GET")
+                    "local", base, "GET", proc)
             proc, base = start_reference(handler)
             procs.append(proc)
-            targets[REFERENCE] = Target("runpod", base, "POST")
+            targets[REFERENCE] = Target("runpod", base, "POST", proc)
             proc, base = start_ceiling(ceiling)
             procs.append(proc)
-            targets[CEILING] = Target("ceiling", base, "GET")
+            targets[CEILING] = Target("ceiling", base, "GET", proc)
             for client in clients:
                 results[client] = bench_targets(targets, args.jobs, args.repeats,
                                                 CONNECTIONS[client])

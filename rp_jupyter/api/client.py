@@ -55,6 +55,7 @@ from rp_jupyter.env_names import API_KEY_ENV
 from rp_jupyter.wire_rules import (
     LONG_POLL_MAX_MS,
     RUNSYNC_DEFAULT_WAIT_MS,
+    STREAM_DEFAULT_HOLD_MS,
     WAIT_MAX_MS,
     WAIT_MIN_MS,
     RateLimit,
@@ -210,7 +211,8 @@ class EndpointClient:
         self, job_id: str, *, wait_ms: int | None = None, priority: float = 0.0
     ) -> StreamBatch:
         params: dict[str, Any] = {}
-        read = READ_TIMEOUT
+        # without ?wait= the server may still hold the call (the hosted API, up to 10 s)
+        read = READ_TIMEOUT + STREAM_DEFAULT_HOLD_MS / 1000
         if wait_ms:
             wait_ms = min(LONG_POLL_MAX_MS, int(wait_ms))
             params["wait"] = wait_ms
@@ -223,7 +225,7 @@ class EndpointClient:
             read_timeout=read,
             job_id=job_id,
             priority=priority,
-            held=bool(wait_ms),
+            held=True,
         )
         return StreamBatch.parse(doc)
 

@@ -87,6 +87,17 @@ class Follower:
         self.engine = engine
         self._queue_watch: asyncio.Task[None] | None = None
         self._progress_watch: asyncio.Task[None] | None = None
+        self._handed_over = False
+
+    def hand_over(self) -> None:
+        """Another process owns the job now: send no new request; a ``/stream`` already
+        on its way still ends, and chunks it brings are journaled as the new owner's gap
+        (the server handed them out once, to this process)."""
+        self._handed_over = True
+
+    def _check_owner(self) -> None:
+        if self._handed_over:
+            raise LeaseLost(self.job.journal_key or 0)
 
     async def run(self) -> Outcome:
         """Track the job until it is final, publishing every chunk and the final document.
@@ -112,6 +123,7 @@ class Follower:
         streaming = False
         while not job.is_final:
             try:
+                self._check_owner()
                 if traits.stream_supported:
                     pause = traits.stream_pause() if streaming else 0.0
                     active = streaming = await self._stream_step(interval, pause)
@@ -172,6 +184,7 @@ class Follower:
         try:
             if not long_poll:
                 await asyncio.sleep(interval)
+            self._check_owner()
             started = time.monotonic()
             try:
                 batch = await self.client.stream(
@@ -202,6 +215,7 @@ class Follower:
 
     async def _status_step(self, interval: float) -> bool:
         await asyncio.sleep(interval)
+        self._check_owner()
         doc = await self.client.status(self.job.id, priority=priority(self.job))
         if doc.status.is_final:
             await complete(self.client, self.sink, self.job, doc)

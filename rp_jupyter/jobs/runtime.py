@@ -39,7 +39,7 @@ from rp_jupyter.jobs.local_endpoints import has_stopped
 from rp_jupyter.jobs.mirror import Mirror
 from rp_jupyter.jobs.server_traits import ServerTraits
 from rp_jupyter.jobs.session import session_of, settings
-from rp_jupyter.jobs.tracking_policy import REPLY_MODES
+from rp_jupyter.jobs.tracking_policy import HAND_OVER_GRACE, REPLY_MODES
 
 if TYPE_CHECKING:
     from rp_jupyter.api.client import EndpointClient
@@ -342,11 +342,24 @@ class EndpointRuntime:
                 if f.job.journal_key is not None and not f.job.is_final}
 
     def lease_lost(self, job: Job) -> None:
-        """Another process has claimed ``job``: stop following it here and mirror it."""
+        """Another process has claimed ``job``: stop following it here and mirror it.
+
+        The follower sends nothing more, but a ``/stream`` it already sent may hold chunks
+        the server handed out to it alone (this process was paused past its lease, say):
+        it gets :data:`HAND_OVER_GRACE` to end, so those chunks are read and the new owner's
+        stream marked with a gap, rather than dropped unseen."""
         follower = self._followers.get(job.id)
         task = self._trackers.get(job.id)
         if follower is None or follower.job is not job or task is None or task.done():
             return
+        follower.hand_over()
+        self.engine.spawn(self._end_hand_over(job, follower, task))
+
+    async def _end_hand_over(self, job: Job, follower: Follower, task: asyncio.Task) -> None:
+        """Stop a follower still busy after its grace; the job is then mirrored."""
+        await asyncio.sleep(HAND_OVER_GRACE)
+        if self._followers.get(job.id) is not follower or task.done():
+            return  # it ended by itself, and its tracker mirrors the job now
         log.info("job %s is followed by another process now; watching it instead", job.id)
         task.cancel()
         self._trackers[job.id] = self.engine.spawn(self._track(job, True))

@@ -36,6 +36,9 @@ TRACKING_BACKOFF_MAX = 30.0
 
 # Ownership leases in the journal are renewed this often (seconds).
 LEASE_RENEW_EVERY = 10.0
+# A follower that lost its job's lease may finish the /stream already on its way for this
+# long (seconds), so chunks the server handed it are journaled as a gap, not dropped unseen.
+HAND_OVER_GRACE = 0.5
 
 # Replies read from an endpoint's OpenAI route, journaled under these modes.  Their stream
 # is read once, by the process that asked: one cut by that process stopping is never

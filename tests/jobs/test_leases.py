@@ -136,7 +136,9 @@ def test_a_paused_owner_that_lost_its_job_stops_following_it(rp_home):
     assert numbers == sorted(set(numbers))  # in order, each once: never a mix of two writers
     assert stored[-1]["done"] is True
     full = [{"chunk": i} for i in range(80)] + [stored[-1]]
-    assert record.stream_gap is (stored != full)  # whatever went missing is said to be
+    # whatever went missing is said to be
+    assert record.stream_gap is (stored != full), (
+        sorted(set(range(80)) - set(numbers)), record.events())
     assert [s for _, s, _ in record.events()].count("COMPLETED") == 1
     assert job.chunks == stored and job.stream_complete is not record.stream_gap
     # the paused process watched the rest (no more /stream) and read the end from the journal

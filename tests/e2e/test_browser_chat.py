@@ -34,7 +34,7 @@ def tutor(job):
         return {"object": "chat.completion.chunk", "model": "tutor",
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
     for word in re.findall(r"\\s*\\S+", lesson):
-        time.sleep(0.08)
+        time.sleep(0.15)  # slow enough for a loaded machine to show every stage
         yield chunk({"content": word})
     yield chunk({}, "stop")'''
 SOURCES = [

@@ -237,7 +237,7 @@ def streamed_markdown(recorder) -> list[str]:
 
 
 def test_a_live_reply_streams_in_as_markdown_and_ends_as_the_final_reply(notebook):
-    reply = notebook.run_cell("%%runpod chat --max-tokens 40 --param token_delay=0.03\n"
+    reply = notebook.run_cell("%%runpod chat --max-tokens 40 --param token_delay=0.06\n"
                               "Tell me about rivers")
     recorder = notebook.recorder
     display_id = panel_display_id(recorder)

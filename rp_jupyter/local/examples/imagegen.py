@@ -34,6 +34,8 @@ import time
 import urllib.request
 from typing import Any
 
+from rp_jupyter.local.examples.images import scene
+
 DEFAULT_SIZE = 512
 MAX_SIZE = 2048
 DEFAULT_STEP_DELAY = 0.05
@@ -61,28 +63,10 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
 def render(width: int, height: int, seed: Any, prompt: str = "", base: Any = None) -> Any:
     """A Pillow picture for ``seed`` and ``prompt``: a gradient sky with a few shapes
     (blended over ``base`` for img2img)."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(f"imagegen|{seed}|{prompt}")
-    top = tuple(rng.randrange(256) for _ in range(3))
-    bottom = tuple(rng.randrange(256) for _ in range(3))
-    image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
-    for y in range(height):
-        t = y / max(1, height - 1)
-        draw.line([(0, y), (width, y)],
-                  fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
-    side = min(width, height)
-    for _ in range(rng.randint(3, 7)):
-        x0, y0 = rng.randrange(width), rng.randrange(height)
-        r = rng.randint(max(2, side // 16), max(3, side // 4))
-        colour = tuple(rng.randrange(256) for _ in range(3))
-        box = [x0 - r, y0 - r, x0 + r, y0 + r]
-        if rng.random() < 0.5:
-            draw.ellipse(box, fill=colour)
-        else:
-            draw.rectangle(box, fill=colour)
+    image = scene(width, height, random.Random(f"imagegen|{seed}|{prompt}"))
     if base is not None:
+        from PIL import Image
+
         image = Image.blend(base.convert("RGB").resize((width, height)), image, 0.5)
     return image
 

@@ -20,20 +20,25 @@ from typing import Any
 
 def picture(size: int, seed: Any) -> Any:
     """The finished picture for ``seed``: a gradient sky with a few shapes."""
+    return scene(size, size, random.Random(f"images|{seed}"))
+
+
+def scene(width: int, height: int, rng: random.Random) -> Any:
+    """A Pillow picture drawn from ``rng``: a gradient sky with three to seven shapes."""
     from PIL import Image, ImageDraw
 
-    rng = random.Random(f"images|{seed}")
     top = tuple(rng.randrange(256) for _ in range(3))
     bottom = tuple(rng.randrange(256) for _ in range(3))
-    image = Image.new("RGB", (size, size))
+    image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
-    for y in range(size):
-        t = y / max(1, size - 1)
-        draw.line([(0, y), (size, y)],
+    for y in range(height):
+        t = y / max(1, height - 1)
+        draw.line([(0, y), (width, y)],
                   fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+    side = min(width, height)
     for _ in range(rng.randint(3, 7)):
-        x0, y0 = rng.randrange(size), rng.randrange(size)
-        r = rng.randint(max(2, size // 16), max(3, size // 4))
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        r = rng.randint(max(2, side // 16), max(3, side // 4))
         colour = tuple(rng.randrange(256) for _ in range(3))
         box = [x0 - r, y0 - r, x0 + r, y0 + r]
         if rng.random() < 0.5:

@@ -89,6 +89,14 @@ class Reply:
         """The text of the first choice (the reply people read)."""
         return "".join(self.choices[0]) if self.choices else ""
 
+    def gist(self) -> str:
+        """What a preview shows: the text, else the error, else the tool calls asked for."""
+        if self.text or not (self.error or self.tool_calls):
+            return self.text
+        if self.error:
+            return f"error: {self.error}"
+        return "; ".join(f"calls {call.describe()}" for call in self.tool_calls)
+
     @property
     def texts(self) -> list[str]:
         """The text of every choice (``n`` > 1 asks for several)."""

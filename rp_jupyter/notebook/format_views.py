@@ -51,11 +51,7 @@ def render_reading(reading: formats.Reading, *, seconds: float | None = None) ->
 def preview_text(reading: formats.Reading) -> str:
     """What a small preview shows in words: the reply, the transcript, or a summary."""
     if isinstance(reading, formats.Reply):
-        if reading.text or not (reading.error or reading.tool_calls):
-            return reading.text
-        if reading.error:
-            return f"error: {reading.error}"
-        return "; ".join(f"calls {call.describe()}" for call in reading.tool_calls)
+        return reading.gist()
     if isinstance(reading, formats.Transcript):
         return reading.plain_text
     return reading.summary()

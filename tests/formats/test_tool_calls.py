@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rp_jupyter.formats import read_job, read_reply
+from rp_jupyter.formats import output_preview, read_job, read_reply
 from rp_jupyter.notebook.format_views import preview_text, render_reply
 
 CALL = {"id": "call_1", "type": "function",
@@ -35,6 +35,7 @@ def test_a_completion_that_calls_a_tool_shows_the_call_not_a_blank_reply():
     assert 'tool call: get_weather({"city": "Paris"})' in shown.text
     assert "get_weather({&quot;city&quot;: &quot;Paris&quot;})" in shown.html
     assert preview_text(reply) == 'calls get_weather({"city": "Paris"})'
+    assert output_preview([COMPLETION]) == 'calls get_weather({"city": "Paris"})'  # jobs table
 
 
 def test_a_tool_call_streamed_in_pieces_split_anywhere_is_put_back_together():

@@ -53,3 +53,17 @@ def test_the_older_function_call_reads_as_one_tool_call():
     reply = read_reply({"object": "chat.completion", "choices": [
         {"index": 0, "message": message, "finish_reason": "function_call"}]})
     assert [c.describe() for c in reply.tool_calls] == ['lookup({"q": "tides"})']
+
+
+def test_a_streamed_chat_reply_put_back_together_keeps_its_tool_calls():
+    from rp_jupyter.formats import assemble_completion
+
+    body = streamed_call_body()
+    events = [json.loads(line[6:]) for line in body.split("\n\n")
+              if line.startswith("data: {")]
+    whole = assemble_completion(events, chat=True)
+    message = whole["choices"][0]["message"]
+    assert message["content"] is None and whole["choices"][0]["finish_reason"] == "tool_calls"
+    assert message["tool_calls"] == [{"id": "call_1", "type": "function", "function": {
+        "name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    assert read_reply([whole]).tool_calls[0].describe() == 'get_weather({"city": "Paris"})'

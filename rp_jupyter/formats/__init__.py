@@ -50,6 +50,7 @@ from rp_jupyter.formats.reading import (
 from rp_jupyter.formats.replies import Reply, ReplyStream, Usage, is_reply_object, read_reply
 from rp_jupyter.formats.sniff import looks_like_image
 from rp_jupyter.formats.sse import SSEReader, starts_like_sse
+from rp_jupyter.formats.tool_calls import ToolCall
 from rp_jupyter.formats.transcripts import Cue, Transcript, parse_subtitles, read_transcript
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Reply",
     "ReplyStream",
     "SSEReader",
+    "ToolCall",
     "Transcript",
     "Usage",
     "as_base64",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rp_jupyter.formats.tool_calls import merge_tool_calls
+
 __all__ = ["assemble_completion"]
 
 MAX_CHOICES = 64
@@ -60,7 +62,8 @@ def _merge(choices: dict[int, dict[str, Any]], position: int, choice: dict[str, 
     if not isinstance(index, int) or not 0 <= index < MAX_CHOICES:
         index = position
     found = choices.setdefault(index, {"index": index, "role": "assistant", "parts": [],
-                                       "reasoning": [], "finish_reason": None})
+                                       "reasoning": [], "tool_calls": [],
+                                       "finish_reason": None})
     if chat:
         delta = choice.get("delta") or choice.get("message") or {}
         if isinstance(delta, dict):
@@ -71,6 +74,7 @@ def _merge(choices: dict[int, dict[str, Any]], position: int, choice: dict[str, 
             thought = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(thought, str):
                 found["reasoning"].append(thought)
+            merge_tool_calls(found["tool_calls"], delta)
     elif isinstance(choice.get("text"), str):
         found["parts"].append(choice["text"])
     if choice.get("finish_reason") is not None:
@@ -84,6 +88,12 @@ def _finished(found: dict[str, Any], chat: bool) -> dict[str, Any]:
         message: dict[str, Any] = {"role": found["role"], "content": text}
         if found["reasoning"]:
             message["reasoning_content"] = "".join(found["reasoning"])
+        if found["tool_calls"]:
+            message["content"] = text or None
+            message["tool_calls"] = [
+                {"id": call.id, "type": "function",
+                 "function": {"name": call.name, "arguments": call.arguments}}
+                for call in found["tool_calls"]]
         choice["message"] = message
     else:
         choice["text"] = text

@@ -218,15 +218,28 @@ def _fetch(url: str) -> bytes:
 
 def open_image(ref: ImageRef) -> Any:
     """The picture as a Pillow image (loaded, so it no longer needs its bytes)."""
-    from PIL import Image, UnidentifiedImageError
-
     data = resolve(ref)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = open_picture(data)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{ref.describe()}: not a readable picture ({exc})") from None
     return image
+
+
+def open_picture(data: bytes) -> Any:
+    """Pillow's lazy open of ``data`` (the header now, the pixels on first use);
+    ``ValueError`` when it is no picture, or one too large for Pillow to decode safely."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ValueError(f"too large to decode safely: over Pillow's limit of "
+                         f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels (raise PIL.Image.MAX_IMAGE_PIXELS "
+                         f"to open it)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"unreadable image: {exc}") from None
 
 
 def _short_url(url: str) -> str:

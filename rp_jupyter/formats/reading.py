@@ -127,7 +127,7 @@ def output_preview(value: Any) -> str | None:
     if found is None:
         return None
     if isinstance(found, Reply):
-        text = found.text if found.text or not found.error else f"error: {found.error}"
+        text = found.gist()
     elif isinstance(found, Transcript):
         text = found.plain_text
     else:

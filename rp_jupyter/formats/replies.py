@@ -9,6 +9,7 @@ Shapes recognised (reference/workers.md has the sources):
   (alone, in a list, or a list of lists);
 - OpenAI server-sent events as text (``data: {...}\\n\\n`` ... ``data: [DONE]``), split
   anywhere across chunks;
+- tool calls (``message.tool_calls``, or streamed in ``delta.tool_calls``);
 - errors: ``{"error": {...}}`` and ``{"object": "error", "message": ...}``.
 
 :class:`ReplyStream` reads chunk after chunk and says what text each one added, so a panel
@@ -32,6 +33,7 @@ from typing import Any
 from rp_jupyter.formats.error_messages import error_message
 from rp_jupyter.formats.sniff import looks_like_image
 from rp_jupyter.formats.sse import DONE, SSEReader, starts_like_sse
+from rp_jupyter.formats.tool_calls import ToolCall, merge_tool_calls
 
 __all__ = ["Reply", "ReplyStream", "Usage", "is_reply_object", "read_reply"]
 
@@ -74,6 +76,7 @@ class Reply:
     shape: str = "text"
     choices: list[list[str]] = field(default_factory=lambda: [[]])
     reasoning: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)  # of the first choice
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -85,6 +88,14 @@ class Reply:
     def text(self) -> str:
         """The text of the first choice (the reply people read)."""
         return "".join(self.choices[0]) if self.choices else ""
+
+    def gist(self) -> str:
+        """What a preview shows: the text, else the error, else the tool calls asked for."""
+        if self.text or not (self.error or self.tool_calls):
+            return self.text
+        if self.error:
+            return f"error: {self.error}"
+        return "; ".join(f"calls {call.describe()}" for call in self.tool_calls)
 
     @property
     def texts(self) -> list[str]:
@@ -270,6 +281,9 @@ class ReplyStream:
                 thought = _choice_reasoning(choice)
                 if thought and self.keep_text:
                     reply.reasoning.append(thought)
+                for holder in (choice.get("delta"), choice.get("message")):
+                    if isinstance(holder, dict):
+                        merge_tool_calls(reply.tool_calls, holder)
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and index == 0:
                 reply.finish_reason = reason

@@ -23,6 +23,8 @@ __all__ = ["DONE", "SSEReader", "starts_like_sse"]
 DONE = "[DONE]"
 _LINE_END = re.compile(r"\r\n|\r|\n")
 # what an OpenAI-style event stream starts with: a data field holding JSON or [DONE]
+# what may come before the first data field: comments (": ...") and these fields
+_PREAMBLE_FIELDS = ("event:", "id:", "retry:")
 _OPENINGS = ("data: {", "data:{", "data: [DONE]", "data:[DONE]", "data: [", "data:[")
 
 
@@ -83,8 +85,19 @@ class SSEReader:
 
 def starts_like_sse(text: str) -> bool | None:
     """Does a stream that begins with ``text`` carry OpenAI-style events?  ``None`` while
-    ``text`` is too short to tell (``"da"`` may become ``"data: {"`` or ``"dance"``)."""
+    ``text`` is too short to tell (``"da"`` may become ``"data: {"`` or ``"dance"``).
+
+    Keep-alive comments (``: ping``) and ``event:``/``id:``/``retry:`` lines may come
+    before the first data field, as proxies and SSE servers send them."""
     head = text.lstrip("\r\n")
+    while True:
+        match = _LINE_END.search(head)
+        line = head if match is None else head[:match.start()]
+        if not _is_preamble(line, complete=match is not None):
+            break
+        if match is None:
+            return None  # a comment or field line that has not ended yet
+        head = head[match.end():].lstrip("\r\n")
     if head.startswith(_OPENINGS):
         return True
     if any(opening.startswith(head) for opening in _OPENINGS):
@@ -92,3 +105,13 @@ def starts_like_sse(text: str) -> bool | None:
     if head.startswith("data:") and not head[5:].strip():
         return None  # "data:   " : the value has not begun yet
     return False
+
+
+def _is_preamble(line: str, *, complete: bool) -> bool:
+    """A comment or a non-data field line, which may precede an event stream's data
+    (while ``line`` is incomplete: one that may still become such a line)."""
+    if line.startswith(":"):
+        return True
+    if line.startswith(_PREAMBLE_FIELDS):
+        return True
+    return not complete and bool(line) and any(f.startswith(line) for f in _PREAMBLE_FIELDS)

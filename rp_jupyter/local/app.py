@@ -83,7 +83,10 @@ class LocalApp:
             return
         self.closing.set()
         for runtime in list(self.endpoints.values()):
-            await runtime.close()
+            try:
+                await runtime.close()
+            except Exception:
+                pass  # one endpoint's trouble must not leave another's workers running
         await self.webhooks.close()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

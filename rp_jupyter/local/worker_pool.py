@@ -163,7 +163,10 @@ class WorkerPool:
             kill_process(proc)
         loop = asyncio.get_running_loop()
         for proc in procs:
-            await loop.run_in_executor(None, wait_process, proc)
+            try:
+                await loop.run_in_executor(None, wait_process, proc)
+            except RuntimeError:  # the interpreter is exiting: no new threads, wait here
+                wait_process(proc)
 
     async def _tick(self) -> None:
         while not self._closing:

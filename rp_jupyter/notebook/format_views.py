@@ -51,7 +51,7 @@ def render_reading(reading: formats.Reading, *, seconds: float | None = None) ->
 def preview_text(reading: formats.Reading) -> str:
     """What a small preview shows in words: the reply, the transcript, or a summary."""
     if isinstance(reading, formats.Reply):
-        return reading.text if reading.text or not reading.error else f"error: {reading.error}"
+        return reading.gist()
     if isinstance(reading, formats.Transcript):
         return reading.plain_text
     return reading.summary()
@@ -76,7 +76,7 @@ def _shown(text: str) -> str:
 
 def render_reply(reply: formats.Reply, *, seconds: float | None = None) -> Rendering:
     """The reply's text (every choice when there are several), its reasoning folded away,
-    an error as a red line, and the footer."""
+    an error as a red line, the tool calls it asks for, and the footer."""
     parts, lines = [], []
     if reply.error:
         parts.append(f'<div style="{ERROR_STYLE}">{esc(reply.error)}</div>')
@@ -89,9 +89,13 @@ def render_reply(reply: formats.Reply, *, seconds: float | None = None) -> Rende
             parts.append(f'<div style="{MUTED};font-size:11px">choice {index}</div>'
                          + _shown(text))
             lines.append(f"[choice {index}]\n{text}")
-    elif texts and (texts[0] or not reply.error):
+    elif texts and (texts[0] or not (reply.error or reply.tool_calls)):
         parts.append(_shown(texts[0]))
         lines.append(texts[0])
+    for call in reply.tool_calls:
+        parts.append(f'<div style="{FONT}"><span style="{MUTED}">tool call</span> '
+                     f'<code style="{MONO}">{esc(call.describe())}</code></div>')
+        lines.append(f"tool call: {call.describe()}")
     parts.append(reply_footer_html(reply, seconds))
     footer = reply.footer(seconds)
     if footer:

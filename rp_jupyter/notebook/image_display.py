@@ -171,13 +171,9 @@ def contact_sheet(values: list[Any], *, cell: int = 512, columns: int = 4) -> by
 
 
 def _open(data: bytes) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    from rp_jupyter.formats.images import open_picture
 
-    try:
-        image = Image.open(io.BytesIO(data))  # reads the header; pixels on first use
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"unreadable image: {exc}") from None
-    return image
+    return open_picture(data)  # reads the header; pixels on first use
 
 
 def _to_png(image: Any) -> bytes:

@@ -98,3 +98,27 @@ def test_the_aggregated_output_of_an_sse_stream_reads_as_the_reply():
     reply = read_reply(output)
     assert reply is not None and reply.text == REPLY and reply.shape == "sse"
     assert read_reply("".join(output)).text == REPLY
+
+
+@pytest.mark.parametrize("preamble", [": ping\n\n", ": keep-alive\r\n\r\n",
+                                      "event: message\nid: 1\nretry: 3000\n",
+                                      ":\n\nevent: completion\n"])
+def test_a_stream_that_opens_with_comments_or_fields_still_reads_as_the_reply(preamble):
+    body = preamble + sse_body(REPLY)
+    for cut in range(len(body) + 1):
+        stream = read_pieces([body[:cut], body[cut:]])
+        assert stream.mode == "sse" and stream.reply.text == REPLY, f"split at {cut}"
+    stream = ReplyStream()
+    assert "".join(stream.feed(char) for char in body) == REPLY
+    assert read_reply([body[i:i + 11] for i in range(0, len(body), 11)]).text == REPLY
+
+
+def test_text_that_only_looks_like_a_comment_or_field_at_first_is_still_text():
+    assert starts_like_sse(": ping\n") is None
+    assert starts_like_sse("ev") is None
+    assert starts_like_sse("every day") is False
+    assert starts_like_sse(":) hello\nworld") is False
+    stream = read_pieces(["i", "d", "eas ", "grow"])
+    assert stream.mode == "text" and stream.reply.text == "ideas grow"
+    stream = read_pieces([":)"])
+    assert stream.mode == "text" and stream.reply.text == ":)"

@@ -150,3 +150,42 @@ def test_what_cannot_run_as_a_runpod_worker_is_refused(tmp_path, spec, words):
         LocalEndpoint(target, runpod_worker=True)
     with pytest.raises(ValueError, match="not a function"):
         LocalEndpoint(lambda job: job, runpod_worker=True)
+
+
+def test_a_runpod_worker_ends_when_the_program_exits_without_stopping_its_server(tmp_path):
+    """An interpreter that exits with a server still running (a notebook kernel or IPython
+    closed) stops every endpoint's workers, a runpod worker beside another endpoint too."""
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent("""\
+        import os
+        import runpod
+
+        def handler(job):
+            return os.getpid()
+
+        runpod.serverless.start({"handler": handler})
+    """))
+    program = textwrap.dedent(f"""\
+        import httpx
+        from rp_jupyter.local.server import LocalServer
+
+        server = LocalServer(port=0)
+        server.add_endpoint("first", "echo", 1)
+        server.add_endpoint("script", {str(script)!r}, 1, runpod_worker=True)
+        server.start()
+        answer = httpx.post(server.root_url + "/v2/script/runsync", json={{"input": {{}}}},
+                            timeout=60).json()
+        print(answer["output"], flush=True)
+    """)
+    output = tmp_path / "output.txt"
+    with output.open("w") as out:  # a file, not a pipe: a worker left behind cannot hold it
+        done = subprocess.run([sys.executable, "-c", program], stdout=out,
+                              stderr=subprocess.STDOUT, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, output.read_text()[-2000:]
+    worker = int(output.read_text().split()[-1])
+    try:
+        wait_for(lambda: not process_alive(worker), timeout=10,
+                 what="the runpod worker to end with its program")
+    finally:
+        if process_alive(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
@@ -20,6 +22,22 @@ CHROMIUM_ARGS = [
 
 #: What a key in the environment looks like to these tests; it must never reach a saved file.
 FAKE_API_KEY = "rpa_E2E0FAKE0KEY0x7Q2m9Vt4Lk8Zs3"
+
+
+def run_and_reopen(sources: list[str], folder: Path, name: str) -> nbformat.NotebookNode:
+    """Run ``sources`` as a notebook's cells in a real kernel started in ``folder``, save it
+    there as ``name`` (also when a cell fails) and read it back, as a reader without a kernel
+    would."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    client = NotebookClient(nb, timeout=120, startup_timeout=60, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    path = folder / name
+    try:
+        client.execute()
+    finally:
+        nbformat.write(nb, path)
+    return nbformat.read(path, as_version=4)
 
 
 def notebook_paths() -> list[Path]:

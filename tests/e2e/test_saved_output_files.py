@@ -11,12 +11,11 @@ import os
 from collections.abc import Iterator
 from unittest import mock
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 from PIL import Image
 
 from rp_jupyter.local import LocalServer
+from tests.e2e.conftest import run_and_reopen
 from tests.s3_server import S3Server, s3_server
 from tests.workers import script
 
@@ -58,20 +57,11 @@ def test_an_s3_picture_stays_in_the_saved_notebook_after_the_link_dies(served, t
               ".delete_object(Bucket=bucket, Key=key)\n"
               "print(httpx.get(url).status_code)")
     sources = ["%load_ext rp_jupyter\nimport rp_jupyter", run, delete, "job"]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    client = NotebookClient(nb, timeout=120, startup_timeout=60, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    path = tmp_path / "s3.ipynb"
-    try:
-        client.execute()
-    finally:
-        nbformat.write(nb, path)
-    saved = nbformat.read(path, as_version=4)  # reopened without a kernel
+    saved = run_and_reopen(sources, tmp_path, "s3.ipynb")  # reopened without a kernel
     assert saved.cells[2].outputs[0].text == "404\n"  # the link is dead
     for index in (1, 3):  # shown live, and shown again after the link died
         (output,) = [o for o in saved.cells[index].outputs if "image/png" in o.get("data", {})]
         picture = Image.open(io.BytesIO(base64.b64decode(output.data["image/png"])))
         assert picture.size == (72, 40)
-    text = path.read_text()
+    text = (tmp_path / "s3.ipynb").read_text()
     assert "X-Amz-Signature=" not in text.replace("X-Amz-Signature=***", "")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from tests.e2e.conftest import run_and_reopen
 
 pytestmark = pytest.mark.e2e
 
@@ -62,16 +62,7 @@ def test_a_tool_call_shows_live_and_in_the_saved_notebook(tmp_path, rp_home):
                f"%%runpod run tools\n{json.dumps(streamed)}",
                f"%%runpod run tools\n{json.dumps(ask)}",
                "print([c.describe() for c in _.reading.tool_calls])"]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    client = NotebookClient(nb, timeout=120, startup_timeout=60, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    path = tmp_path / "tools.ipynb"
-    try:
-        client.execute()
-    finally:
-        nbformat.write(nb, path)
-    saved = nbformat.read(path, as_version=4)
+    saved = run_and_reopen(sources, tmp_path, "tools.ipynb")
     for index in (1, 2):
         (shown,) = [o for o in saved.cells[index].outputs if "text/html" in o.get("data", {})]
         assert 'tool call: get_weather({"city": "Paris"})' in shown.data["text/plain"]

@@ -83,6 +83,14 @@ class Faults:
         """Whether the random shares and the latency apply to ``op``."""
         return self.ops is None or op in self.ops
 
+    def idle(self, op: str) -> bool:
+        """Whether nothing is set that could touch the next request of ``op``."""
+        if self._scripts.get(op):
+            return False
+        return not self.applies_to(op) or not (
+            self.status_429 or self.status_500 or self.status_503 or self.drop
+            or self.latency)
+
     def decide(self, op: str) -> str:
         """The outcome for the next request of ``op``: one of :data:`OUTCOMES`."""
         with self._lock:

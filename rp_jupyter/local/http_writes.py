@@ -27,6 +27,11 @@ class HeldWrites:
             self._loop.call_soon(self.flush)
         self._held.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        """Write ``data`` at once, after whatever is held."""
+        self.flush()
+        self._transport.write(data)
+
     def flush(self) -> None:
         if not self._held:
             return

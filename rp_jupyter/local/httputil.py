@@ -36,8 +36,13 @@ class _DroppedFilter(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_DroppedFilter())
 
 
+def json_body(data: Any) -> bytes:
+    """An answer's JSON body, as every route writes it."""
+    return _JSON.encode(data).encode()
+
+
 def answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_JSON.encode(data).encode(), status_code=status, headers=headers,
+    return Response(json_body(data), status_code=status, headers=headers,
                     media_type="application/json")
 
 
@@ -78,10 +83,15 @@ async def read_body(receive: Any, limit: int | None) -> bytes | None:
 
 def query(scope: dict[str, Any]) -> dict[str, str]:
     """The query string as a dict (the last value wins)."""
-    if not scope.get("query_string"):
+    return parse_query(scope.get("query_string", b""))
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    """A raw query string as a dict (the last value wins)."""
+    if not raw:
         return {}
-    raw = scope["query_string"].decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    return {k: v[-1] for k, v in parse_qs(raw.decode("latin-1"),
+                                          keep_blank_values=True).items()}
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -98,7 +108,15 @@ def auth_problem(scope: dict[str, Any], keys: list[str]) -> str | None:
     """
     if not keys:
         return None
-    raw = header(scope, b"authorization")
+    return key_problem(header(scope, b"authorization"), keys)
+
+
+def key_problem(raw: str | bytes | None, keys: list[str]) -> str | None:
+    """:func:`auth_problem` for the ``Authorization`` header's value (``None``: absent)."""
+    if not keys:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
     if raw is None or not raw.strip():
         return "missing API key: send the header 'Authorization: Bearer <key>'"
     given = raw.strip()

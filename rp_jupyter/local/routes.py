@@ -81,14 +81,19 @@ async def run(call: Call) -> Response:
     return answer({"id": job.id, "status": IN_QUEUE})
 
 
+def runsync_wait(runtime: ServerEndpoint, raw: str | None) -> float:
+    """How long a ``/runsync`` with ``?wait=raw`` waits for its job, in seconds."""
+    return wait_param(raw, runtime.settings.runsync_default_wait, WAIT_MIN_MS / 1000,
+                      WAIT_MAX_MS / 1000)
+
+
 async def runsync(call: Call) -> Response:
     """POST /runsync?wait=ms: queue a job and wait for it (1-300 s, default 90 s).
 
     On expiry the answer is the job's current, non-final document; the job goes on.
     """
     try:
-        wait = wait_param(call.query.get("wait"), call.runtime.settings.runsync_default_wait,
-                          WAIT_MIN_MS / 1000, WAIT_MAX_MS / 1000)
+        wait = runsync_wait(call.runtime, call.query.get("wait"))
     except BadRequest:
         await read_body(call.receive, 0)
         raise

@@ -112,6 +112,12 @@ class EndpointHandle:
         """Every client request: ``{t, method, op, job_id, status_code}`` (``None`` if dropped)."""
         return [dict(entry) for entry in list(self._runtime.stats.log)]
 
+    @property
+    def fast_lane_requests(self) -> int:
+        """Of the client requests, how many the fast lane answered without the app
+        (:mod:`rp_jupyter.local.fast_lane`); the others took the general path."""
+        return self._runtime.stats.lane
+
     def in_flight(self, op: str | None = None) -> int:
         """Client requests being processed right now (a held long-poll counts)."""
         return self._runtime.stats.in_flight(op)
@@ -306,6 +312,7 @@ class LocalServer:
             import uvicorn
 
             from rp_jupyter.local.app import LocalApp
+            from rp_jupyter.local.fast_lane import with_fast_lane
             from rp_jupyter.local.http_limits import H11_BUFFER_MARGIN, limited_protocol
             from rp_jupyter.local.http_writes import with_joined_writes
 
@@ -321,8 +328,8 @@ class LocalServer:
                 log_level="warning", access_log=False, timeout_graceful_shutdown=1,
                 timeout_keep_alive=75,
                 proxy_headers=False,  # nothing here reads the client's address
-                http=with_joined_writes(limited_protocol(self.http_kind,
-                                                         self.max_header_bytes)),
+                http=with_fast_lane(with_joined_writes(limited_protocol(
+                    self.http_kind, self.max_header_bytes)), app),
                 h11_max_incomplete_event_size=self.max_header_bytes + H11_BUFFER_MARGIN)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run,

@@ -22,6 +22,7 @@ class RequestStats:
     def reset(self) -> None:
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self.total = 0
+        self.lane = 0  # of them, answered by the fast lane (:mod:`.fast_lane`)
         self.by_op: Counter[str] = Counter()
         self.by_job: Counter[str] = Counter()
         self.by_op_job: Counter[tuple[str, str]] = Counter()
@@ -67,4 +68,5 @@ class RequestStats:
         return self.by_op_job[(op, job_id)]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"total": self.total, "by_op": dict(self.by_op), "by_job": dict(self.by_job)}
+        return {"total": self.total, "fast_lane": self.lane, "by_op": dict(self.by_op),
+                "by_job": dict(self.by_job)}

@@ -2,7 +2,9 @@
 
 A trivial handler (it returns ``{"ok": true}``) is served two ways:
 
-- the local endpoint (``rp-jupyter serve``, in its own process) with 1 and 2 workers;
+- the local endpoint (``rp-jupyter serve``, in its own process) with 1, 2 and 4 workers,
+  its job routes answered by its fast lane (``rp_jupyter/local/fast_lane.py``; the share
+  of requests the lane answered is printed);
 - runpod-python's ``--rp_serve_api`` server, the reference: no ``/v2`` prefix, POST only,
   and a ``/run`` job only executes inside the first ``POST /status`` (reference 6.5).
 
@@ -21,7 +23,7 @@ the ceiling row.  ``raw`` writes each HTTP/1.1 request on a kept-alive socket an
 answer by its ``Content-Length``: tens of microseconds per request, so what it measures is
 the servers' own cost per job.
 
-Run: ``.venv/bin/python bench/local_throughput.py [--jobs 300] [--repeats 5]
+Run: ``.venv/bin/python bench/local_throughput.py [--jobs 1000] [--repeats 5]
 [--client raw|httpx|both]``.  Prints a table per client and writes
 ``bench/results/local_throughput.json``.
 """
@@ -80,6 +82,8 @@ CEILING_APP = textwrap.dedent("""
                 access_log=False)
 """)
 POLL_PAUSE = 0.002
+#: the local endpoint is measured with each of these numbers of worker processes
+WORKER_COUNTS = (1, 2, 4)
 CLIENTS = (1, 8)
 REFERENCE = "runpod --rp_serve_api, 1 process"
 CEILING = "ceiling: a server doing no work"
@@ -159,6 +163,14 @@ class Target:
         self.base = base
         self.status_method = status_method
         self.process = psutil.Process(proc.pid)
+
+    def lane_share(self) -> str:
+        """Of the client requests the local server counted, how many its fast lane took."""
+        root = self.base.split("/v2/")[0]
+        stats = httpx.get(f"{root}/_local/stats").json()["endpoints"]
+        total = sum(ep["total"] for ep in stats.values())
+        lane = sum(ep["fast_lane"] for ep in stats.values())
+        return f"{lane:,} of {total:,}"
 
     def cpu_seconds(self) -> float:
         """CPU time of the server and every process it started (its workers)."""
@@ -346,7 +358,7 @@ def report(client: str, results: dict[str, Any], jobs: int, repeats: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=300, help="jobs per measurement")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per cell")
     parser.add_argument("--client", choices=["raw", "httpx", "both"], default="both")
     args = parser.parse_args()
@@ -360,7 +372,7 @@ def main() -> None:
         ceiling = Path(tmp) / "ceiling.py"
         ceiling.write_text(CEILING_APP)
         try:
-            for workers in (1, 2):
+            for workers in WORKER_COUNTS:
                 proc, base = start_local(handler, workers)
                 procs.append(proc)
                 targets[f"local, {workers} worker{'s' if workers > 1 else ''}"] = Target(
@@ -374,6 +386,8 @@ def main() -> None:
             for client in clients:
                 results[client] = bench_targets(targets, args.jobs, args.repeats,
                                                 CONNECTIONS[client])
+            lanes = {name: target.lane_share() for name, target in targets.items()
+                     if target.name == "local"}
         finally:
             for proc in procs:
                 proc.terminate()
@@ -382,11 +396,13 @@ def main() -> None:
         refused = reference_refuses_two_workers(handler)
     ratios = {client: report(client, results[client], args.jobs, args.repeats)
               for client in clients}
+    for name, share in lanes.items():
+        print(f"{name}: requests answered by the fast lane: {share}")
     print(f"runpod with --rp_api_concurrency 2: {refused}")
     path = write_result("local_throughput", {
         "jobs_per_measurement": args.jobs, "repeats": args.repeats, "clients": list(CLIENTS),
         "status_poll_pause_s": POLL_PAUSE, "results": results, "local_over_runpod": ratios,
-        "runpod_two_workers": refused, "cpus": os.cpu_count(),
+        "runpod_two_workers": refused, "fast_lane_share": lanes, "cpus": os.cpu_count(),
         "load_average": os.getloadavg()})
     print(f"wrote {path}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections import deque
 
 HEADER = struct.Struct("!I")
 READY = b'{"ready":true}'
@@ -41,20 +42,21 @@ def split_frames(buffer: bytearray) -> list[bytes]:
     return frames
 
 
-def receive_frame(sock: socket.socket) -> bytes | None:
-    """The next frame from a blocking socket, or ``None`` once the other side closed it."""
-    header = _receive_exactly(sock, HEADER.size)
-    if header is None:
-        return None
-    return _receive_exactly(sock, HEADER.unpack(header)[0])
+class FrameReader:
+    """The frames arriving on a blocking socket, each read in one system call when it
+    came in one piece (not a call for its length and another for its bytes)."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._frames: deque[bytes] = deque()
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
-    view = memoryview(bytearray(size))
-    got = 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            return None
-        got += n
-    return bytes(view)
+    def next(self) -> bytes | None:
+        """The next frame, or ``None`` once the other side closed the socket."""
+        while not self._frames:
+            data = self._sock.recv(65536)
+            if not data:
+                return None
+            self._buffer += data
+            self._frames.extend(split_frames(self._buffer))
+        return self._frames.popleft()

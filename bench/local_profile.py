@@ -11,9 +11,12 @@ take the absolute cost per job from ``bench/local_throughput.py``'s CPU table.  
 endpoint's worker process is not profiled: it runs beside the server, on the other CPU.
 
 Then, without a profiler, the latency of one ``/runsync`` at a time against runpod's server,
-the local endpoint and a uvicorn app doing no work, and of one job-sized message to another
-process and back over a socket pair: the floor under any server that keeps its handlers in
-worker processes behind uvicorn, set against what 2x runpod's rate would allow.
+the local endpoint, a uvicorn app doing no work and a bare asyncio server doing no work (the
+least a server in Python can do: what the local endpoint's fast lane is built on), with the
+CPU each process used per job meanwhile (one job at a time, the client, the server and its
+worker run one after another, so the latency is at least their sum), and of one job-sized
+message to another process and back over a socket pair: the floor under any server that
+keeps its handlers in worker processes, set against what 2x runpod's rate would allow.
 
 Run: ``.venv/bin/python bench/local_profile.py [--jobs 3000]``.  Prints a table and writes
 ``bench/results/local_profile.json``.
@@ -34,6 +37,8 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import format_table, write_result
@@ -244,25 +249,77 @@ def sequential_us(base: str, jobs: int) -> float:
     return statistics.median(times[jobs // 10:]) * 1e6
 
 
-def floor(handler: Path, tmp: Path, jobs: int) -> dict[str, float]:
-    """Latencies of one ``/runsync`` at a time (runpod, the local endpoint, uvicorn doing
-    nothing) and of one hop to another process, without a profiler."""
-    ceiling = tmp / "ceiling.py"
+#: the least any HTTP server in Python can do: an asyncio protocol on uvloop answering
+#: every request with a finished job as soon as its bytes are in, no parser, no app
+BARE_APP = textwrap.dedent("""
+    import asyncio, socket, sys
+    import uvloop
+
+    BODY = b'{"id":"job-1","status":"COMPLETED","output":{"ok":true}}'
+    ANSWER = (b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\n"
+              b"content-length: %d\\r\\n\\r\\n%s" % (len(BODY), BODY))
+
+    class Bare(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport, self.buffer = transport, b""
+            transport.get_extra_info("socket").setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def data_received(self, data):
+            self.buffer += data
+            while (end := self.buffer.find(b"\\r\\n\\r\\n")) >= 0:
+                head = self.buffer[:end].lower()
+                at = head.find(b"content-length:")
+                size = int(head[at + 15:].split(b"\\r\\n")[0]) if at >= 0 else 0
+                if len(self.buffer) < end + 4 + size:
+                    return
+                self.buffer = self.buffer[end + 4 + size:]
+                self.transport.write(ANSWER)
+
+    async def main():
+        server = await asyncio.get_running_loop().create_server(
+            Bare, "127.0.0.1", int(sys.argv[1]))
+        await server.serve_forever()
+
+    uvloop.run(main())
+""")
+BARE = "bare asyncio server, no work"
+HOP = "hop to another process and back"
+
+
+def cpu_us(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return (times.user + times.system) * 1e6
+
+
+def floor(handler: Path, tmp: Path, jobs: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Latencies of one ``/runsync`` at a time (runpod, the local endpoint, uvicorn and a
+    bare server doing nothing) and of one hop to another process, without a profiler; and
+    the CPU each process used per job meanwhile."""
+    ceiling, bare = tmp / "ceiling.py", tmp / "bare.py"
     ceiling.write_text(CEILING_APP)
+    bare.write_text(BARE_APP)
     starts = {"runpod": lambda: start_reference(handler),
               "local": lambda: start_local(handler, 1),
-              "uvicorn, no work": lambda: start_ceiling(ceiling)}
-    result = {}
+              "uvicorn, no work": lambda: start_ceiling(ceiling),
+              BARE: lambda: start_ceiling(bare)}
+    latency, cpu = {}, {}
     for name, start in starts.items():
         proc, base = start()
         try:
             sequential_us(base, 200)  # warm
-            result[name] = sequential_us(base, jobs)
+            server = psutil.Process(proc.pid)
+            processes = {f"{name}: server": server}
+            processes.update({f"{name}: worker": child for child in server.children()})
+            before = {key: cpu_us(process) for key, process in processes.items()}
+            latency[name] = sequential_us(base, jobs)
+            cpu.update({key: (cpu_us(process) - before[key]) / jobs
+                        for key, process in processes.items()})
         finally:
             proc.terminate()
             proc.wait(30)
-    result["hop to another process and back"] = hop_us(jobs)
-    return result
+    latency[HOP] = hop_us(jobs)
+    return latency, cpu
 
 
 def main() -> None:
@@ -278,22 +335,25 @@ def main() -> None:
         results = {"local endpoint (server process)":
                    profile_server(serve_local, handler, tmp, args.jobs),
                    "runpod --rp_serve_api": profile_server(serve_runpod, handler, tmp, args.jobs)}
-        latencies = floor(handler, tmp, args.jobs)
+        latencies, cpu = floor(handler, tmp, args.jobs)
     for server, groups in results.items():
         rows = [[group, us] for group, us in groups.items() if us >= 0.5]
         rows.append(["total (profiled)", sum(groups.values())])
         print(f"\n{server}: own time per /runsync job under cProfile, us")
         print(format_table(["where", "us per job"], rows))
     budget = latencies["runpod"] / 2
-    least = latencies["uvicorn, no work"] + latencies["hop to another process and back"]
+    least = latencies[BARE] + latencies[HOP]
     print("\nOne /runsync at a time from one raw client, median us (no profiler)")
     print(format_table(["", "us"], [[name, us] for name, us in latencies.items()]))
-    print(f"2x runpod means at most {budget:.0f} us a job; uvicorn doing nothing plus one hop "
-          f"to a worker process already take {least:.0f} us, leaving {budget - least:.0f} us "
-          f"for reading the job, queueing it, the worker's own loop and the answer (the local "
-          f"endpoint takes {latencies['local']:.0f} us in all)")
+    print("\nCPU per job meanwhile, us (one job at a time: these run one after another)")
+    print(format_table(["process", "us"], [[name, us] for name, us in cpu.items()]))
+    print(f"2x runpod means at most {budget:.0f} us a job.  A bare server doing nothing plus "
+          f"one hop to a worker process take {least:.0f} us, leaving {budget - least:.0f} us "
+          f"for reading and queueing the job, the worker's loop and the answer; the local "
+          f"endpoint's server uses {cpu['local: server']:.0f} us of CPU per job and its worker "
+          f"{cpu.get('local: worker', 0.0):.0f} us, and takes {latencies['local']:.0f} us in all")
     path = write_result("local_profile", {"jobs": args.jobs, "us_per_job": results,
-                                          "sequential_us": latencies,
+                                          "sequential_us": latencies, "cpu_us_per_job": cpu,
                                           "budget_for_2x_us": budget, "floor_us": least})
     print(f"wrote {path}")
 

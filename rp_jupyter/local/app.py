@@ -7,7 +7,9 @@ OpenAI-compatible route (:mod:`.openai_server_route`), ``/_local/...`` for the a
 431; a declared body over the route's limit: 413; :mod:`.request_limits`).  For a client
 request the order is then: count it, apply injected faults, check the API key and the
 method, apply the rate limit, run the route.  With a key set, an unknown endpoint or
-route answers like a wrong key.
+route answers like a wrong key.  A plain ``/run``, ``/runsync`` or ``/status`` is answered
+before it gets here, by the fast lane (:mod:`.fast_lane`), which does the same steps for it
+and hands this app every request it does not take.
 
 Why the routing is written here and not with Starlette's ``Router``/``Route`` and
 middleware: it would make every request slower and change answers.  Measured in-process

@@ -160,3 +160,21 @@ def test_a_worker_whose_server_process_dies_takes_its_handlers_processes_along(t
     finally:
         server.kill()
         server.wait()
+
+
+
+def _own_pid(job: dict[str, Any]) -> int:
+    return os.getpid()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this platform")
+@pytest.mark.parametrize("handler", ["tests.local.handlers:pid", _own_pid],
+                         ids=["spawned", "forked"])
+def test_a_worker_process_does_not_preempt_the_server_that_hands_it_a_job(start_endpoint,
+                                                                          client, handler):
+    """Its scheduling is batch (a woken worker waits its turn); the server's is not."""
+    ep = start_endpoint(handler, workers=1, rate_limits="off")
+    doc = client.post(f"{ep.url}/runsync", json={"input": {}}).json()
+    assert doc["status"] == "COMPLETED" and doc["output"] != os.getpid()
+    assert os.sched_getscheduler(doc["output"]) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH
